@@ -1,0 +1,61 @@
+/*
+ * The gateway's configuration: one JSON file, validated as a whole (docs/CONFIG.md).
+ *
+ * rg_config_load() reports every problem it finds through the error callback, one
+ * line each, in the form "FILE: json.path: what was expected", and returns NULL when
+ * there was any. The returned config is owned by the caller: rg_config_free().
+ */
+#ifndef RG_CONFIG_H
+#define RG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RG_ROOM_NAME_MAX 128
+
+enum rg_publish { RG_PUBLISH_ANYONE, RG_PUBLISH_SERVER };
+
+struct rg_room_conf {
+	char *name;       /* exact name, or the prefix before '*' for a pattern */
+	int is_pattern;
+	uint32_t history; /* ring size: history kept and lag tolerance */
+	enum rg_publish publish;
+	uint32_t idle_seconds; /* pattern rooms only */
+};
+
+struct rg_listen_conf {
+	int port;
+	char *host; /* NULL: all interfaces */
+	char *cert; /* both NULL: plain */
+	char *key;
+};
+
+struct rg_config {
+	char *path;
+	struct rg_listen_conf *listen;
+	size_t nlisten;
+	char *web_root;
+	uint32_t sse_keepalive_seconds;
+	uint32_t sse_retry_ms;
+	uint32_t ws_ping_seconds;
+	uint32_t ws_ping_timeout_seconds;
+	uint32_t max_message_bytes;
+	uint32_t max_rooms;
+	uint32_t max_rooms_per_connection;
+	struct rg_room_conf *rooms;
+	size_t nrooms;
+};
+
+typedef void (*rg_config_err_fn)(void *ctx, const char *line);
+
+/* Load and validate the file at path. */
+struct rg_config *rg_config_load(const char *path, rg_config_err_fn err, void *ctx);
+/* The same, from text in memory; name is used in the error lines. */
+struct rg_config *rg_config_parse(const char *name, const char *text, size_t len,
+				  rg_config_err_fn err, void *ctx);
+void rg_config_free(struct rg_config *cfg);
+
+/* 1 if s is a valid room name (also used for names from clients). */
+int rg_room_name_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,29 @@
+#include "errors.h"
+
+static const struct {
+	const char *code;
+	int status;
+} rg__errs[RG_E_COUNT] = {
+	[RG_E_BAD_JSON] = {"bad_json", 400},
+	[RG_E_BAD_REQUEST] = {"bad_request", 400},
+	[RG_E_UNKNOWN_TYPE] = {"unknown_type", 400},
+	[RG_E_UNKNOWN_ROOM] = {"unknown_room", 404},
+	[RG_E_NOT_FOUND] = {"not_found", 404},
+	[RG_E_FORBIDDEN] = {"forbidden", 403},
+	[RG_E_NOT_JOINED] = {"not_joined", 400},
+	[RG_E_TOO_LARGE] = {"too_large", 413},
+	[RG_E_LIMIT_EXCEEDED] = {"limit_exceeded", 429},
+	[RG_E_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405},
+	[RG_E_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415},
+	[RG_E_INTERNAL] = {"internal", 500},
+};
+
+const char *rg_err_code(enum rg_err e)
+{
+	return (unsigned)e < RG_E_COUNT ? rg__errs[e].code : "internal";
+}
+
+int rg_err_http_status(enum rg_err e)
+{
+	return (unsigned)e < RG_E_COUNT ? rg__errs[e].status : 500;
+}

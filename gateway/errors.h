@@ -1,0 +1,29 @@
+/*
+ * Stable error codes answered to clients (docs/PROTOCOL.md, "Error codes").
+ * The code strings are part of the v1 wire contract: add, never rename.
+ */
+#ifndef RG_ERRORS_H
+#define RG_ERRORS_H
+
+enum rg_err {
+	RG_E_BAD_JSON,
+	RG_E_BAD_REQUEST,
+	RG_E_UNKNOWN_TYPE,
+	RG_E_UNKNOWN_ROOM,
+	RG_E_NOT_FOUND,
+	RG_E_FORBIDDEN,
+	RG_E_NOT_JOINED,
+	RG_E_TOO_LARGE,
+	RG_E_LIMIT_EXCEEDED,
+	RG_E_METHOD_NOT_ALLOWED,
+	RG_E_UNSUPPORTED_MEDIA_TYPE,
+	RG_E_INTERNAL,
+	RG_E_COUNT
+};
+
+/* The wire name, e.g. "bad_json". */
+const char *rg_err_code(enum rg_err e);
+/* The HTTP status that carries this error. */
+int rg_err_http_status(enum rg_err e);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * A published message, stamped once and encoded once for every transport.
+ *
+ * One allocation holds the JSON object, the complete WebSocket frame around it and the
+ * SSE event block. Messages are
+ * immutable after rg_msg_new() and refcounted: the room ring holds one reference;
+ * whoever else keeps a message takes rg_msg_ref() and drops it with rg_msg_unref().
+ */
+#ifndef RG_MESSAGE_H
+#define RG_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rg_msg {
+	uint32_t refs;
+	uint64_t seq;
+	int64_t ts_ms;
+	const unsigned char *ws; /* frame: header + json */
+	size_t ws_len;
+	const char *sse;         /* "id: SEQ\nevent: message\ndata: JSON\n\n" */
+	size_t sse_len;
+	size_t sse_id_len;       /* length of the leading "id: SEQ\n" line */
+	const char *json;        /* the message object, inside the ws frame */
+	size_t json_len;
+	unsigned char buf[];
+};
+
+/* data is compact JSON text (one line). Returns NULL on allocation failure. The new
+ * message holds one reference, the caller's. */
+struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const char *data,
+			  size_t data_len);
+struct rg_msg *rg_msg_ref(struct rg_msg *m);
+void rg_msg_unref(struct rg_msg *m);
+
+/* Wall clock in milliseconds since the epoch. */
+int64_t rg_now_ms(void);
+
+#endif

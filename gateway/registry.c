@@ -1,0 +1,148 @@
+#include "registry.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+static int rg__add(struct rg_registry *reg, const char *name, const struct rg_room_conf *conf,
+		   struct rg_room **out)
+{
+	struct rg_room *room = rg_room_new(name, conf);
+	if (!room)
+		return -ENOMEM;
+	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
+	reg->nrooms++;
+	*out = room;
+	return 0;
+}
+
+int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg)
+{
+	struct rg_room *room;
+
+	memset(reg, 0, sizeof(*reg));
+	reg->cfg = cfg;
+	for (size_t i = 0; i < cfg->nrooms; i++) {
+		if (cfg->rooms[i].is_pattern)
+			continue;
+		if (rg__add(reg, cfg->rooms[i].name, &cfg->rooms[i], &room)) {
+			rg_registry_cleanup(reg);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void rg_registry_cleanup(struct rg_registry *reg)
+{
+	struct rg_room *room, *tmp;
+
+	HASH_ITER(hh, reg->rooms, room, tmp) {
+		HASH_DEL(reg->rooms, room);
+		rg_room_free(room);
+	}
+	reg->nrooms = 0;
+}
+
+static const struct rg_room_conf *rg__pattern_for(const struct rg_config *cfg, const char *name,
+						  size_t len)
+{
+	for (size_t i = 0; i < cfg->nrooms; i++) {
+		const struct rg_room_conf *rc = &cfg->rooms[i];
+		size_t plen = strlen(rc->name);
+		if (rc->is_pattern && plen <= len && !memcmp(rc->name, name, plen))
+			return rc;
+	}
+	return NULL;
+}
+
+const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, const char *name,
+						size_t len)
+{
+	struct rg_room *room;
+
+	HASH_FIND(hh, reg->rooms, name, len, room);
+	return room ? room->conf : rg__pattern_for(reg->cfg, name, len);
+}
+
+int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int create,
+		    struct rg_room **out)
+{
+	struct rg_room *room;
+	char key[RG_ROOM_NAME_MAX + 1];
+
+	if (!rg_room_name_valid(name, len))
+		return -EINVAL;
+	HASH_FIND(hh, reg->rooms, name, len, room);
+	if (room) {
+		*out = room;
+		return 0;
+	}
+	const struct rg_room_conf *rc = rg__pattern_for(reg->cfg, name, len);
+	if (!rc || !create)
+		return -ENOENT;
+	if (reg->nrooms >= reg->cfg->max_rooms)
+		return -ENOSPC;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	return rg__add(reg, key, rc, out);
+}
+
+unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms)
+{
+	struct rg_room *room, *tmp;
+	unsigned n = 0;
+
+	HASH_ITER(hh, reg->rooms, room, tmp) {
+		if (!room->conf->is_pattern || room->nsubs ||
+		    now_ms - room->idle_since_ms < (int64_t)room->conf->idle_seconds * 1000)
+			continue;
+		HASH_DEL(reg->rooms, room);
+		rg_room_free(room);
+		reg->nrooms--;
+		n++;
+	}
+	return n;
+}
+
+static const char *rg__publish_name(enum rg_publish p)
+{
+	return p == RG_PUBLISH_SERVER ? "server" : "anyone";
+}
+
+char *rg_registry_describe(const struct rg_registry *reg)
+{
+	json_t *rooms = json_array(), *patterns = json_array();
+	json_t *doc = json_pack("{s:o, s:o}", "rooms", rooms, "patterns", patterns);
+	const struct rg_room *room;
+	char *text = NULL;
+	int bad = !doc;
+
+	for (room = reg->rooms; room && !bad; room = room->hh.next)
+		bad = json_array_append_new(
+			rooms, json_pack("{s:s, s:s, s:i, s:i, s:I}", "name", room->name, "publish",
+					 rg__publish_name(room->conf->publish), "history",
+					 (int)room->conf->history, "subscribers", (int)room->nsubs,
+					 "last_seq", (json_int_t)room->last_seq));
+	for (size_t i = 0; i < reg->cfg->nrooms && !bad; i++) {
+		const struct rg_room_conf *rc = &reg->cfg->rooms[i];
+		char pat[RG_ROOM_NAME_MAX + 2];
+		int live = 0;
+
+		if (!rc->is_pattern)
+			continue;
+		for (room = reg->rooms; room; room = room->hh.next)
+			live += room->conf == rc;
+		snprintf(pat, sizeof(pat), "%s*", rc->name);
+		bad = json_array_append_new(
+			patterns, json_pack("{s:s, s:s, s:i, s:i}", "pattern", pat, "publish",
+					    rg__publish_name(rc->publish), "history", (int)rc->history,
+					    "rooms", live));
+	}
+	if (!bad)
+		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	return text;
+}

@@ -1,0 +1,41 @@
+/*
+ * The set of live rooms: the rooms the config names, which live as long as the
+ * registry, and pattern rooms, created on first use and dropped by
+ * rg_registry_sweep() once they have had no subscriber for their idle_seconds.
+ * At most cfg->max_rooms rooms are alive at once.
+ *
+ * The registry owns its rooms; the config must outlive the registry.
+ */
+#ifndef RG_REGISTRY_H
+#define RG_REGISTRY_H
+
+#include "room.h"
+
+struct rg_registry {
+	const struct rg_config *cfg;
+	struct rg_room *rooms; /* uthash, by name */
+	uint32_t nrooms;
+};
+
+/* 0, or -ENOMEM. */
+int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg);
+void rg_registry_cleanup(struct rg_registry *reg);
+
+/* The room called name (len bytes, not NUL-terminated), creating a pattern room when
+ * create is set. 0 and *out; -EINVAL (not a valid name), -ENOENT (no room or pattern),
+ * -ENOSPC (max_rooms reached), -ENOMEM. */
+int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int create,
+		    struct rg_room **out);
+
+/* The config entry a room of this name has or would have (exact name first, then the
+ * first matching pattern), or NULL. */
+const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, const char *name,
+						size_t len);
+
+/* Drops pattern rooms idle since before now_ms - idle_seconds; returns how many. */
+unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms);
+
+/* The GET /rooms document (docs/PROTOCOL.md): malloc'd JSON text, or NULL. */
+char *rg_registry_describe(const struct rg_registry *reg);
+
+#endif

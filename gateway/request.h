@@ -1,0 +1,39 @@
+/*
+ * Client input parsing: WebSocket client messages (docs/PROTOCOL.md) and HTTP publish
+ * bodies. Pure functions of their input; every refusal comes with an error code and a
+ * message for the client.
+ */
+#ifndef RG_REQUEST_H
+#define RG_REQUEST_H
+
+#include "config.h"
+#include "errors.h"
+
+#include <stddef.h>
+
+#define RG_ID_MAX 64
+
+enum rg_req_type { RG_REQ_JOIN, RG_REQ_LEAVE, RG_REQ_PUBLISH, RG_REQ_PING };
+
+struct rg_request {
+	enum rg_req_type type;
+	char id[RG_ID_MAX + 1]; /* "" when the client sent none */
+	char room[RG_ROOM_NAME_MAX + 1];
+	size_t room_len;
+	char *data; /* publish: the data value, minified; owned, see rg_request_clear() */
+	size_t data_len;
+	enum rg_err err; /* when parsing failed */
+	const char *why;
+};
+
+/* Parses one complete text message. 0, or -1 with req->err and req->why set (and
+ * req->id when the message carried a valid one). Call rg_request_clear() either way. */
+int rg_request_parse(const char *text, size_t len, struct rg_request *req);
+void rg_request_clear(struct rg_request *req);
+
+/* Validates an HTTP body as one JSON value and minifies it into *out (malloc'd, owned
+ * by the caller). 0, or -1 with *err and *why set. */
+int rg_body_parse(const char *text, size_t len, char **out, size_t *out_len, enum rg_err *err,
+		  const char **why);
+
+#endif

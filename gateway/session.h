@@ -1,0 +1,73 @@
+/*
+ * A session is one client connection as the dispatcher sees it, whatever the
+ * transport: its subscriptions (cursors into rooms), the answers it is owed, and the
+ * composition of its next write.
+ *
+ * The transport creates one per connection, feeds it complete client messages
+ * (rg_session_handle), and when the session's wake callback fires, asks it for the
+ * bytes of its next write (rg_session_fill): pending answers first, then every
+ * pending message of every room that fits, already encoded for its format. The
+ * session owns its subscriptions and queued answers; rg_session_cleanup() frees them.
+ */
+#ifndef RG_SESSION_H
+#define RG_SESSION_H
+
+#include "registry.h"
+#include "request.h"
+
+enum rg_format { RG_FMT_WS, RG_FMT_SSE };
+
+/* Answers a session may have queued before it counts as not reading. */
+#define RG_SESSION_MAX_ANSWERS 256
+
+struct rg_answer;
+
+struct rg_session_sub {
+	struct rg_sub sub;
+	struct rg_session_sub *next;
+};
+
+struct rg_session {
+	struct rg_registry *reg;
+	enum rg_format fmt;
+	rg_wake_fn wake;
+	void *owner;
+	struct rg_session_sub *subs; /* in join order (SSE ids list rooms in this order) */
+	unsigned nsubs;
+	unsigned rr; /* index of the subscription the next fill starts with */
+	struct rg_answer *ans_head, *ans_tail;
+	unsigned nans;
+	const struct rg_room *lagged; /* set once a subscription fell off its ring */
+};
+
+/* Fill flags. */
+#define RG_FILL_MORE 1   /* more is pending: ask for another write */
+#define RG_FILL_LAGGED 2 /* write what was filled, then close: a subscription lagged */
+
+void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,
+		     rg_wake_fn wake, void *owner);
+void rg_session_cleanup(struct rg_session *s);
+
+/* Handles one complete client message (WS); queues exactly one answer. 0, -ENOMEM, or
+ * -ENOBUFS when RG_SESSION_MAX_ANSWERS are already queued (the client does not read). */
+int rg_session_handle(struct rg_session *s, const char *text, size_t len);
+
+/* Queues an error answer for input the transport refused itself. Same returns. */
+int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why);
+
+/* Subscribes to a room (creating a pattern room); joining a joined room changes
+ * nothing. 0, or -1 with *err and *why set. */
+int rg_session_join(struct rg_session *s, const char *room, size_t len, enum rg_err *err,
+		    const char **why);
+
+/* The largest single item a fill can produce for this config: a write buffer of this
+ * size always makes progress. */
+size_t rg_session_max_item(const struct rg_config *cfg);
+
+/* Composes the next write into buf (cap bytes, at most max_items answers and messages
+ * unless 0): RG_FILL_* flags and *len, or -E2BIG when cap is below
+ * rg_session_max_item(). */
+int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsigned max_items,
+		    size_t *len);
+
+#endif

@@ -1,0 +1,228 @@
+#include "http_api.h"
+
+#include "http_reply.h"
+#include "srv.h"
+
+#include "../gateway/request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pss__rg_api {
+	struct rg_http_reply reply;
+	/* The publish target while its body arrives, by name: a pattern room may be
+	 * swept meanwhile, and is then made anew. */
+	char room[RG_ROOM_NAME_MAX + 1];
+	size_t room_len;
+	char *body;
+	size_t body_len;
+	int refused; /* answered already; ignore the rest of the body */
+};
+
+struct vhd__rg_api {
+	struct rg_srv *srv;
+};
+
+static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err, const char *why,
+		      const char *allow, int body_unread)
+{
+	pss->refused = 1;
+	pss->reply.close_after = body_unread;
+	return rg_http_reply_error(wsi, &pss->reply, err, why, allow);
+}
+
+static int rg__rooms(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+{
+	char *text = rg_registry_describe(&vhd->srv->reg);
+	if (!text)
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+	int rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL);
+	free(text);
+	return rc;
+}
+
+/* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
+static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+			     const char *name, size_t nlen)
+{
+	char type[128], clen[24];
+	struct rg_room *room;
+	int rc;
+
+	rg_http_media_type(wsi, type, sizeof(type));
+	if (strcmp(type, "application/json") && strcmp(type, "application/x-www-form-urlencoded"))
+		return rg__refuse(wsi, pss, RG_E_UNSUPPORTED_MEDIA_TYPE,
+				  "Content-Type: expected application/json", NULL, 1);
+	if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+	    strtoull(clen, NULL, 10) > vhd->srv->cfg->max_message_bytes)
+		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
+				  "the body exceeds limits.max_message_bytes", NULL, 1);
+	rc = rg_registry_get(&vhd->srv->reg, name, nlen, 1, &room);
+	if (rc == -EINVAL)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
+				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
+				  NULL, 1);
+	if (rc == -ENOENT)
+		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 1);
+	if (rc == -ENOSPC)
+		return rg__refuse(wsi, pss, RG_E_LIMIT_EXCEEDED,
+				  "the gateway holds limits.max_rooms rooms", NULL, 1);
+	if (rc)
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 1);
+	memcpy(pss->room, name, nlen);
+	pss->room[nlen] = '\0';
+	pss->room_len = nlen;
+	return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
+}
+
+static int rg__body(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+		    const void *in, size_t len)
+{
+	if (pss->refused || !pss->room_len)
+		return 0;
+	if (pss->body_len + len > vhd->srv->cfg->max_message_bytes) {
+		free(pss->body);
+		pss->body = NULL;
+		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
+				  "the body exceeds limits.max_message_bytes", NULL, 1);
+	}
+	char *b = realloc(pss->body, pss->body_len + len + 1);
+	if (!b)
+		return -1;
+	memcpy(b + pss->body_len, in, len);
+	pss->body = b;
+	pss->body_len += len;
+	return 0;
+}
+
+static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+{
+	struct rg_room *room;
+	char *data, out[64 + RG_ROOM_NAME_MAX];
+	size_t dlen;
+	enum rg_err err;
+	const char *why;
+	uint64_t seq;
+
+	if (pss->refused || !pss->room_len)
+		return 0;
+	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);
+	free(pss->body);
+	pss->body = NULL;
+	pss->body_len = 0;
+	if (rc)
+		return rg__refuse(wsi, pss, err, why, NULL, 0);
+	rc = rg_registry_get(&vhd->srv->reg, pss->room, pss->room_len, 1, &room);
+	if (rc == -ENOSPC) {
+		free(data);
+		return rg__refuse(wsi, pss, RG_E_LIMIT_EXCEEDED,
+				  "the gateway holds limits.max_rooms rooms", NULL, 0);
+	}
+	rc = rc ? rc : rg_room_publish(room, data, dlen, &seq);
+	free(data);
+	if (rc)
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu}", room->name,
+			 (unsigned long long)seq);
+	pss->room_len = 0;
+	return rg_http_reply_json(wsi, &pss->reply, 201, out, (size_t)n, NULL);
+}
+
+/* Routes a request by its full path (the mount only says which prefix matched). */
+static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+{
+	char *uri;
+	int ulen;
+	int meth = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+	int get = meth == LWSHUMETH_GET, post = meth == LWSHUMETH_POST;
+	int has_body = !get && meth != LWSHUMETH_HEAD;
+
+	pss->room_len = 0;
+	pss->refused = 0;
+	if (meth < 0)
+		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
+
+	if (!strcmp(uri, "/healthz")) {
+		if (!get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/healthz takes GET",
+					  "GET", has_body);
+		static const char ok[] = "{\"status\":\"ok\"}";
+		return rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, ok, sizeof(ok) - 1,
+					  NULL);
+	}
+	if (!strcmp(uri, "/rooms") || !strcmp(uri, "/rooms/")) {
+		if (!get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET", "GET",
+					  has_body);
+		return rg__rooms(vhd, wsi, pss);
+	}
+	static const char suffix[] = "/messages";
+	size_t sl = sizeof(suffix) - 1, ul = strlen(uri);
+	if (ul > 7 + sl && !strncmp(uri, "/rooms/", 7) && !strcmp(uri + ul - sl, suffix)) {
+		const char *name = uri + 7;
+		size_t nlen = ul - 7 - sl;
+		if (!post)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
+					  "/rooms/{room}/messages takes POST", "POST", has_body);
+		return rg__publish_start(vhd, wsi, pss, name, nlen);
+	}
+	return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, has_body);
+}
+
+static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct pss__rg_api *pss = user;
+	struct vhd__rg_api *vhd =
+		lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+	int ret;
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
+						  sizeof(*vhd));
+		if (!vhd)
+			return -1;
+		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
+		return 0;
+
+	case LWS_CALLBACK_HTTP:
+		if (vhd->srv->stopping)
+			return -1;
+		return rg__route(vhd, wsi, pss) ? -1 : 0;
+
+	case LWS_CALLBACK_HTTP_BODY:
+		return rg__body(vhd, wsi, pss, in, len) ? -1 : 0;
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return rg__body_done(vhd, wsi, pss) ? -1 : 0;
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
+			return ret;
+		return 0;
+
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss) {
+			rg_http_reply_clear(&pss->reply);
+			free(pss->body);
+			pss->body = NULL;
+			pss->body_len = 0;
+			pss->room_len = 0;
+		}
+		return 0;
+
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols rg_http_api_protocol = {
+	.name = "rg-api",
+	.callback = rg__callback,
+	.per_session_data_size = sizeof(struct pss__rg_api),
+};

@@ -1,0 +1,214 @@
+#include "sse.h"
+
+#include "http_reply.h"
+#include "srv.h"
+
+#include "../gateway/log.h"
+#include "../gateway/session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct pss__rg_sse {
+	struct rg_http_reply reply; /* an error answered instead of a stream */
+	struct rg_session session;
+	int streaming;
+	int greeted; /* retry: sent */
+	int keepalive_due;
+	int closing; /* the last write went out; close on the next writeable */
+};
+
+struct vhd__rg_sse {
+	struct rg_srv *srv;
+};
+
+static void rg__wake(void *owner)
+{
+	lws_callback_on_writable((struct lws *)owner);
+}
+
+/* Subscribes to every room= argument. 0, or -1 with *err and *why set. */
+static int rg__subscribe(struct lws *wsi, struct pss__rg_sse *pss, enum rg_err *err,
+			 const char **why)
+{
+	char arg[16 + RG_ROOM_NAME_MAX];
+	int rooms = 0;
+
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		int n = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 5 || strncmp(arg, "room=", 5)) {
+			if (n < 0 || !strncmp(arg, "room=", 5))
+				goto bad_name;
+			continue; /* other arguments are not ours */
+		}
+		const char *name = arg + 5;
+		size_t len = (size_t)n - 5;
+		if (strlen(name) != len || !rg_room_name_valid(name, len))
+			goto bad_name;
+		unsigned before = pss->session.nsubs;
+		if (rg_session_join(&pss->session, name, len, err, why))
+			return -1;
+		if (pss->session.nsubs == before) {
+			*err = RG_E_BAD_REQUEST;
+			*why = "room: the same room twice";
+			return -1;
+		}
+		rooms++;
+	}
+	if (!rooms) {
+		*err = RG_E_BAD_REQUEST;
+		*why = "room: expected at least one room=NAME argument";
+		return -1;
+	}
+	return 0;
+bad_name:
+	*err = RG_E_BAD_REQUEST;
+	*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+	return -1;
+}
+
+static int rg__start(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss,
+		     const char *rest)
+{
+	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
+					  *end = hdr + sizeof(hdr) - 1;
+	char *uri;
+	int ulen;
+	enum rg_err err;
+	const char *why;
+
+	if (rest && *rest && strcmp(rest, "/"))
+		return rg_http_reply_error(wsi, &pss->reply, RG_E_NOT_FOUND, "no such path", NULL);
+	if (lws_http_get_uri_and_method(wsi, &uri, &ulen) != LWSHUMETH_GET) {
+		pss->reply.close_after = 1;
+		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
+					   "/events takes GET", "GET");
+	}
+	rg_session_init(&pss->session, &vhd->srv->reg, RG_FMT_SSE, rg__wake, wsi);
+	if (rg__subscribe(wsi, pss, &err, &why)) {
+		rg_session_cleanup(&pss->session);
+		return rg_http_reply_error(wsi, &pss->reply, err, why, NULL);
+	}
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/event-stream",
+					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-cache", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
+					(const unsigned char *)"no", 2, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end)) {
+		rg_session_cleanup(&pss->session);
+		return -1;
+	}
+	pss->streaming = 1;
+	vhd->srv->streams++;
+	/* Drops the request headers and makes the stream immune to lws's idle
+	 * timeouts (on HTTP/2 the whole connection); must happen exactly once. */
+	lws_http_mark_sse(wsi);
+	lws_set_timer_usecs(wsi, (lws_usec_t)vhd->srv->cfg->sse_keepalive_seconds * LWS_US_PER_SEC);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int rg__writeable(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss)
+{
+	struct rg_srv *srv = vhd->srv;
+	char *buf = (char *)srv->scratch + LWS_PRE;
+	size_t cap = srv->scratch_len, n = 0, len;
+	int flags;
+
+	if (srv->stopping || pss->closing)
+		return -1;
+	if (!pss->greeted) {
+		n = (size_t)snprintf(buf, cap, "retry: %u\n\n", srv->cfg->sse_retry_ms);
+		pss->greeted = 1;
+	}
+	/* HTTP/2 flow control: send no more than the peer's window, unless it is
+	 * smaller than one event (lws then holds the rest). */
+	lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
+	size_t need = rg_session_max_item(srv->cfg) + n;
+	if (allow >= 0 && (size_t)allow >= need && (size_t)allow < cap)
+		cap = (size_t)allow;
+
+	flags = rg_session_fill(&pss->session, (unsigned char *)buf + n, cap - n, 0, &len);
+	if (flags < 0) {
+		rg_err("sse: cannot compose a write (%d)", flags);
+		return -1;
+	}
+	n += len;
+	if (flags & RG_FILL_LAGGED) {
+		rg_info("sse: ending a stream of %s: lagged", pss->session.lagged->name);
+		pss->closing = 1;
+	}
+	if (!n && pss->keepalive_due) {
+		memcpy(buf, ": keepalive\n\n", 13);
+		n = 13;
+	}
+	pss->keepalive_due = 0;
+	if (n && lws_write(wsi, (unsigned char *)buf, n, LWS_WRITE_HTTP) < 0)
+		return -1;
+	if ((flags & RG_FILL_MORE) || pss->closing)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct pss__rg_sse *pss = user;
+	struct vhd__rg_sse *vhd =
+		lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+	int ret;
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
+						  sizeof(*vhd));
+		if (!vhd)
+			return -1;
+		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
+		return 0;
+
+	case LWS_CALLBACK_HTTP:
+		if (vhd->srv->stopping)
+			return -1;
+		return rg__start(vhd, wsi, pss, in);
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
+			return ret;
+		if (!pss->streaming)
+			return 0;
+		return rg__writeable(vhd, wsi, pss);
+
+	case LWS_CALLBACK_TIMER:
+		if (!pss->streaming)
+			return 0;
+		pss->keepalive_due = 1;
+		lws_callback_on_writable(wsi);
+		lws_set_timer_usecs(wsi, (lws_usec_t)vhd->srv->cfg->sse_keepalive_seconds *
+						 LWS_US_PER_SEC);
+		return 0;
+
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss && pss->streaming) {
+			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+			rg_session_cleanup(&pss->session);
+			pss->streaming = 0;
+			vhd->srv->streams--;
+		}
+		if (pss)
+			rg_http_reply_clear(&pss->reply);
+		return 0;
+
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols rg_sse_protocol = {
+	.name = "rg-sse",
+	.callback = rg__callback,
+	.per_session_data_size = sizeof(struct pss__rg_sse),
+};

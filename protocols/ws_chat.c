@@ -1,0 +1,188 @@
+#include "ws_chat.h"
+
+#include "srv.h"
+
+#include "../gateway/log.h"
+#include "../gateway/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RG_WS_CLOSE_LAGGED 4008
+
+struct pss__rg_chat {
+	struct lws *wsi;
+	struct rg_session session;
+	int established;
+	int in_message;     /* a message's first fragment arrived, its last not yet */
+	int discard;        /* the current message is refused; drop its bytes */
+	enum rg_err refuse; /* why, when discarding */
+	char *rx;           /* reassembly of the current message */
+	size_t rx_len;
+};
+
+struct vhd__rg_chat {
+	struct rg_srv *srv;
+};
+
+static void rg__wake(void *owner)
+{
+	lws_callback_on_writable((struct lws *)owner);
+}
+
+static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
+{
+	static const char *why[] = {[RG_E_TOO_LARGE] = "the message exceeds limits.max_message_bytes",
+				    [RG_E_BAD_REQUEST] = "binary frames are not accepted: send JSON text"};
+	return rg_session_refuse(&pss->session, err, why[err]);
+}
+
+/* Appends one received chunk; at the end of a message, hands it to the session. */
+static int rg__receive(struct vhd__rg_chat *vhd, struct pss__rg_chat *pss, const void *in,
+		       size_t len)
+{
+	size_t max = vhd->srv->cfg->max_message_bytes;
+	int rc = 0;
+
+	if (!pss->in_message) {
+		pss->in_message = 1;
+		pss->discard = 0;
+		pss->rx_len = 0;
+		if (lws_frame_is_binary(pss->wsi)) {
+			pss->discard = 1;
+			pss->refuse = RG_E_BAD_REQUEST;
+		}
+	}
+	if (!pss->discard && pss->rx_len + len > max) {
+		pss->discard = 1;
+		pss->refuse = RG_E_TOO_LARGE;
+	}
+	if (!pss->discard && len) {
+		char *rx = realloc(pss->rx, pss->rx_len + len);
+		if (!rx)
+			return -1;
+		pss->rx = rx;
+		memcpy(pss->rx + pss->rx_len, in, len);
+		pss->rx_len += len;
+	}
+	if (!lws_is_final_fragment(pss->wsi) || lws_remaining_packet_payload(pss->wsi))
+		return 0;
+
+	pss->in_message = 0;
+	if (pss->discard)
+		rc = rg__refuse_frame(pss, pss->refuse);
+	else
+		rc = rg_session_handle(&pss->session, pss->rx, pss->rx_len);
+	free(pss->rx);
+	pss->rx = NULL;
+	pss->rx_len = 0;
+	if (rc == -ENOBUFS) {
+		lws_close_reason(pss->wsi, RG_WS_CLOSE_LAGGED, (unsigned char *)"lagged", 6);
+		return -1;
+	}
+	return rc ? -1 : 0;
+}
+
+/* Ours carry a prebuilt header: 2, 4 or 10 bytes by the length code. */
+static size_t rg__ws_header_len(const unsigned char *frame)
+{
+	unsigned code = frame[1] & 0x7f;
+	return code < 126 ? 2 : code == 126 ? 4 : 10;
+}
+
+static int rg__writeable(struct vhd__rg_chat *vhd, struct pss__rg_chat *pss)
+{
+	struct rg_srv *srv = vhd->srv;
+	unsigned char *buf = srv->scratch + LWS_PRE;
+	/* WebSocket over an HTTP/2 stream (RFC 8441) needs lws to frame each message
+	 * in the h2 stream; on a plain connection the frames go out as they are. */
+	int h2 = lws_get_network_wsi(pss->wsi) != pss->wsi;
+	size_t len;
+	int flags;
+
+	if (srv->stopping) {
+		lws_close_reason(pss->wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL, 0);
+		return -1;
+	}
+	flags = rg_session_fill(&pss->session, buf, srv->scratch_len, h2 ? 1 : 0, &len);
+	if (flags < 0) {
+		rg_err("ws: cannot compose a write (%d)", flags);
+		return -1;
+	}
+	if (flags & RG_FILL_LAGGED) {
+		rg_info("ws: closing a subscriber of %s: lagged", pss->session.lagged->name);
+		lws_close_reason(pss->wsi, RG_WS_CLOSE_LAGGED, (unsigned char *)"lagged", 6);
+		return -1;
+	}
+	if (len) {
+		size_t hl = h2 ? rg__ws_header_len(buf) : 0;
+		if (lws_write(pss->wsi, buf + hl, len - hl, h2 ? LWS_WRITE_TEXT : LWS_WRITE_RAW) <
+		    0)
+			return -1;
+	}
+	if (flags & RG_FILL_MORE)
+		lws_callback_on_writable(pss->wsi);
+	return 0;
+}
+
+static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct pss__rg_chat *pss = user;
+	struct vhd__rg_chat *vhd =
+		lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+	char uri[16];
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
+						  sizeof(*vhd));
+		if (!vhd)
+			return -1;
+		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
+		return 0;
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* Only /ws upgrades; anything else is refused before it costs a session. */
+		if (!vhd || vhd->srv->stopping ||
+		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws"))
+			return 1;
+		return 0;
+
+	case LWS_CALLBACK_ESTABLISHED:
+		pss->wsi = wsi;
+		rg_session_init(&pss->session, &vhd->srv->reg, RG_FMT_WS, rg__wake, wsi);
+		pss->established = 1;
+		vhd->srv->streams++;
+		return 0;
+
+	case LWS_CALLBACK_RECEIVE:
+		return rg__receive(vhd, pss, in, len);
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return rg__writeable(vhd, pss);
+
+	case LWS_CALLBACK_CLOSED:
+		if (pss->established) {
+			rg_session_cleanup(&pss->session);
+			vhd->srv->streams--;
+		}
+		free(pss->rx);
+		pss->rx = NULL;
+		pss->established = 0;
+		return 0;
+
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* rx_buffer_size is allocated per connection: small keeps idle connections cheap,
+ * and messages arrive in chunks that rg__receive reassembles. */
+const struct lws_protocols rg_ws_chat_protocol = {
+	.name = "roomgate.v1",
+	.callback = rg__callback,
+	.per_session_data_size = sizeof(struct pss__rg_chat),
+	.rx_buffer_size = 1024,
+};

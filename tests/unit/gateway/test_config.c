@@ -1,0 +1,212 @@
+/* Config loading: the default file, a valid file with every key, and a table of bad
+ * files with the exact lines each must print. Runs in the source tree (ctest sets
+ * the working directory) so that "web" and the stand-in cert files exist. */
+#include "../check.h"
+
+#include "../../../gateway/config.h"
+
+#include <stdlib.h>
+
+static char errs[8192];
+
+static void collect(void *ctx, const char *line)
+{
+	(void)ctx;
+	strncat(errs, line, sizeof(errs) - strlen(errs) - 2);
+	strcat(errs, "\n");
+}
+
+static struct rg_config *parse(const char *text)
+{
+	errs[0] = '\0';
+	return rg_config_parse("t.json", text, strlen(text), collect, NULL);
+}
+
+#define TLS "\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists.txt\"}"
+#define LISTEN "\"listen\":[{\"port\":8443," TLS "}]"
+#define ROOMS "\"rooms\":[{\"name\":\"lobby\"}]"
+
+static const struct {
+	const char *text;
+	const char *want;
+} bad[] = {
+	{"", "t.json: the file is empty, expected a JSON object\n"},
+	{"nope", "t.json: line 1, column 4: '[' or '{' expected near 'nope'\n"},
+	{"{\"listen\": [}", "t.json: line 1, column 13: unexpected token near '}'\n"},
+	{"[]", "t.json: expected a JSON object at the top\n"},
+	{"{}", "t.json: listen: missing, expected an array of 1..16 listeners\n"
+	       "t.json: rooms: missing, expected an array of 1..10000 rooms\n"},
+	{"{" LISTEN "," ROOMS ",\"lissten\":1}", "t.json: lissten: unknown key\n"},
+	{"{\"listen\":{}," ROOMS "}", "t.json: listen: expected an array of 1..16 listeners\n"},
+	{"{\"listen\":[]," ROOMS "}", "t.json: listen: expected an array of 1..16 listeners\n"},
+	{"{\"listen\":[8443]," ROOMS "}", "t.json: listen[0]: expected an object\n"},
+	{"{\"listen\":[{" TLS "}]," ROOMS "}",
+	 "t.json: listen[0].port: missing, expected an integer 1..65535\n"},
+	{"{\"listen\":[{\"port\":0}]," ROOMS "}",
+	 "t.json: listen[0].port: expected an integer 1..65535\n"},
+	{"{\"listen\":[{\"port\":\"80\"}]," ROOMS "}",
+	 "t.json: listen[0].port: expected an integer 1..65535\n"},
+	{"{\"listen\":[{\"port\":70000}]," ROOMS "}",
+	 "t.json: listen[0].port: expected an integer 1..65535\n"},
+	{"{\"listen\":[{\"port\":80},{\"port\":80}]," ROOMS "}",
+	 "t.json: listen[1].port: port 80 is already used by listen[0]\n"},
+	{"{\"listen\":[{\"port\":80,\"tls\":true}]," ROOMS "}",
+	 "t.json: listen[0].tls: expected an object\n"},
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"key\":\"CMakeLists.txt\"}}]," ROOMS "}",
+	 "t.json: listen[0].tls.cert: missing, expected a certificate file path\n"},
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"no/such.crt\",\"key\":\"CMakeLists.txt\"}}]," ROOMS
+	 "}",
+	 "t.json: listen[0].tls.cert: cannot read \"no/such.crt\" (No such file or directory); make "
+	 "a dev certificate with scripts/dev-cert.sh\n"},
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"web\",\"key\":\"CMakeLists.txt\"}}]," ROOMS "}",
+	 "t.json: listen[0].tls.cert: cannot read \"web\" (not a regular file); make a dev "
+	 "certificate with scripts/dev-cert.sh\n"},
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists.txt\","
+	 "\"ca\":1}}]," ROOMS "}",
+	 "t.json: listen[0].tls.ca: unknown key\n"},
+	{"{\"listen\":[{\"port\":80,\"host\":5}]," ROOMS "}",
+	 "t.json: listen[0].host: expected an IP address string\n"},
+	{"{" LISTEN "," ROOMS ",\"http\":{\"web_root\":\"CMakeLists.txt\"}}",
+	 "t.json: http.web_root: \"CMakeLists.txt\" is not a directory\n"},
+	{"{" LISTEN "," ROOMS ",\"http\":[]}", "t.json: http: expected an object\n"},
+	{"{" LISTEN "," ROOMS ",\"sse\":{\"keepalive_seconds\":0}}",
+	 "t.json: sse.keepalive_seconds: expected an integer 1..3600\n"},
+	{"{" LISTEN "," ROOMS ",\"sse\":{\"retry_ms\":-1}}",
+	 "t.json: sse.retry_ms: expected an integer 0..600000\n"},
+	{"{" LISTEN "," ROOMS ",\"ws\":{\"ping_seconds\":\"30\"}}",
+	 "t.json: ws.ping_seconds: expected an integer 1..3600\n"},
+	{"{" LISTEN "," ROOMS ",\"ws\":{\"ping_timeout_seconds\":1.5}}",
+	 "t.json: ws.ping_timeout_seconds: expected an integer 1..3600\n"},
+	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_message_bytes\":10}}",
+	 "t.json: limits.max_message_bytes: expected an integer 16..16777216\n"},
+	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_mesage_bytes\":100}}",
+	 "t.json: limits.max_mesage_bytes: unknown key\n"},
+	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_rooms_per_connection\":0}}",
+	 "t.json: limits.max_rooms_per_connection: expected an integer 1..1024\n"},
+	{"{" LISTEN ",\"rooms\":{}}", "t.json: rooms: expected an array of 1..10000 rooms\n"},
+	{"{" LISTEN ",\"rooms\":[]}", "t.json: rooms: expected an array of 1..10000 rooms\n"},
+	{"{" LISTEN ",\"rooms\":[\"lobby\"]}", "t.json: rooms[0]: expected an object\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"pattern\":\"b*\"}]}",
+	 "t.json: rooms[0]: expected exactly one of \"name\" or \"pattern\"\n"},
+	{"{" LISTEN ",\"rooms\":[{\"history\":5}]}",
+	 "t.json: rooms[0]: expected exactly one of \"name\" or \"pattern\"\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"bad name\"}]}",
+	 "t.json: rooms[0].name: expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"\"}]}",
+	 "t.json: rooms[0].name: expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"lobby\",\"history\":0}]}",
+	 "t.json: rooms[0].history: expected an integer 1..1000000\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"lobby\",\"history\":1000001}]}",
+	 "t.json: rooms[0].history: expected an integer 1..1000000\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"lobby\",\"publish\":\"everyone\"}]}",
+	 "t.json: rooms[0].publish: expected \"anyone\" or \"server\"\n"},
+	{"{" LISTEN ",\"rooms\":[{\"pattern\":\"dm:\"}]}",
+	 "t.json: rooms[0].pattern: expected a pattern: room-name characters ending in one '*'\n"},
+	{"{" LISTEN ",\"rooms\":[{\"pattern\":\"a*b*\"}]}",
+	 "t.json: rooms[0].pattern: expected a pattern: room-name characters ending in one '*'\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"lobby\",\"idle_seconds\":5}]}",
+	 "t.json: rooms[0].idle_seconds: only pattern rooms are dropped when idle\n"},
+	{"{" LISTEN ",\"rooms\":[{\"pattern\":\"dm:*\",\"idle_seconds\":0}]}",
+	 "t.json: rooms[0].idle_seconds: expected an integer 1..86400\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\"},{\"name\":\"a\"}]}",
+	 "t.json: rooms[1]: the same name as rooms[0]\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"nmae\":\"b\"}]}", "t.json: rooms[0].nmae: unknown key\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"limits\":{\"max_rooms\":1}}",
+	 "t.json: limits.max_rooms: 1 is less than the 2 rooms named in \"rooms\"\n"},
+	{"{" LISTEN "," ROOMS "," ROOMS "}",
+	 "t.json: line 1, column 115: duplicate object key near '\"rooms\"'\n"},
+	/* every error of a file, not just the first */
+	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
+	 "t.json: x: unknown key\n"
+	 "t.json: listen[0].port: expected an integer 1..65535\n"
+	 "t.json: rooms[0].name: expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)\n"
+	 "t.json: rooms[0].history: expected an integer 1..1000000\n"},
+};
+
+static void test_bad(void)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rg_config *cfg = parse(bad[i].text);
+		CHECK(cfg == NULL);
+		if (strcmp(errs, bad[i].want))
+			fprintf(stderr, "case %zu: %s\n", i, bad[i].text);
+		CHECK_STR(errs, bad[i].want);
+		rg_config_free(cfg);
+	}
+}
+
+static void test_long_name(void)
+{
+	char text[512], name[130];
+	memset(name, 'a', 129);
+	name[129] = '\0';
+	snprintf(text, sizeof(text), "{" LISTEN ",\"rooms\":[{\"name\":\"%s\"}]}", name);
+	CHECK(parse(text) == NULL);
+	CHECK_STR(errs, "t.json: rooms[0].name: expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ "
+			"-)\n");
+	name[128] = '\0';
+	snprintf(text, sizeof(text), "{" LISTEN ",\"rooms\":[{\"name\":\"%s\"}]}", name);
+	struct rg_config *cfg = parse(text);
+	CHECK(cfg != NULL);
+	rg_config_free(cfg);
+}
+
+static void test_full(void)
+{
+	struct rg_config *cfg = parse(
+		"{\"listen\":[{\"port\":1,\"host\":\"127.0.0.1\"},{\"port\":2," TLS "}],"
+		"\"http\":{\"web_root\":\"docs\"},"
+		"\"sse\":{\"keepalive_seconds\":2,\"retry_ms\":0},"
+		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
+		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":9},"
+		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\"},"
+		"{\"pattern\":\"*\",\"idle_seconds\":5}]}");
+	CHECK_STR(errs, "");
+	if (!cfg)
+		return;
+	CHECK(cfg->nlisten == 2);
+	CHECK(cfg->listen[0].port == 1 && !strcmp(cfg->listen[0].host, "127.0.0.1"));
+	CHECK(!cfg->listen[0].cert && !cfg->listen[0].key);
+	CHECK(cfg->listen[1].port == 2 && !cfg->listen[1].host && cfg->listen[1].cert);
+	CHECK_STR(cfg->web_root, "docs");
+	CHECK(cfg->sse_keepalive_seconds == 2 && cfg->sse_retry_ms == 0);
+	CHECK(cfg->ws_ping_seconds == 3 && cfg->ws_ping_timeout_seconds == 4);
+	CHECK(cfg->max_message_bytes == 16 && cfg->max_rooms == 7);
+	CHECK(cfg->max_rooms_per_connection == 9);
+	CHECK(cfg->nrooms == 2);
+	CHECK(!strcmp(cfg->rooms[0].name, "n") && !cfg->rooms[0].is_pattern);
+	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_PUBLISH_SERVER);
+	CHECK(!strcmp(cfg->rooms[1].name, "") && cfg->rooms[1].is_pattern);
+	CHECK(cfg->rooms[1].history == 100 && cfg->rooms[1].publish == RG_PUBLISH_ANYONE);
+	CHECK(cfg->rooms[1].idle_seconds == 5);
+	rg_config_free(cfg);
+}
+
+static void test_default_file(void)
+{
+	errs[0] = '\0';
+	struct rg_config *cfg = rg_config_load("config/roomgate.json", collect, NULL);
+	CHECK_STR(errs, "");
+	if (!cfg)
+		return;
+	CHECK(cfg->nlisten == 1 && cfg->listen[0].port == 8443 && cfg->listen[0].cert);
+	CHECK(cfg->nrooms == 3);
+	CHECK(!strcmp(cfg->rooms[0].name, "lobby") && cfg->rooms[0].publish == RG_PUBLISH_ANYONE);
+	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_PUBLISH_SERVER);
+	CHECK(!strcmp(cfg->rooms[2].name, "dm:") && cfg->rooms[2].is_pattern);
+	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
+	rg_config_free(cfg);
+
+	errs[0] = '\0';
+	CHECK(rg_config_load("no/such/file.json", collect, NULL) == NULL);
+	CHECK_STR(errs, "no/such/file.json: cannot open: No such file or directory\n");
+}
+
+int main(void)
+{
+	test_bad();
+	test_long_name();
+	test_full();
+	test_default_file();
+	return check_done("config");
+}

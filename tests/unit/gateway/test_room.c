@@ -1,0 +1,225 @@
+/* Rooms, rings, cursors and the registry: the delivery queue without any transport. */
+#include "../check.h"
+#include "fixtures.h"
+
+#include "../../../gateway/registry.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static int wakes[2000];
+
+static void wake(void *owner)
+{
+	wakes[(int *)owner - wakes]++;
+}
+
+static uint64_t publish(struct rg_room *room, const char *data)
+{
+	uint64_t seq = 0;
+	CHECK(rg_room_publish(room, data, strlen(data), &seq) == 0);
+	return seq;
+}
+
+static void test_message_encoding(void)
+{
+	struct rg_msg *m = rg_msg_new("lobby", 7, 1234, "{\"t\":1}", 7);
+	const char json[] = "{\"type\":\"message\",\"room\":\"lobby\",\"seq\":7,\"ts\":1234,\"data\":{\"t\":1}}";
+	CHECK(m && m->json_len == strlen(json) && !memcmp(m->json, json, m->json_len));
+	CHECK(m->ws_len == 2 + strlen(json) && m->ws[0] == 0x81 && m->ws[1] == strlen(json));
+	CHECK(!memcmp(m->ws + 2, json, strlen(json)));
+	char sse[256];
+	snprintf(sse, sizeof(sse), "id: 7\nevent: message\ndata: %s\n\n", json);
+	CHECK(m->sse_len == strlen(sse) && !memcmp(m->sse, sse, m->sse_len));
+	CHECK(m->sse_id_len == strlen("id: 7\n"));
+	CHECK(rg_msg_ref(m) == m && m->refs == 2);
+	rg_msg_unref(m);
+	rg_msg_unref(m);
+
+	/* 126..65535 bytes: 16-bit length; beyond: 64-bit length */
+	char *big = malloc(70000);
+	memset(big, '1', 70000);
+	m = rg_msg_new("r", 1, 0, big, 200);
+	CHECK(m->ws[1] == 126 && ((m->ws[2] << 8) | m->ws[3]) == (int)m->json_len);
+	rg_msg_unref(m);
+	m = rg_msg_new("r", 1, 0, big, 70000);
+	CHECK(m->ws[1] == 127 && m->ws_len == 10 + m->json_len);
+	size_t len = 0;
+	for (int i = 0; i < 8; i++)
+		len = (len << 8) | m->ws[2 + i];
+	CHECK(len == m->json_len);
+	rg_msg_unref(m);
+	free(big);
+}
+
+static void test_ring_wrap_and_lag(void)
+{
+	struct rg_room *room = rg_room_new("a", &fx_rooms[0]); /* history 4 */
+	struct rg_sub early, late;
+	const struct rg_msg *m;
+
+	rg_sub_attach(&early, room, wake, &wakes[0]);
+	CHECK(rg_sub_peek(&early, &m) == RG_SUB_IDLE);
+	for (int i = 1; i <= 10; i++)
+		CHECK(publish(room, "1") == (uint64_t)i);
+	CHECK(room->count == 4 && room->ring_cap == 4 && rg_room_oldest_seq(room) == 7);
+	/* early never read: seq 1 was overwritten long ago */
+	CHECK(rg_sub_peek(&early, &m) == RG_SUB_LAGGED);
+
+	rg_sub_attach(&late, room, wake, &wakes[1]);
+	CHECK(late.next_seq == 11);
+	CHECK(publish(room, "2") == 11);
+	CHECK(rg_sub_peek(&late, &m) == RG_SUB_READY && m->seq == 11);
+	rg_sub_advance(&late);
+	CHECK(rg_sub_peek(&late, &m) == RG_SUB_IDLE);
+
+	/* a reader that keeps up across many wraps never lags */
+	for (int i = 0; i < 100; i++) {
+		uint64_t s = publish(room, "3");
+		CHECK(rg_sub_peek(&late, &m) == RG_SUB_READY && m->seq == s);
+		rg_sub_advance(&late);
+	}
+	/* exactly history behind is still fine; one more is lag */
+	for (int i = 0; i < 4; i++)
+		publish(room, "4");
+	CHECK(rg_sub_peek(&late, &m) == RG_SUB_READY && m->seq == late.next_seq);
+	publish(room, "5");
+	CHECK(rg_sub_peek(&late, &m) == RG_SUB_LAGGED);
+
+	rg_sub_detach(&early);
+	rg_sub_detach(&late);
+	CHECK(room->nsubs == 0 && room->subs == NULL);
+	rg_room_free(room);
+}
+
+static void test_ring_growth(void)
+{
+	struct rg_room *room = rg_room_new("big", &fx_rooms[1]); /* history 100 */
+	struct rg_sub sub;
+	const struct rg_msg *m;
+	char data[16];
+
+	rg_sub_attach(&sub, room, wake, &wakes[0]);
+	for (int i = 1; i <= 150; i++) {
+		snprintf(data, sizeof(data), "%d", i);
+		publish(room, data);
+		if (i == 10)
+			CHECK(room->ring_cap == 16);
+		if (i == 50)
+			CHECK(room->ring_cap == 64);
+		/* growth re-lays the ring: every stored message still where its seq says */
+		if (i == 70) {
+			CHECK(room->ring_cap == 100);
+			for (int s = 1; s <= 70; s++) {
+				CHECK(rg_sub_peek(&sub, &m) == RG_SUB_READY && m->seq == (uint64_t)s);
+				snprintf(data, sizeof(data), "%d}", s);
+				CHECK(m->json_len >= strlen(data) &&
+				      !memcmp(m->json + m->json_len - strlen(data), data, strlen(data)));
+				rg_sub_advance(&sub);
+			}
+		}
+	}
+	CHECK(room->ring_cap == 100 && room->count == 100 && rg_room_oldest_seq(room) == 51);
+	CHECK(rg_sub_peek(&sub, &m) == RG_SUB_READY && m->seq == 71);
+	rg_sub_detach(&sub);
+	rg_room_free(room);
+}
+
+static void test_fanout_wakes_once(void)
+{
+	struct rg_room *room = rg_room_new("big", &fx_rooms[1]);
+	static struct rg_sub subs[1000];
+	const struct rg_msg *m, *first = NULL;
+
+	memset(wakes, 0, sizeof(wakes));
+	for (int i = 0; i < 1000; i++)
+		rg_sub_attach(&subs[i], room, wake, &wakes[i]);
+	CHECK(room->nsubs == 1000);
+	publish(room, "\"x\"");
+	publish(room, "\"y\"");
+	publish(room, "\"z\"");
+	int once = 1, ordered = 1, shared = 1;
+	for (int i = 0; i < 1000; i++) {
+		once &= wakes[i] == 1;
+		for (uint64_t s = 1; s <= 3; s++) {
+			ordered &= rg_sub_peek(&subs[i], &m) == RG_SUB_READY && m->seq == s;
+			if (s == 1 && !first)
+				first = m;
+			if (s == 1)
+				shared &= m == first; /* one stored message, not a copy each */
+			rg_sub_advance(&subs[i]);
+		}
+		ordered &= rg_sub_peek(&subs[i], &m) == RG_SUB_IDLE;
+	}
+	CHECK(once);
+	CHECK(ordered);
+	CHECK(shared);
+	/* drained subscribers are disarmed: the next publish wakes each once more */
+	publish(room, "1");
+	once = 1;
+	for (int i = 0; i < 1000; i++)
+		once &= wakes[i] == 2;
+	CHECK(once);
+	for (int i = 0; i < 1000; i++)
+		rg_sub_detach(&subs[i]);
+	rg_room_free(room);
+}
+
+static void test_registry(void)
+{
+	struct rg_registry reg;
+	struct rg_room *r, *r2;
+	char *doc;
+
+	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
+	CHECK(reg.nrooms == 3);
+	CHECK(rg_registry_get(&reg, "a", 1, 0, &r) == 0 && !strcmp(r->name, "a"));
+	CHECK(rg_registry_get(&reg, "nope", 4, 1, &r) == -ENOENT);
+	CHECK(rg_registry_get(&reg, "bad room", 8, 1, &r) == -EINVAL);
+	CHECK(rg_registry_get(&reg, "a\0b", 3, 1, &r) == -EINVAL);
+	CHECK(rg_registry_get(&reg, "p:x", 3, 0, &r) == -ENOENT);
+	CHECK(rg_registry_conf_for(&reg, "p:x", 3) == &fx_rooms[3]);
+	CHECK(rg_registry_conf_for(&reg, "q", 1) == NULL);
+	CHECK(rg_registry_get(&reg, "p:x", 3, 1, &r) == 0 && r->conf == &fx_rooms[3]);
+	CHECK(rg_registry_get(&reg, "p:x", 3, 1, &r2) == 0 && r2 == r);
+	CHECK(rg_registry_get(&reg, "p:y", 3, 1, &r) == 0);
+	CHECK(rg_registry_get(&reg, "p:z", 3, 1, &r) == 0);
+	CHECK(reg.nrooms == 6);
+	CHECK(rg_registry_get(&reg, "p:w", 3, 1, &r) == -ENOSPC); /* max_rooms 6 */
+
+	doc = rg_registry_describe(&reg);
+	CHECK_STR(doc, "{\"rooms\":["
+		       "{\"name\":\"a\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
+		       "{\"name\":\"big\",\"publish\":\"anyone\",\"history\":100,\"subscribers\":0,\"last_seq\":0},"
+		       "{\"name\":\"srv\",\"publish\":\"server\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
+		       "{\"name\":\"p:x\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
+		       "{\"name\":\"p:y\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
+		       "{\"name\":\"p:z\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0}],"
+		       "\"patterns\":[{\"pattern\":\"p:*\",\"publish\":\"anyone\",\"history\":4,\"rooms\":3}]}");
+	free(doc);
+
+	/* sweep: idle pattern rooms go, pattern rooms with a subscriber and named rooms stay */
+	struct rg_sub sub;
+	rg_registry_get(&reg, "p:x", 3, 1, &r);
+	rg_sub_attach(&sub, r, wake, &wakes[0]);
+	int64_t now = rg_now_ms();
+	CHECK(rg_registry_sweep(&reg, now) == 0); /* idle for less than 1 s */
+	CHECK(rg_registry_sweep(&reg, now + 1500) == 2);
+	CHECK(reg.nrooms == 4);
+	CHECK(rg_registry_get(&reg, "p:y", 3, 0, &r2) == -ENOENT);
+	CHECK(rg_registry_get(&reg, "p:x", 3, 0, &r2) == 0 && r2 == r);
+	CHECK(rg_registry_get(&reg, "a", 1, 0, &r2) == 0);
+	rg_sub_detach(&sub);
+	CHECK(rg_registry_sweep(&reg, rg_now_ms() + 1500) == 1);
+	rg_registry_cleanup(&reg);
+}
+
+int main(void)
+{
+	test_message_encoding();
+	test_ring_wrap_and_lag();
+	test_ring_growth();
+	test_fanout_wakes_once();
+	test_registry();
+	return check_done("room");
+}

@@ -1,0 +1,284 @@
+/* Sessions: client messages in, answers and messages out, exactly as a transport
+ * would see them (WebSocket frames, SSE event blocks), with the limits enforced. */
+#include "../check.h"
+#include "fixtures.h"
+
+#include "../../../gateway/session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static int woken;
+static struct rg_registry reg;
+static unsigned char buf[1 << 16];
+
+static void wake(void *owner)
+{
+	(void)owner;
+	woken++;
+}
+
+static int handle(struct rg_session *s, const char *text)
+{
+	return rg_session_handle(s, text, strlen(text));
+}
+
+/* Drains the session and returns every WebSocket frame's payload, one per line. */
+static char *drain_ws(struct rg_session *s)
+{
+	static char out[1 << 16];
+	size_t o = 0, len;
+	int flags;
+
+	out[0] = '\0';
+	do {
+		flags = rg_session_fill(s, buf, sizeof(buf), 0, &len);
+		CHECK(flags >= 0 && !(flags & RG_FILL_LAGGED));
+		for (size_t i = 0; i < len;) {
+			CHECK(buf[i] == 0x81 && buf[i + 1] < 126);
+			size_t pl = buf[i + 1];
+			memcpy(out + o, buf + i + 2, pl);
+			o += pl;
+			out[o++] = '\n';
+			i += 2 + pl;
+		}
+	} while (flags & RG_FILL_MORE);
+	out[o] = '\0';
+	return out;
+}
+
+static void test_join_publish_fanout(void)
+{
+	struct rg_session a, b;
+	rg_session_init(&a, &reg, RG_FMT_WS, wake, NULL);
+	rg_session_init(&b, &reg, RG_FMT_WS, wake, NULL);
+
+	woken = 0;
+	CHECK(handle(&a, "{\"type\":\"join\",\"room\":\"big\",\"id\":\"1\"}") == 0);
+	CHECK(woken == 1);
+	CHECK_STR(drain_ws(&a), "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0,\"id\":\"1\"}\n");
+	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
+	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0); /* again: no second cursor */
+	CHECK(b.nsubs == 1);
+	CHECK_STR(drain_ws(&b), "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0}\n"
+				"{\"type\":\"joined\",\"room\":\"big\",\"seq\":0}\n");
+
+	CHECK(handle(&a, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"t\": \"hi\"},\"id\":\"m\"}") ==
+	      0);
+	char *got = drain_ws(&a);
+	CHECK(!strncmp(got, "{\"type\":\"ack\",\"room\":\"big\",\"seq\":1,\"id\":\"m\"}\n"
+			    "{\"type\":\"message\",\"room\":\"big\",\"seq\":1,\"ts\":",
+		       strlen("{\"type\":\"ack\",\"room\":\"big\",\"seq\":1,\"id\":\"m\"}\n"
+			      "{\"type\":\"message\",\"room\":\"big\",\"seq\":1,\"ts\":")));
+	CHECK(strstr(got, ",\"data\":{\"t\":\"hi\"}}\n") != NULL);
+	got = drain_ws(&b);
+	CHECK(!strncmp(got, "{\"type\":\"message\",\"room\":\"big\",\"seq\":1,\"ts\":", 44));
+
+	CHECK(handle(&b, "{\"type\":\"leave\",\"room\":\"big\"}") == 0);
+	CHECK_STR(drain_ws(&b), "{\"type\":\"left\",\"room\":\"big\"}\n");
+	CHECK(handle(&a, "{\"type\":\"publish\",\"room\":\"big\",\"data\":2}") == 0);
+	CHECK_STR(drain_ws(&b), ""); /* left: nothing more */
+	CHECK(strstr(drain_ws(&a), "\"seq\":2") != NULL);
+
+	rg_session_cleanup(&a);
+	rg_session_cleanup(&b);
+	struct rg_room *big;
+	rg_registry_get(&reg, "big", 3, 0, &big);
+	CHECK(big->nsubs == 0);
+}
+
+static void test_errors(void)
+{
+	static const struct {
+		const char *in, *code;
+	} cases[] = {
+		{"nope", "bad_json"},
+		{"[]", "bad_request"},
+		{"{\"type\":\"dance\"}", "unknown_type"},
+		{"{\"type\":\"join\",\"room\":\"zzz\"}", "unknown_room"},
+		{"{\"type\":\"publish\",\"room\":\"zzz\",\"data\":1}", "unknown_room"},
+		{"{\"type\":\"publish\",\"room\":\"srv\",\"data\":1}", "forbidden"},
+		{"{\"type\":\"publish\",\"room\":\"a\",\"data\":1}", "not_joined"},
+		{"{\"type\":\"publish\",\"room\":\"p:new\",\"data\":1}", "not_joined"},
+		{"{\"type\":\"leave\",\"room\":\"a\"}", "not_joined"},
+	};
+	struct rg_session s;
+	char want[256];
+
+	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK(handle(&s, cases[i].in) == 0);
+		snprintf(want, sizeof(want), "{\"type\":\"error\",\"code\":\"%s\",", cases[i].code);
+		char *got = drain_ws(&s);
+		if (strncmp(got, want, strlen(want)))
+			fprintf(stderr, "case %zu: %s -> %s", i, cases[i].in, got);
+		CHECK(!strncmp(got, want, strlen(want)));
+		CHECK(strchr(got, '\n') == got + strlen(got) - 1); /* exactly one answer */
+	}
+	/* the id comes back on errors too */
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"zzz\",\"id\":\"q7\"}") == 0);
+	CHECK(strstr(drain_ws(&s), "\"id\":\"q7\"}") != NULL);
+
+	/* subscribing to a server room is fine; publishing to it is not */
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"srv\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"publish\",\"room\":\"srv\",\"data\":1}") == 0);
+	CHECK(strstr(drain_ws(&s), "\"code\":\"forbidden\"") != NULL);
+
+	/* max_rooms_per_connection = 3 */
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"a\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"p:1\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
+	char *got = drain_ws(&s);
+	CHECK(strstr(got, "\"joined\",\"room\":\"p:1\"") != NULL);
+	CHECK(strstr(got, "\"code\":\"limit_exceeded\"") != NULL);
+	CHECK(s.nsubs == 3);
+
+	CHECK(rg_session_refuse(&s, RG_E_TOO_LARGE, "too big") == 0);
+	CHECK_STR(drain_ws(&s), "{\"type\":\"error\",\"code\":\"too_large\",\"message\":\"too big\"}\n");
+	rg_session_cleanup(&s);
+}
+
+static void test_unread_answers_are_bounded(void)
+{
+	struct rg_session s;
+	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	for (int i = 0; i < RG_SESSION_MAX_ANSWERS; i++)
+		CHECK(handle(&s, "{\"type\":\"ping\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"ping\"}") == -ENOBUFS);
+	CHECK(rg_session_refuse(&s, RG_E_TOO_LARGE, "x") == -ENOBUFS);
+	CHECK(s.nans == RG_SESSION_MAX_ANSWERS);
+	rg_session_cleanup(&s);
+	CHECK(s.nans == 0 && s.ans_head == NULL);
+}
+
+static void test_batching_and_caps(void)
+{
+	struct rg_session s, pub;
+	size_t len, total = 0;
+	int flags, writes = 0;
+
+	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	rg_session_init(&pub, &reg, RG_FMT_WS, wake, NULL);
+	handle(&s, "{\"type\":\"join\",\"room\":\"big\"}");
+	handle(&pub, "{\"type\":\"join\",\"room\":\"big\"}");
+	drain_ws(&s);
+	for (int i = 0; i < 50; i++)
+		handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":\"0123456789\"}");
+	drain_ws(&pub);
+
+	/* one fill takes everything that fits: 50 messages in one write */
+	flags = rg_session_fill(&s, buf, sizeof(buf), 0, &len);
+	CHECK(flags == 0 && len > 50 * 60);
+	for (int i = 0; i < 50; i++)
+		handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":\"0123456789\"}");
+	drain_ws(&pub);
+	/* a small buffer: several writes, nothing lost or split */
+	do {
+		flags = rg_session_fill(&s, buf, 400, 0, &len);
+		CHECK(len <= 400 && len > 0);
+		total += len;
+		writes++;
+	} while (flags & RG_FILL_MORE);
+	CHECK(writes > 10 && total > 50 * 60);
+	/* max_items 1: one frame per write (WebSocket over HTTP/2) */
+	handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":1}");
+	handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":2}");
+	CHECK(rg_session_fill(&s, buf, sizeof(buf), 1, &len) == RG_FILL_MORE);
+	CHECK(len == 2u + buf[1]);
+	CHECK(rg_session_fill(&s, buf, sizeof(buf), 1, &len) == 0);
+	CHECK(len == 2u + buf[1] && strstr((char *)buf + 2, "\"data\":2}"));
+	CHECK(rg_session_fill(&s, buf, sizeof(buf), 1, &len) == 0 && len == 0);
+	/* a buffer smaller than one item is a caller bug, reported, not looped on */
+	handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":3}");
+	CHECK(rg_session_fill(&s, buf, 10, 0, &len) == -E2BIG);
+	rg_session_cleanup(&s);
+	rg_session_cleanup(&pub);
+}
+
+static void test_lag(void)
+{
+	struct rg_session ws, sse, pub;
+	size_t len;
+	enum rg_err err;
+	const char *why;
+
+	rg_session_init(&ws, &reg, RG_FMT_WS, wake, NULL);
+	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&pub, &reg, RG_FMT_WS, wake, NULL);
+	handle(&ws, "{\"type\":\"join\",\"room\":\"a\"}");
+	drain_ws(&ws);
+	CHECK(rg_session_join(&sse, "a", 1, &err, &why) == 0);
+	handle(&pub, "{\"type\":\"join\",\"room\":\"a\"}");
+	for (int i = 0; i < 5; i++) { /* history of "a" is 4; pub keeps up, the others don't */
+		handle(&pub, "{\"type\":\"publish\",\"room\":\"a\",\"data\":0}");
+		drain_ws(&pub);
+	}
+	CHECK(rg_session_fill(&ws, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED && len == 0);
+	CHECK(ws.lagged && !strcmp(ws.lagged->name, "a"));
+	CHECK(rg_session_fill(&sse, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED);
+	CHECK(len == strlen("event: lagged\ndata: {\"room\":\"a\"}\n\n") &&
+	      !memcmp(buf, "event: lagged\ndata: {\"room\":\"a\"}\n\n", len));
+	rg_session_cleanup(&ws);
+	rg_session_cleanup(&sse);
+	rg_session_cleanup(&pub);
+}
+
+static void test_sse_ids(void)
+{
+	struct rg_session one, two, pub;
+	size_t len;
+	enum rg_err err;
+	const char *why;
+	char expect[512];
+
+	rg_session_init(&one, &reg, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&two, &reg, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&pub, &reg, RG_FMT_WS, wake, NULL);
+	struct rg_room *big, *p;
+	rg_registry_get(&reg, "big", 3, 0, &big);
+	uint64_t base = big->last_seq;
+	CHECK(rg_session_join(&one, "big", 3, &err, &why) == 0);
+	CHECK(rg_session_join(&two, "p:s", 3, &err, &why) == 0);
+	CHECK(rg_session_join(&two, "big", 3, &err, &why) == 0);
+	CHECK(rg_session_join(&two, "nope", 4, &err, &why) == -1 && err == RG_E_UNKNOWN_ROOM);
+	rg_registry_get(&reg, "p:s", 3, 0, &p);
+	handle(&pub, "{\"type\":\"join\",\"room\":\"big\"}");
+	handle(&pub, "{\"type\":\"join\",\"room\":\"p:s\"}");
+	handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":\"x\"}");
+	handle(&pub, "{\"type\":\"publish\",\"room\":\"p:s\",\"data\":\"y\"}");
+	drain_ws(&pub);
+
+	CHECK(rg_session_fill(&one, buf, sizeof(buf), 0, &len) == 0);
+	buf[len] = '\0';
+	CHECK(!strncmp((char *)buf, "id: ", 4) && (uint64_t)atoll((char *)buf + 4) == base + 1);
+	CHECK(strstr((char *)buf, "\nevent: message\ndata: {\"type\":\"message\",\"room\":\"big\",") !=
+	      NULL);
+
+	/* two rooms: each event's id lists both cursors, in join order (p:s, big); the
+	 * first fill starts with the first room */
+	CHECK(rg_session_fill(&two, buf, sizeof(buf), 0, &len) == 0);
+	buf[len] = '\0';
+	snprintf(expect, sizeof(expect), "id: 1,%llu\n", (unsigned long long)base);
+	char *first = strstr((char *)buf, expect);
+	if (!first)
+		fprintf(stderr, "two-room stream:\n%s\n", (char *)buf);
+	snprintf(expect, sizeof(expect), "id: 1,%llu\n", (unsigned long long)base + 1);
+	char *second = strstr((char *)buf, expect);
+	CHECK(first && second && first < second);
+	rg_session_cleanup(&one);
+	rg_session_cleanup(&two);
+	rg_session_cleanup(&pub);
+}
+
+int main(void)
+{
+	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
+	test_join_publish_fanout();
+	test_errors();
+	test_unread_answers_are_bounded();
+	test_batching_and_caps();
+	test_lag();
+	test_sse_ids();
+	rg_registry_cleanup(&reg);
+	return check_done("session");
+}

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -210,8 +211,16 @@ static void rg__listen(struct rg__cp *p, json_t *arr, struct rg_config *cfg)
 				rg__pop(p, o3);
 			}
 		}
-		if (json_object_get(l, "host"))
-			lc->host = rg__string(p, l, "host", 1, "an IP address string");
+		if (json_object_get(l, "host")) {
+			unsigned char addr[16];
+			lc->host = rg__string(p, l, "host", 1, "an IPv4 or IPv6 address");
+			if (lc->host && inet_pton(AF_INET, lc->host, addr) != 1 &&
+			    inet_pton(AF_INET6, lc->host, addr) != 1) {
+				size_t o3 = rg__push_key(p, "host");
+				rg__fail(p, "expected an IPv4 or IPv6 address");
+				rg__pop(p, o3);
+			}
+		}
 		json_t *tls = rg__object(p, l, "tls");
 		if (tls) {
 			size_t o3 = rg__push_key(p, "tls");

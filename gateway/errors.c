@@ -15,6 +15,7 @@ static const struct {
 	[RG_E_LIMIT_EXCEEDED] = {"limit_exceeded", 429},
 	[RG_E_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405},
 	[RG_E_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415},
+	[RG_E_LENGTH_REQUIRED] = {"length_required", 411},
 	[RG_E_INTERNAL] = {"internal", 500},
 };
 

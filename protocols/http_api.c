@@ -55,6 +55,14 @@ static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct ps
 	if (strcmp(type, "application/json") && strcmp(type, "application/x-www-form-urlencoded"))
 		return rg__refuse(wsi, pss, RG_E_UNSUPPORTED_MEDIA_TYPE,
 				  "Content-Type: expected application/json", NULL, 1);
+	/* lws 4.1.6 reads a request body only by its Content-Length: a chunked
+	 * HTTP/1.1 body, or an HTTP/2 body without the header, would never arrive.
+	 * Say so (RFC 9110 411) instead of waiting. */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
+	    (lws_get_network_wsi(wsi) != wsi ||
+	     lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0))
+		return rg__refuse(wsi, pss, RG_E_LENGTH_REQUIRED,
+				  "send the body with a Content-Length header", NULL, 1);
 	if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
 	    strtoull(clen, NULL, 10) > vhd->srv->cfg->max_message_bytes)
 		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,

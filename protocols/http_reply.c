@@ -12,6 +12,9 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 					  *end = hdr + sizeof(hdr) - 1;
 
 	rg_http_reply_clear(r);
+	/* On HTTP/2 an unread body only concerns its own stream, which the reply ends. */
+	if (lws_get_network_wsi(wsi) != wsi)
+		r->close_after = 0;
 	r->buf = malloc(LWS_PRE + len);
 	if (!r->buf)
 		return -1;

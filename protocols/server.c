@@ -3,6 +3,7 @@
 #include "http_api.h"
 #include "srv.h"
 #include "sse.h"
+#include "static_files.h"
 #include "ws_chat.h"
 
 #include "../gateway/log.h"
@@ -164,12 +165,15 @@ int rg_server_run(const struct rg_config *cfg)
 			  rg__lws_log);
 
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_VALIDATE_UTF8;
 	ctx = lws_create_context(&info);
 	if (!ctx) {
 		rg_err("cannot create the lws context");
 		goto out;
 	}
+	if (rg_static_confine(ctx, cfg->web_root))
+		goto out;
 	tick.ctx = ctx;
 
 	for (size_t i = 0; i < cfg->nlisten; i++) {

@@ -27,41 +27,68 @@ static void rg__wake(void *owner)
 	lws_callback_on_writable((struct lws *)owner);
 }
 
-/* Subscribes to every room= argument. 0, or -1 with *err and *why set. */
-static int rg__subscribe(struct lws *wsi, struct pss__rg_sse *pss, enum rg_err *err,
-			 const char **why)
+/* The i-th room= argument: 1 and its value in arg (NUL-terminated, *len bytes), 0 when
+ * the argument is another one, -1 when it is not a valid room name. */
+static int rg__room_arg(struct lws *wsi, int i, char *arg, size_t cap, size_t *len)
 {
-	char arg[16 + RG_ROOM_NAME_MAX];
-	int rooms = 0;
+	int n = lws_hdr_copy_fragment(wsi, arg, (int)cap, WSI_TOKEN_HTTP_URI_ARGS, i);
+
+	if (n < 0)
+		return -1; /* longer than any room= argument can be */
+	if (n < 5 || strncmp(arg, "room=", 5))
+		return 0;
+	*len = (size_t)n - 5;
+	memmove(arg, arg + 5, *len + 1);
+	/* lws decodes %00 into the value: a NUL inside means garbage */
+	return strlen(arg) == *len && rg_room_name_valid(arg, *len) ? 1 : -1;
+}
+
+/* Subscribes to every room= argument, all or none: every name is checked before the
+ * first join, so a refused request leaves no pattern room behind. 0, or -1 with *err
+ * and *why set. */
+static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss,
+			 enum rg_err *err, const char **why)
+{
+	char arg[16 + RG_ROOM_NAME_MAX], other[16 + RG_ROOM_NAME_MAX];
+	size_t len, olen;
+	unsigned rooms = 0;
+	int r;
 
 	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
-		int n = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
-		if (n < 5 || strncmp(arg, "room=", 5)) {
-			if (n < 0 || !strncmp(arg, "room=", 5))
-				goto bad_name;
-			continue; /* other arguments are not ours */
-		}
-		const char *name = arg + 5;
-		size_t len = (size_t)n - 5;
-		if (strlen(name) != len || !rg_room_name_valid(name, len))
-			goto bad_name;
-		unsigned before = pss->session.nsubs;
-		if (rg_session_join(&pss->session, name, len, err, why))
-			return -1;
-		if (pss->session.nsubs == before) {
-			*err = RG_E_BAD_REQUEST;
-			*why = "room: the same room twice";
+		if (!(r = rg__room_arg(wsi, i, arg, sizeof(arg), &len)))
+			continue;
+		if (r < 0)
+			goto bad;
+		if (!rg_registry_conf_for(&vhd->srv->reg, arg, len)) {
+			*err = RG_E_UNKNOWN_ROOM;
+			*why = "no such room";
 			return -1;
 		}
-		rooms++;
+		for (int j = 0; j < i; j++) {
+			if (rg__room_arg(wsi, j, other, sizeof(other), &olen) == 1 && olen == len &&
+			    !memcmp(arg, other, len)) {
+				*err = RG_E_BAD_REQUEST;
+				*why = "room: the same room twice";
+				return -1;
+			}
+		}
+		if (++rooms > vhd->srv->cfg->max_rooms_per_connection) {
+			*err = RG_E_LIMIT_EXCEEDED;
+			*why = "more rooms than limits.max_rooms_per_connection";
+			return -1;
+		}
 	}
 	if (!rooms) {
 		*err = RG_E_BAD_REQUEST;
 		*why = "room: expected at least one room=NAME argument";
 		return -1;
 	}
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
+		if (rg__room_arg(wsi, i, arg, sizeof(arg), &len) == 1 &&
+		    rg_session_join(&pss->session, arg, len, err, why))
+			return -1;
 	return 0;
-bad_name:
+bad:
 	*err = RG_E_BAD_REQUEST;
 	*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
 	return -1;
@@ -85,7 +112,7 @@ static int rg__start(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_ss
 					   "/events takes GET", "GET");
 	}
 	rg_session_init(&pss->session, &vhd->srv->reg, RG_FMT_SSE, rg__wake, wsi);
-	if (rg__subscribe(wsi, pss, &err, &why)) {
+	if (rg__subscribe(vhd, wsi, pss, &err, &why)) {
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, err, why, NULL);
 	}

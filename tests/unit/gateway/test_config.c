@@ -65,7 +65,9 @@ static const struct {
 	 "\"ca\":1}}]," ROOMS "}",
 	 "t.json: listen[0].tls.ca: unknown key\n"},
 	{"{\"listen\":[{\"port\":80,\"host\":5}]," ROOMS "}",
-	 "t.json: listen[0].host: expected an IP address string\n"},
+	 "t.json: listen[0].host: expected an IPv4 or IPv6 address\n"},
+	{"{\"listen\":[{\"port\":80,\"host\":\"localhost\"}]," ROOMS "}",
+	 "t.json: listen[0].host: expected an IPv4 or IPv6 address\n"},
 	{"{" LISTEN "," ROOMS ",\"http\":{\"web_root\":\"CMakeLists.txt\"}}",
 	 "t.json: http.web_root: \"CMakeLists.txt\" is not a directory\n"},
 	{"{" LISTEN "," ROOMS ",\"http\":[]}", "t.json: http: expected an object\n"},
@@ -154,7 +156,7 @@ static void test_long_name(void)
 static void test_full(void)
 {
 	struct rg_config *cfg = parse(
-		"{\"listen\":[{\"port\":1,\"host\":\"127.0.0.1\"},{\"port\":2," TLS "}],"
+		"{\"listen\":[{\"port\":1,\"host\":\"127.0.0.1\"},{\"port\":2,\"host\":\"::1\"," TLS "}],"
 		"\"http\":{\"web_root\":\"docs\"},"
 		"\"sse\":{\"keepalive_seconds\":2,\"retry_ms\":0},"
 		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
@@ -167,7 +169,7 @@ static void test_full(void)
 	CHECK(cfg->nlisten == 2);
 	CHECK(cfg->listen[0].port == 1 && !strcmp(cfg->listen[0].host, "127.0.0.1"));
 	CHECK(!cfg->listen[0].cert && !cfg->listen[0].key);
-	CHECK(cfg->listen[1].port == 2 && !cfg->listen[1].host && cfg->listen[1].cert);
+	CHECK(cfg->listen[1].port == 2 && !strcmp(cfg->listen[1].host, "::1") && cfg->listen[1].cert);
 	CHECK_STR(cfg->web_root, "docs");
 	CHECK(cfg->sse_keepalive_seconds == 2 && cfg->sse_retry_ms == 0);
 	CHECK(cfg->ws_ping_seconds == 3 && cfg->ws_ping_timeout_seconds == 4);

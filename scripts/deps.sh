@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian bookworm packages roomgate needs: to build and run (default), or
+# also to test (--test). Runs apt-get only for what is missing. Needs root.
+set -eu
+pkgs="build-essential cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev uthash-dev openssl"
+if [ "${1:-}" = "--test" ]; then
+	pkgs="$pkgs python3 python3-websockets curl"
+	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+fi
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: need root to install packages (run as root, or install them yourself)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+echo "deps: all present"

@@ -1,0 +1,47 @@
+#!/bin/bash
+# The README's test command: installs what is missing, builds twice (release, and
+# AddressSanitizer + UndefinedBehaviorSanitizer), and runs every suite on both: unit
+# tests, then integration tests with real clients against the real binary over TLS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+scripts/dev-cert.sh certs
+if [ ! -d tests/integration/node/node_modules/eventsource ]; then
+	(cd tests/integration/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+
+passed=0 failed=0
+run_suite() { # build dir, cmake args...
+	local dir=$1
+	shift
+	scripts/build.sh "$dir" "$@"
+	local log
+	log=$(mktemp)
+	set +e
+	(cd "$dir" && ctest --output-on-failure --timeout 300) 2>&1 | tee "$log"
+	set -e
+	local line
+	line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+	rm -f "$log"
+	if [ -z "$line" ]; then
+		echo "test: $dir: ctest printed no summary" >&2
+		failed=$((failed + 1))
+		return
+	fi
+	local f t
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
+	t=$(echo "$line" | sed -E 's/.* failed out of ([0-9]+).*/\1/')
+	passed=$((passed + t - f))
+	failed=$((failed + f))
+}
+
+echo "== release build =="
+run_suite build
+echo "== ASan + UBSan build =="
+run_suite build-asan -DRG_SANITIZE=ON
+echo "total (release and sanitizer builds): $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

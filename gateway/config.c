@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RG__MAX_LISTEN 16
-#define RG__MAX_ROOMS_CONF 10000
+#define RG__MAX_LISTEN       RG_LISTEN_MAX
+#define RG__MAX_ROOMS_CONF   10000
 #define RG__MAX_CONFIG_BYTES (4 * 1024 * 1024)
 
 /* The parse state: where we are in the document (for messages) and how it went. */
@@ -24,8 +24,7 @@ struct rg__cp {
 	int errors;
 };
 
-__attribute__((format(printf, 2, 3))) static void rg__fail(struct rg__cp *p, const char *fmt,
-							   ...)
+__attribute__((format(printf, 2, 3))) static void rg__fail(struct rg__cp *p, const char *fmt, ...)
 {
 	char msg[512], line[1024];
 	va_list ap;
@@ -46,8 +45,8 @@ __attribute__((format(printf, 2, 3))) static void rg__fail(struct rg__cp *p, con
 static size_t rg__push_key(struct rg__cp *p, const char *key)
 {
 	size_t old = p->plen;
-	int n = snprintf(p->path + p->plen, sizeof(p->path) - p->plen, "%s%s",
-			 p->plen ? "." : "", key);
+	int n = snprintf(p->path + p->plen, sizeof(p->path) - p->plen, "%s%s", p->plen ? "." : "",
+			 key);
 	if (n > 0)
 		p->plen = strlen(p->path);
 	return old;
@@ -147,7 +146,8 @@ static void rg__readable_file(struct rg__cp *p, const char *key, const char *fil
 	else if (access(file, R_OK))
 		why = strerror(errno);
 	if (why)
-		rg__fail(p, "cannot read \"%s\" (%s); make a dev certificate with scripts/dev-cert.sh",
+		rg__fail(p,
+			 "cannot read \"%s\" (%s); make a dev certificate with scripts/dev-cert.sh",
 			 file, why);
 	rg__pop(p, old);
 }
@@ -176,8 +176,7 @@ static void rg__listen(struct rg__cp *p, json_t *arr, struct rg_config *cfg)
 		rg__fail(p, "missing, expected an array of 1..%d listeners", RG__MAX_LISTEN);
 		goto out;
 	}
-	if (!json_is_array(arr) || !json_array_size(arr) ||
-	    json_array_size(arr) > RG__MAX_LISTEN) {
+	if (!json_is_array(arr) || !json_array_size(arr) || json_array_size(arr) > RG__MAX_LISTEN) {
 		rg__fail(p, "expected an array of 1..%d listeners", RG__MAX_LISTEN);
 		goto out;
 	}
@@ -241,8 +240,8 @@ out:
 
 static void rg__room(struct rg__cp *p, json_t *r, struct rg_config *cfg)
 {
-	static const char *const keys[] = {"name", "pattern", "history", "publish", "idle_seconds",
-					   NULL};
+	static const char *const keys[] = {"name",    "pattern",      "history",
+					   "publish", "idle_seconds", NULL};
 	struct rg_room_conf *rc = &cfg->rooms[cfg->nrooms];
 	json_t *name = json_object_get(r, "name"), *pat = json_object_get(r, "pattern");
 
@@ -256,7 +255,8 @@ static void rg__room(struct rg__cp *p, json_t *r, struct rg_config *cfg)
 		return;
 	}
 	if (name) {
-		rc->name = rg__string(p, r, "name", 1, "a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)");
+		rc->name = rg__string(p, r, "name", 1,
+				      "a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)");
 		if (rc->name && !rg_room_name_valid(rc->name, strlen(rc->name))) {
 			size_t o = rg__push_key(p, "name");
 			rg__fail(p, "expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)");
@@ -303,8 +303,8 @@ static void rg__room(struct rg__cp *p, json_t *r, struct rg_config *cfg)
 	for (size_t j = 0; j < cfg->nrooms; j++) {
 		struct rg_room_conf *o = &cfg->rooms[j];
 		if (o->name && o->is_pattern == rc->is_pattern && !strcmp(o->name, rc->name))
-			rg__fail(p, "the same %s as rooms[%zu]", rc->is_pattern ? "pattern" : "name",
-				 j);
+			rg__fail(p, "the same %s as rooms[%zu]",
+				 rc->is_pattern ? "pattern" : "name", j);
 	}
 }
 
@@ -400,7 +400,8 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 		exact += !cfg->rooms[i].is_pattern;
 	if (exact > cfg->max_rooms) {
 		old = rg__push_key(p, "limits.max_rooms");
-		rg__fail(p, "%u is less than the %zu rooms named in \"rooms\"", cfg->max_rooms, exact);
+		rg__fail(p, "%u is less than the %zu rooms named in \"rooms\"", cfg->max_rooms,
+			 exact);
 		rg__pop(p, old);
 	}
 }

@@ -12,11 +12,12 @@
 #include <stdint.h>
 
 #define RG_ROOM_NAME_MAX 128
+#define RG_LISTEN_MAX    16
 
 enum rg_publish { RG_PUBLISH_ANYONE, RG_PUBLISH_SERVER };
 
 struct rg_room_conf {
-	char *name;       /* exact name, or the prefix before '*' for a pattern */
+	char *name; /* exact name, or the prefix before '*' for a pattern */
 	int is_pattern;
 	uint32_t history; /* ring size: history kept and lag tolerance */
 	enum rg_publish publish;

@@ -13,9 +13,9 @@ enum rg_log_level rg_log_get_level(void);
 
 __attribute__((format(printf, 2, 3))) void rg_log(enum rg_log_level lvl, const char *fmt, ...);
 
-#define rg_err(...) rg_log(RG_LOG_ERR, __VA_ARGS__)
-#define rg_warn(...) rg_log(RG_LOG_WARN, __VA_ARGS__)
+#define rg_err(...)    rg_log(RG_LOG_ERR, __VA_ARGS__)
+#define rg_warn(...)   rg_log(RG_LOG_WARN, __VA_ARGS__)
 #define rg_notice(...) rg_log(RG_LOG_NOTICE, __VA_ARGS__)
-#define rg_info(...) rg_log(RG_LOG_INFO, __VA_ARGS__)
+#define rg_info(...)   rg_log(RG_LOG_INFO, __VA_ARGS__)
 
 #endif

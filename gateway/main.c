@@ -34,12 +34,10 @@ static void rg__print_error(void *ctx, const char *line)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check-config", no_argument, NULL, 't'},
-					     {"verbose", no_argument, NULL, 'v'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 't'},
+		{"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *path = "config/roomgate.json";
 	int check = 0, c;
 

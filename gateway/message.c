@@ -22,8 +22,8 @@ struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const c
 	char head[256], id[32];
 	/* Room names are validated to need no JSON escaping. */
 	int hn = snprintf(head, sizeof(head),
-			  "{\"type\":\"message\",\"room\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64
-			  ",\"data\":",
+			  "{\"type\":\"message\",\"room\":\"%s\",\"seq\":%" PRIu64
+			  ",\"ts\":%" PRId64 ",\"data\":",
 			  room, seq, ts_ms);
 	int idn = snprintf(id, sizeof(id), "id: %" PRIu64 "\n", seq);
 	if (hn < 0 || (size_t)hn >= sizeof(head) || idn < 0)
@@ -31,8 +31,7 @@ struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const c
 
 	size_t json_len = (size_t)hn + data_len + 1;
 	size_t sse_len = (size_t)idn + sizeof(sse_mid) - 1 + json_len + 2;
-	struct rg_msg *m = malloc(sizeof(*m) + RG_WS_HEADER_MAX + json_len +
-				  sse_len);
+	struct rg_msg *m = malloc(sizeof(*m) + RG_WS_HEADER_MAX + json_len + sse_len);
 	if (!m)
 		return NULL;
 

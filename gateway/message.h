@@ -18,10 +18,10 @@ struct rg_msg {
 	int64_t ts_ms;
 	const unsigned char *ws; /* frame: header + json */
 	size_t ws_len;
-	const char *sse;         /* "id: SEQ\nevent: message\ndata: JSON\n\n" */
+	const char *sse; /* "id: SEQ\nevent: message\ndata: JSON\n\n" */
 	size_t sse_len;
-	size_t sse_id_len;       /* length of the leading "id: SEQ\n" line */
-	const char *json;        /* the message object, inside the ws frame */
+	size_t sse_id_len; /* length of the leading "id: SEQ\n" line */
+	const char *json;  /* the message object, inside the ws frame */
 	size_t json_len;
 	unsigned char buf[];
 };

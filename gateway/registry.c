@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int rg__add(struct rg_registry *reg, const char *name, const struct rg_room_conf *conf,
@@ -136,10 +136,10 @@ char *rg_registry_describe(const struct rg_registry *reg)
 		for (room = reg->rooms; room; room = room->hh.next)
 			live += room->conf == rc;
 		snprintf(pat, sizeof(pat), "%s*", rc->name);
-		bad = json_array_append_new(
-			patterns, json_pack("{s:s, s:s, s:i, s:i}", "pattern", pat, "publish",
-					    rg__publish_name(rc->publish), "history", (int)rc->history,
-					    "rooms", live));
+		bad = json_array_append_new(patterns,
+					    json_pack("{s:s, s:s, s:i, s:i}", "pattern", pat,
+						      "publish", rg__publish_name(rc->publish),
+						      "history", (int)rc->history, "rooms", live));
 	}
 	if (!bad)
 		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);

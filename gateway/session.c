@@ -182,8 +182,8 @@ static int rg__leave(struct rg_session *s, const struct rg_request *req)
 static int rg__publish(struct rg_session *s, const struct rg_request *req)
 {
 	struct rg_session_sub *ss = rg__find(s, req->room, req->room_len);
-	const struct rg_room_conf *rc = ss ? ss->sub.room->conf
-					   : rg_registry_conf_for(s->reg, req->room, req->room_len);
+	const struct rg_room_conf *rc =
+		ss ? ss->sub.room->conf : rg_registry_conf_for(s->reg, req->room, req->room_len);
 	uint64_t seq;
 
 	if (!rc)
@@ -245,8 +245,8 @@ static size_t rg__sse_item(const struct rg_session *s, const struct rg_session_s
 	memcpy(id, "id: ", 4);
 	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
 		uint64_t c = ss == cur ? m->seq : ss->sub.next_seq - 1;
-		n += (size_t)snprintf(id + n, sizeof(id) - n, "%s%" PRIu64, ss == s->subs ? "" : ",",
-				      c);
+		n += (size_t)snprintf(id + n, sizeof(id) - n, "%s%" PRIu64,
+				      ss == s->subs ? "" : ",", c);
 	}
 	id[n++] = '\n';
 	size_t body = m->sse_len - m->sse_id_len;
@@ -302,7 +302,8 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 		enum rg_sub_state st;
 
 		while ((st = rg_sub_peek(&ss->sub, &m)) == RG_SUB_READY) {
-			size_t need = s->fmt == RG_FMT_WS ? m->ws_len : rg__sse_item(s, ss, m, NULL);
+			size_t need =
+				s->fmt == RG_FMT_WS ? m->ws_len : rg__sse_item(s, ss, m, NULL);
 			if (items == limit) {
 				flags = RG_FILL_MORE;
 				goto out;

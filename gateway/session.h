@@ -41,7 +41,7 @@ struct rg_session {
 };
 
 /* Fill flags. */
-#define RG_FILL_MORE 1   /* more is pending: ask for another write */
+#define RG_FILL_MORE   1 /* more is pending: ask for another write */
 #define RG_FILL_LAGGED 2 /* write what was filled, then close: a subscription lagged */
 
 void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,

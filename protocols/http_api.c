@@ -162,8 +162,8 @@ static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 	}
 	if (!strcmp(uri, "/rooms") || !strcmp(uri, "/rooms/")) {
 		if (!get)
-			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET", "GET",
-					  has_body);
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET",
+					  "GET", has_body);
 		return rg__rooms(vhd, wsi, pss);
 	}
 	static const char suffix[] = "/messages";

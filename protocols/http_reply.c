@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status,
-		       const char *body, size_t len, const char *allow)
+int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
+		       size_t len, const char *allow)
 {
 	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
 					  *end = hdr + sizeof(hdr) - 1;
@@ -23,20 +23,20 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 	if (lws_add_http_common_headers(wsi, status, "application/json", len, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 					(const unsigned char *)"no-store", 8, &p, end) ||
-	    (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-						  (const unsigned char *)allow, (int)strlen(allow),
-						  &p, end)) ||
-	    (r->close_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-							    (const unsigned char *)"close", 5, &p,
-							    end)) ||
+	    (allow && lws_add_http_header_by_name(
+			      wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
+			      (int)strlen(allow), &p, end)) ||
+	    (r->close_after &&
+	     lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+					 (const unsigned char *)"close", 5, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	lws_callback_on_writable(wsi);
 	return 0;
 }
 
-int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err err,
-			const char *why, const char *allow)
+int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err err, const char *why,
+			const char *allow)
 {
 	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", rg_err_code(err), "message", why);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

@@ -18,11 +18,11 @@ struct rg_http_reply {
 
 /* Answers status with body (JSON text, copied); allow: an Allow header value or
  * NULL. 0, or -1: the caller returns -1 from its callback. */
-int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status,
-		       const char *body, size_t len, const char *allow);
+int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
+		       size_t len, const char *allow);
 /* {"error":{"code":..,"message":..}} with the code's status. */
-int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err err,
-			const char *why, const char *allow);
+int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err err, const char *why,
+			const char *allow);
 /* From HTTP_WRITEABLE: 1 if a reply was pending (then *ret is the callback's
  * return value), 0 if there was none. */
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);

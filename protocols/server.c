@@ -14,8 +14,8 @@
 #include <string.h>
 
 #define RG_SCRATCH_MIN (64 * 1024)
-#define RG_TICK_US (1 * LWS_US_PER_SEC)
-#define RG_DRAIN_US (1 * LWS_US_PER_SEC)
+#define RG_TICK_US     (1 * LWS_US_PER_SEC)
+#define RG_DRAIN_US    (1 * LWS_US_PER_SEC)
 
 _Static_assert(LWS_PRE <= 32, "scratch headroom is LWS_PRE");
 
@@ -58,16 +58,18 @@ static void rg__lws_log(int level, const char *line)
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	buf[n] = '\0';
-	rg_log(level == LLL_ERR ? RG_LOG_ERR : level == LLL_WARN ? RG_LOG_WARN : RG_LOG_INFO,
+	rg_log(level == LLL_ERR    ? RG_LOG_ERR
+	       : level == LLL_WARN ? RG_LOG_WARN
+				   : RG_LOG_INFO,
 	       "lws: %s", buf);
 }
 
+/* name: storage for the vhost name, which lws keeps pointing to until the context is
+ * destroyed. */
 static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
-		      struct lws_context_creation_info *vi)
+		      struct lws_context_creation_info *vi, char name[32])
 {
-	char name[32];
-
-	snprintf(name, sizeof(name), "listen-%d", l->port);
+	snprintf(name, 32, "listen-%d", l->port);
 	vi->vhost_name = name;
 	vi->port = l->port;
 	vi->iface = l->host;
@@ -114,8 +116,8 @@ int rg_server_run(const struct rg_config *cfg)
 
 	/* A batch of frames leaves in one send() (and one TLS record run): without an
 	 * explicit tx_packet_size lws would cut sends at rx_buffer_size. */
-	struct lws_protocols protos[] = {rg_ws_chat_protocol, rg_sse_protocol, rg_http_api_protocol,
-					 {0}};
+	struct lws_protocols protos[] = {
+		rg_ws_chat_protocol, rg_sse_protocol, rg_http_api_protocol, {0}};
 	for (size_t i = 0; protos[i].callback; i++)
 		protos[i].tx_packet_size = srv.scratch_len;
 	const struct lws_protocols *pprotos[] = {&protos[0], &protos[1], &protos[2], NULL};
@@ -157,11 +159,11 @@ int rg_server_run(const struct rg_config *cfg)
 	 * closed if the peer stays silent past the timeout. */
 	lws_retry_bo_t retry = {
 		.secs_since_valid_ping = (uint16_t)cfg->ws_ping_seconds,
-		.secs_since_valid_hangup = (uint16_t)(cfg->ws_ping_seconds + cfg->ws_ping_timeout_seconds),
+		.secs_since_valid_hangup =
+			(uint16_t)(cfg->ws_ping_seconds + cfg->ws_ping_timeout_seconds),
 	};
 
-	lws_set_log_level(LLL_ERR | LLL_WARN |
-				  (rg_log_get_level() >= RG_LOG_INFO ? LLL_NOTICE : 0),
+	lws_set_log_level(LLL_ERR | LLL_WARN | (rg_log_get_level() >= RG_LOG_INFO ? LLL_NOTICE : 0),
 			  rg__lws_log);
 
 	memset(&info, 0, sizeof(info));
@@ -176,6 +178,7 @@ int rg_server_run(const struct rg_config *cfg)
 		goto out;
 	tick.ctx = ctx;
 
+	char names[RG_LISTEN_MAX][32];
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct lws_context_creation_info vi;
 		memset(&vi, 0, sizeof(vi));
@@ -184,7 +187,7 @@ int rg_server_run(const struct rg_config *cfg)
 		vi.pvo = &pvo_chat;
 		vi.mounts = &m_events;
 		vi.retry_and_idle_policy = &retry;
-		if (rg__listen(ctx, &cfg->listen[i], &vi))
+		if (rg__listen(ctx, &cfg->listen[i], &vi, names[i]))
 			goto out;
 	}
 

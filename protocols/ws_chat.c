@@ -32,8 +32,9 @@ static void rg__wake(void *owner)
 
 static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
 {
-	static const char *why[] = {[RG_E_TOO_LARGE] = "the message exceeds limits.max_message_bytes",
-				    [RG_E_BAD_REQUEST] = "binary frames are not accepted: send JSON text"};
+	static const char *why[] = {
+		[RG_E_TOO_LARGE] = "the message exceeds limits.max_message_bytes",
+		[RG_E_BAD_REQUEST] = "binary frames are not accepted: send JSON text"};
 	return rg_session_refuse(&pss->session, err, why[err]);
 }
 
@@ -145,7 +146,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* Only /ws upgrades; anything else is refused before it costs a session. */
 		if (!vhd || vhd->srv->stopping ||
-		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws"))
+		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
+		    strcmp(uri, "/ws"))
 			return 1;
 		return 0;
 

@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev uthash-dev openssl"
 if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs python3 python3-websockets curl"
+	pkgs="$pkgs python3 python3-websockets curl clang clang-format"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi

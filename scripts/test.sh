@@ -39,9 +39,30 @@ run_suite() { # build dir, cmake args...
 	failed=$((failed + f))
 }
 
+run_fuzz() { # time-boxed libFuzzer runs over the parsers, seeded from tests/fuzz/corpus
+	CC=clang scripts/build.sh build-fuzz -DRG_FUZZ=ON -DRG_SANITIZE=ON -DBUILD_TESTING=OFF
+	local t seconds=${RG_FUZZ_SECONDS:-30}
+	for t in request config; do
+		local work
+		work=$(mktemp -d)
+		if build-fuzz/fuzz_$t -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+			"$work" "tests/fuzz/corpus/$t" >"$work.log" 2>&1; then
+			echo "fuzz_$t: PASS ($(grep -Eo 'Done [0-9]+ runs' "$work.log") in ${seconds}s)"
+			passed=$((passed + 1))
+		else
+			echo "fuzz_$t: FAIL"
+			tail -40 "$work.log"
+			failed=$((failed + 1))
+		fi
+		rm -rf "$work" "$work.log"
+	done
+}
+
 echo "== release build =="
 run_suite build
 echo "== ASan + UBSan build =="
 run_suite build-asan -DRG_SANITIZE=ON
-echo "total (release and sanitizer builds): $passed passed, $failed failed"
+echo "== fuzzing (libFuzzer + ASan/UBSan) =="
+run_fuzz
+echo "total (release, sanitizer and fuzz runs): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -9,7 +9,11 @@ static struct rg_room_conf fx_rooms[] = {
 	{.name = "a", .history = 4, .publish = RG_PUBLISH_ANYONE},
 	{.name = "big", .history = 100, .publish = RG_PUBLISH_ANYONE},
 	{.name = "srv", .history = 4, .publish = RG_PUBLISH_SERVER},
-	{.name = "p:", .is_pattern = 1, .history = 4, .publish = RG_PUBLISH_ANYONE, .idle_seconds = 1},
+	{.name = "p:",
+	 .is_pattern = 1,
+	 .history = 4,
+	 .publish = RG_PUBLISH_ANYONE,
+	 .idle_seconds = 1},
 };
 
 static struct rg_config fx_cfg = {

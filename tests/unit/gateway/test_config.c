@@ -22,9 +22,9 @@ static struct rg_config *parse(const char *text)
 	return rg_config_parse("t.json", text, strlen(text), collect, NULL);
 }
 
-#define TLS "\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists.txt\"}"
+#define TLS    "\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists.txt\"}"
 #define LISTEN "\"listen\":[{\"port\":8443," TLS "}]"
-#define ROOMS "\"rooms\":[{\"name\":\"lobby\"}]"
+#define ROOMS  "\"rooms\":[{\"name\":\"lobby\"}]"
 
 static const struct {
 	const char *text;
@@ -54,14 +54,17 @@ static const struct {
 	 "t.json: listen[0].tls: expected an object\n"},
 	{"{\"listen\":[{\"port\":80,\"tls\":{\"key\":\"CMakeLists.txt\"}}]," ROOMS "}",
 	 "t.json: listen[0].tls.cert: missing, expected a certificate file path\n"},
-	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"no/such.crt\",\"key\":\"CMakeLists.txt\"}}]," ROOMS
-	 "}",
-	 "t.json: listen[0].tls.cert: cannot read \"no/such.crt\" (No such file or directory); make "
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"no/"
+	 "such.crt\",\"key\":\"CMakeLists.txt\"}}]," ROOMS "}",
+	 "t.json: listen[0].tls.cert: cannot read \"no/such.crt\" (No such file or directory); "
+	 "make "
 	 "a dev certificate with scripts/dev-cert.sh\n"},
-	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"web\",\"key\":\"CMakeLists.txt\"}}]," ROOMS "}",
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"web\",\"key\":\"CMakeLists.txt\"}}]," ROOMS
+	 "}",
 	 "t.json: listen[0].tls.cert: cannot read \"web\" (not a regular file); make a dev "
 	 "certificate with scripts/dev-cert.sh\n"},
-	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists.txt\","
+	{"{\"listen\":[{\"port\":80,\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists."
+	 "txt\","
 	 "\"ca\":1}}]," ROOMS "}",
 	 "t.json: listen[0].tls.ca: unknown key\n"},
 	{"{\"listen\":[{\"port\":80,\"host\":5}]," ROOMS "}",
@@ -112,7 +115,8 @@ static const struct {
 	 "t.json: rooms[0].idle_seconds: expected an integer 1..86400\n"},
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\"},{\"name\":\"a\"}]}",
 	 "t.json: rooms[1]: the same name as rooms[0]\n"},
-	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"nmae\":\"b\"}]}", "t.json: rooms[0].nmae: unknown key\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"nmae\":\"b\"}]}",
+	 "t.json: rooms[0].nmae: unknown key\n"},
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"limits\":{\"max_rooms\":1}}",
 	 "t.json: limits.max_rooms: 1 is less than the 2 rooms named in \"rooms\"\n"},
 	{"{" LISTEN "," ROOMS "," ROOMS "}",
@@ -144,8 +148,9 @@ static void test_long_name(void)
 	name[129] = '\0';
 	snprintf(text, sizeof(text), "{" LISTEN ",\"rooms\":[{\"name\":\"%s\"}]}", name);
 	CHECK(parse(text) == NULL);
-	CHECK_STR(errs, "t.json: rooms[0].name: expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ "
-			"-)\n");
+	CHECK_STR(errs,
+		  "t.json: rooms[0].name: expected a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ "
+		  "-)\n");
 	name[128] = '\0';
 	snprintf(text, sizeof(text), "{" LISTEN ",\"rooms\":[{\"name\":\"%s\"}]}", name);
 	struct rg_config *cfg = parse(text);
@@ -156,11 +161,13 @@ static void test_long_name(void)
 static void test_full(void)
 {
 	struct rg_config *cfg = parse(
-		"{\"listen\":[{\"port\":1,\"host\":\"127.0.0.1\"},{\"port\":2,\"host\":\"::1\"," TLS "}],"
+		"{\"listen\":[{\"port\":1,\"host\":\"127.0.0.1\"},{\"port\":2,\"host\":\"::1\"," TLS
+		"}],"
 		"\"http\":{\"web_root\":\"docs\"},"
 		"\"sse\":{\"keepalive_seconds\":2,\"retry_ms\":0},"
 		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
-		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":9},"
+		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":"
+		"9},"
 		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\"},"
 		"{\"pattern\":\"*\",\"idle_seconds\":5}]}");
 	CHECK_STR(errs, "");
@@ -169,7 +176,8 @@ static void test_full(void)
 	CHECK(cfg->nlisten == 2);
 	CHECK(cfg->listen[0].port == 1 && !strcmp(cfg->listen[0].host, "127.0.0.1"));
 	CHECK(!cfg->listen[0].cert && !cfg->listen[0].key);
-	CHECK(cfg->listen[1].port == 2 && !strcmp(cfg->listen[1].host, "::1") && cfg->listen[1].cert);
+	CHECK(cfg->listen[1].port == 2 && !strcmp(cfg->listen[1].host, "::1") &&
+	      cfg->listen[1].cert);
 	CHECK_STR(cfg->web_root, "docs");
 	CHECK(cfg->sse_keepalive_seconds == 2 && cfg->sse_retry_ms == 0);
 	CHECK(cfg->ws_ping_seconds == 3 && cfg->ws_ping_timeout_seconds == 4);

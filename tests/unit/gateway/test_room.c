@@ -24,7 +24,8 @@ static uint64_t publish(struct rg_room *room, const char *data)
 static void test_message_encoding(void)
 {
 	struct rg_msg *m = rg_msg_new("lobby", 7, 1234, "{\"t\":1}", 7);
-	const char json[] = "{\"type\":\"message\",\"room\":\"lobby\",\"seq\":7,\"ts\":1234,\"data\":{\"t\":1}}";
+	const char json[] = "{\"type\":\"message\",\"room\":\"lobby\",\"seq\":7,\"ts\":1234,"
+			    "\"data\":{\"t\":1}}";
 	CHECK(m && m->json_len == strlen(json) && !memcmp(m->json, json, m->json_len));
 	CHECK(m->ws_len == 2 + strlen(json) && m->ws[0] == 0x81 && m->ws[1] == strlen(json));
 	CHECK(!memcmp(m->ws + 2, json, strlen(json)));
@@ -111,10 +112,12 @@ static void test_ring_growth(void)
 		if (i == 70) {
 			CHECK(room->ring_cap == 100);
 			for (int s = 1; s <= 70; s++) {
-				CHECK(rg_sub_peek(&sub, &m) == RG_SUB_READY && m->seq == (uint64_t)s);
+				CHECK(rg_sub_peek(&sub, &m) == RG_SUB_READY &&
+				      m->seq == (uint64_t)s);
 				snprintf(data, sizeof(data), "%d}", s);
 				CHECK(m->json_len >= strlen(data) &&
-				      !memcmp(m->json + m->json_len - strlen(data), data, strlen(data)));
+				      !memcmp(m->json + m->json_len - strlen(data), data,
+					      strlen(data)));
 				rg_sub_advance(&sub);
 			}
 		}
@@ -189,13 +192,20 @@ static void test_registry(void)
 
 	doc = rg_registry_describe(&reg);
 	CHECK_STR(doc, "{\"rooms\":["
-		       "{\"name\":\"a\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
-		       "{\"name\":\"big\",\"publish\":\"anyone\",\"history\":100,\"subscribers\":0,\"last_seq\":0},"
-		       "{\"name\":\"srv\",\"publish\":\"server\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
-		       "{\"name\":\"p:x\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
-		       "{\"name\":\"p:y\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0},"
-		       "{\"name\":\"p:z\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,\"last_seq\":0}],"
-		       "\"patterns\":[{\"pattern\":\"p:*\",\"publish\":\"anyone\",\"history\":4,\"rooms\":3}]}");
+		       "{\"name\":\"a\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
+		       "\"last_seq\":0},"
+		       "{\"name\":\"big\",\"publish\":\"anyone\",\"history\":100,\"subscribers\":0,"
+		       "\"last_seq\":0},"
+		       "{\"name\":\"srv\",\"publish\":\"server\",\"history\":4,\"subscribers\":0,"
+		       "\"last_seq\":0},"
+		       "{\"name\":\"p:x\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
+		       "\"last_seq\":0},"
+		       "{\"name\":\"p:y\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
+		       "\"last_seq\":0},"
+		       "{\"name\":\"p:z\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
+		       "\"last_seq\":0}],"
+		       "\"patterns\":[{\"pattern\":\"p:*\",\"publish\":\"anyone\",\"history\":4,"
+		       "\"rooms\":3}]}");
 	free(doc);
 
 	/* sweep: idle pattern rooms go, pattern rooms with a subscriber and named rooms stay */

@@ -58,16 +58,18 @@ static void test_join_publish_fanout(void)
 	CHECK(woken == 1);
 	CHECK_STR(drain_ws(&a), "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0,\"id\":\"1\"}\n");
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
-	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0); /* again: no second cursor */
+	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") ==
+	      0); /* again: no second cursor */
 	CHECK(b.nsubs == 1);
 	CHECK_STR(drain_ws(&b), "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0}\n"
 				"{\"type\":\"joined\",\"room\":\"big\",\"seq\":0}\n");
 
-	CHECK(handle(&a, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"t\": \"hi\"},\"id\":\"m\"}") ==
-	      0);
+	CHECK(handle(&a, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"t\": "
+			 "\"hi\"},\"id\":\"m\"}") == 0);
 	char *got = drain_ws(&a);
-	CHECK(!strncmp(got, "{\"type\":\"ack\",\"room\":\"big\",\"seq\":1,\"id\":\"m\"}\n"
-			    "{\"type\":\"message\",\"room\":\"big\",\"seq\":1,\"ts\":",
+	CHECK(!strncmp(got,
+		       "{\"type\":\"ack\",\"room\":\"big\",\"seq\":1,\"id\":\"m\"}\n"
+		       "{\"type\":\"message\",\"room\":\"big\",\"seq\":1,\"ts\":",
 		       strlen("{\"type\":\"ack\",\"room\":\"big\",\"seq\":1,\"id\":\"m\"}\n"
 			      "{\"type\":\"message\",\"room\":\"big\",\"seq\":1,\"ts\":")));
 	CHECK(strstr(got, ",\"data\":{\"t\":\"hi\"}}\n") != NULL);
@@ -134,7 +136,8 @@ static void test_errors(void)
 	CHECK(s.nsubs == 3);
 
 	CHECK(rg_session_refuse(&s, RG_E_TOO_LARGE, "too big") == 0);
-	CHECK_STR(drain_ws(&s), "{\"type\":\"error\",\"code\":\"too_large\",\"message\":\"too big\"}\n");
+	CHECK_STR(drain_ws(&s),
+		  "{\"type\":\"error\",\"code\":\"too_large\",\"message\":\"too big\"}\n");
 	rg_session_cleanup(&s);
 }
 
@@ -251,8 +254,8 @@ static void test_sse_ids(void)
 	CHECK(rg_session_fill(&one, buf, sizeof(buf), 0, &len) == 0);
 	buf[len] = '\0';
 	CHECK(!strncmp((char *)buf, "id: ", 4) && (uint64_t)atoll((char *)buf + 4) == base + 1);
-	CHECK(strstr((char *)buf, "\nevent: message\ndata: {\"type\":\"message\",\"room\":\"big\",") !=
-	      NULL);
+	CHECK(strstr((char *)buf,
+		     "\nevent: message\ndata: {\"type\":\"message\",\"room\":\"big\",") != NULL);
 
 	/* two rooms: each event's id lists both cursors, in join order (p:s, big); the
 	 * first fill starts with the first room */

@@ -88,7 +88,7 @@ static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct ps
 static int rg__body(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
 		    const void *in, size_t len)
 {
-	if (pss->refused || !pss->room_len)
+	if (pss->refused || !pss->room_len || !len)
 		return 0;
 	if (pss->body_len + len > vhd->srv->cfg->max_message_bytes) {
 		free(pss->body);

@@ -2,6 +2,7 @@
 # The README's test command: installs what is missing, builds twice (release, and
 # AddressSanitizer + UndefinedBehaviorSanitizer), and runs every suite on both: unit
 # tests, then integration tests with real clients against the real binary over TLS.
+# Then time-boxed fuzzing of the parsers, and the container image's smoke test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
@@ -58,11 +59,34 @@ run_fuzz() { # time-boxed libFuzzer runs over the parsers, seeded from tests/fuz
 	done
 }
 
+run_container() { # podman builds the Dockerfile and smoke-tests the image; 77 = cannot here
+	local log rc line
+	log=$(mktemp)
+	set +e
+	bash tests/container/run.sh 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	if [ "$rc" -eq 77 ]; then
+		echo "test: CONTAINER SMOKE TEST SKIPPED: $(grep -m1 '^SKIP:' "$log" || echo 'no reason given')"
+	else
+		line=$(grep -E '^container: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
+		if [ -n "$line" ] && [ "$rc" -eq 0 ]; then
+			passed=$((passed + $(sed -E 's/^container: ([0-9]+) passed.*/\1/' <<<"$line")))
+		else
+			echo "test: container smoke test failed (exit $rc)"
+			failed=$((failed + 1))
+		fi
+	fi
+	rm -f "$log"
+}
+
 echo "== release build =="
 run_suite build
 echo "== ASan + UBSan build =="
 run_suite build-asan -DRG_SANITIZE=ON
 echo "== fuzzing (libFuzzer + ASan/UBSan) =="
 run_fuzz
-echo "total (release, sanitizer and fuzz runs): $passed passed, $failed failed"
+echo "== container image (podman build + smoke test) =="
+run_container
+echo "total (release, sanitizer, fuzz and container runs): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -240,8 +240,8 @@ out:
 
 static void rg__room(struct rg__cp *p, json_t *r, struct rg_config *cfg)
 {
-	static const char *const keys[] = {"name",    "pattern",      "history",
-					   "publish", "idle_seconds", NULL};
+	static const char *const keys[] = {"name",     "pattern", "history",      "publish",
+					   "presence", "on_lag",  "idle_seconds", NULL};
 	struct rg_room_conf *rc = &cfg->rooms[cfg->nrooms];
 	json_t *name = json_object_get(r, "name"), *pat = json_object_get(r, "pattern");
 
@@ -295,6 +295,27 @@ static void rg__room(struct rg__cp *p, json_t *r, struct rg_config *cfg)
 		else {
 			size_t o = rg__push_key(p, "publish");
 			rg__fail(p, "expected \"anyone\" or \"server\"");
+			rg__pop(p, o);
+		}
+	}
+	json_t *presence = json_object_get(r, "presence");
+	if (presence && !json_is_boolean(presence)) {
+		size_t o = rg__push_key(p, "presence");
+		rg__fail(p, "expected true or false");
+		rg__pop(p, o);
+	}
+	rc->presence = json_is_true(presence);
+
+	json_t *lag = json_object_get(r, "on_lag");
+	if (lag) {
+		const char *v = json_string_value(lag);
+		if (v && !strcmp(v, "disconnect"))
+			rc->on_lag = RG_LAG_DISCONNECT;
+		else if (v && !strcmp(v, "skip"))
+			rc->on_lag = RG_LAG_SKIP;
+		else {
+			size_t o = rg__push_key(p, "on_lag");
+			rg__fail(p, "expected \"disconnect\" or \"skip\"");
 			rg__pop(p, o);
 		}
 	}

@@ -15,12 +15,16 @@
 #define RG_LISTEN_MAX    16
 
 enum rg_publish { RG_PUBLISH_ANYONE, RG_PUBLISH_SERVER };
+/* What happens to a subscriber that falls off the ring. */
+enum rg_on_lag { RG_LAG_DISCONNECT, RG_LAG_SKIP };
 
 struct rg_room_conf {
 	char *name; /* exact name, or the prefix before '*' for a pattern */
 	int is_pattern;
 	uint32_t history; /* ring size: history kept and lag tolerance */
 	enum rg_publish publish;
+	enum rg_on_lag on_lag;
+	int presence;          /* members see each other join and leave */
 	uint32_t idle_seconds; /* pattern rooms only */
 };
 

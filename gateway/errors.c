@@ -16,6 +16,8 @@ static const struct {
 	[RG_E_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405},
 	[RG_E_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415},
 	[RG_E_LENGTH_REQUIRED] = {"length_required", 411},
+	[RG_E_CONFLICT] = {"conflict", 409},
+	[RG_E_NO_PRESENCE] = {"presence_disabled", 400},
 	[RG_E_INTERNAL] = {"internal", 500},
 };
 

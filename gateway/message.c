@@ -16,8 +16,9 @@ int64_t rg_now_ms(void)
 }
 
 struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const char *data,
-			  size_t data_len)
+			  size_t data_len, const char *key)
 {
+	size_t key_len = key ? strlen(key) + 1 : 0;
 	static const char sse_mid[] = "event: message\ndata: ";
 	char head[256], id[32];
 	/* Room names are validated to need no JSON escaping. */
@@ -31,7 +32,7 @@ struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const c
 
 	size_t json_len = (size_t)hn + data_len + 1;
 	size_t sse_len = (size_t)idn + sizeof(sse_mid) - 1 + json_len + 2;
-	struct rg_msg *m = malloc(sizeof(*m) + RG_WS_HEADER_MAX + json_len + sse_len);
+	struct rg_msg *m = malloc(sizeof(*m) + RG_WS_HEADER_MAX + json_len + sse_len + key_len);
 	if (!m)
 		return NULL;
 
@@ -52,6 +53,12 @@ struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const c
 	memcpy(p, json, json_len);
 	p += json_len;
 	memcpy(p, "\n\n", 2);
+	p += 2;
+	m->key = NULL;
+	if (key) {
+		memcpy(p, key, key_len);
+		m->key = p;
+	}
 
 	m->refs = 1;
 	m->seq = seq;
@@ -60,6 +67,8 @@ struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const c
 	m->ws_len = hl + json_len;
 	m->json = json;
 	m->json_len = json_len;
+	m->data = json + hn;
+	m->data_len = data_len;
 	m->sse = sse;
 	m->sse_len = sse_len;
 	m->sse_id_len = (size_t)idn;

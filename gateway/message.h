@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uthash.h>
 
 struct rg_msg {
 	uint32_t refs;
@@ -23,13 +24,17 @@ struct rg_msg {
 	size_t sse_id_len; /* length of the leading "id: SEQ\n" line */
 	const char *json;  /* the message object, inside the ws frame */
 	size_t json_len;
+	const char *data; /* the publisher's data, inside json */
+	size_t data_len;
+	const char *key;   /* idempotency key, or NULL */
+	UT_hash_handle hh; /* in its room's key table when key is set */
 	unsigned char buf[];
 };
 
-/* data is compact JSON text (one line). Returns NULL on allocation failure. The new
- * message holds one reference, the caller's. */
+/* data is compact JSON text (one line); key an idempotency key or NULL. Returns NULL
+ * on allocation failure. The new message holds one reference, the caller's. */
 struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const char *data,
-			  size_t data_len);
+			  size_t data_len, const char *key);
 struct rg_msg *rg_msg_ref(struct rg_msg *m);
 void rg_msg_unref(struct rg_msg *m);
 

@@ -23,15 +23,35 @@ static int rg__string(json_t *v, const char **s, size_t *len)
 	return strlen(*s) == *len ? 0 : -1;
 }
 
+int rg_token_valid(const char *s, size_t len, size_t max)
+{
+	if (!len || len > max)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Optional non-negative integer member; -1 when absent, -2 when invalid. */
+static int64_t rg__count(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return -1;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -2;
+	return json_integer_value(v);
+}
+
 static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_request *req)
 {
 	static const struct {
 		const char *name;
 		enum rg_req_type type;
-	} types[] = {{"join", RG_REQ_JOIN},
-		     {"leave", RG_REQ_LEAVE},
-		     {"publish", RG_REQ_PUBLISH},
-		     {"ping", RG_REQ_PING}};
+	} types[] = {{"join", RG_REQ_JOIN},       {"leave", RG_REQ_LEAVE},
+		     {"publish", RG_REQ_PUBLISH}, {"ping", RG_REQ_PING},
+		     {"history", RG_REQ_HISTORY}, {"presence", RG_REQ_PRESENCE}};
 	const char *s;
 	size_t n;
 	json_t *v;
@@ -51,8 +71,9 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 	while (i < sizeof(types) / sizeof(types[0]) && strcmp(types[i].name, s))
 		i++;
 	if (i == sizeof(types) / sizeof(types[0]))
-		return rg__refuse(req, RG_E_UNKNOWN_TYPE,
-				  "type: expected one of join, leave, publish, ping");
+		return rg__refuse(
+			req, RG_E_UNKNOWN_TYPE,
+			"type: expected one of join, leave, publish, history, presence, ping");
 	req->type = types[i].type;
 	if (req->type == RG_REQ_PING)
 		return 0;
@@ -65,6 +86,25 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -");
 	memcpy(req->room, s, n + 1);
 	req->room_len = n;
+
+	if (req->type == RG_REQ_JOIN || req->type == RG_REQ_HISTORY) {
+		if ((req->since = rg__count(obj, "since")) == -2)
+			return rg__refuse(req, RG_E_BAD_REQUEST, "since: expected an integer >= 0");
+	}
+	if (req->type == RG_REQ_HISTORY) {
+		int64_t limit = rg__count(obj, "limit");
+		if (limit == 0 || limit == -2 || limit > RG_HISTORY_LIMIT_MAX)
+			return rg__refuse(req, RG_E_BAD_REQUEST,
+					  "limit: expected an integer 1..1000");
+		req->limit = limit < 0 ? 0 : (unsigned)limit;
+	}
+	if (req->type == RG_REQ_JOIN && (v = json_object_get(obj, "name"))) {
+		if (rg__string(v, &s, &n) || !rg_token_valid(s, n, RG_NAME_MAX))
+			return rg__refuse(
+				req, RG_E_BAD_REQUEST,
+				"name: expected a string of 1..64 bytes, no control characters");
+		memcpy(req->name, s, n + 1);
+	}
 	if (req->type != RG_REQ_PUBLISH)
 		return 0;
 
@@ -87,6 +127,7 @@ int rg_request_parse(const char *text, size_t len, struct rg_request *req)
 	int rc;
 
 	memset(req, 0, sizeof(*req));
+	req->since = -1;
 	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!obj)
 		return rg__refuse(req, RG_E_BAD_JSON, "the message is not valid JSON");

@@ -10,10 +10,20 @@
 #include "errors.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
-#define RG_ID_MAX 64
+#define RG_ID_MAX            64
+#define RG_NAME_MAX          64
+#define RG_HISTORY_LIMIT_MAX 1000
 
-enum rg_req_type { RG_REQ_JOIN, RG_REQ_LEAVE, RG_REQ_PUBLISH, RG_REQ_PING };
+enum rg_req_type {
+	RG_REQ_JOIN,
+	RG_REQ_LEAVE,
+	RG_REQ_PUBLISH,
+	RG_REQ_PING,
+	RG_REQ_HISTORY,
+	RG_REQ_PRESENCE
+};
 
 struct rg_request {
 	enum rg_req_type type;
@@ -22,7 +32,10 @@ struct rg_request {
 	size_t room_len;
 	char *data; /* publish: the data value, minified; owned, see rg_request_clear() */
 	size_t data_len;
-	enum rg_err err; /* when parsing failed */
+	int64_t since;              /* join, history: -1 when absent */
+	unsigned limit;             /* history: 0 when absent */
+	char name[RG_NAME_MAX + 1]; /* join: presence name, "" when absent */
+	enum rg_err err;            /* when parsing failed */
 	const char *why;
 };
 
@@ -35,5 +48,9 @@ void rg_request_clear(struct rg_request *req);
  * by the caller). 0, or -1 with *err and *why set. */
 int rg_body_parse(const char *text, size_t len, char **out, size_t *out_len, enum rg_err *err,
 		  const char **why);
+
+/* 1 if s (len bytes) is a valid id, name or idempotency key: 1..max bytes, no
+ * control characters. */
+int rg_token_valid(const char *s, size_t len, size_t max);
 
 #endif

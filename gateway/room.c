@@ -20,6 +20,7 @@ void rg_room_free(struct rg_room *room)
 {
 	if (!room)
 		return;
+	HASH_CLEAR(hh, room->keys);
 	for (uint32_t i = 0; i < room->ring_cap; i++)
 		rg_msg_unref(room->ring[i]);
 	free(room->ring);
@@ -49,23 +50,46 @@ static int rg__ring_grow(struct rg_room *room)
 	return 0;
 }
 
-int rg_room_publish(struct rg_room *room, const char *data, size_t len, uint64_t *seq)
+const struct rg_msg *rg_room_get(const struct rg_room *room, uint64_t seq)
 {
+	if (!seq || seq > room->last_seq || seq < rg_room_oldest_seq(room))
+		return NULL;
+	return room->ring[(seq - 1) % room->ring_cap];
+}
+
+int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
+		    uint64_t *seq)
+{
+	if (key) {
+		struct rg_msg *seen;
+		HASH_FIND_STR(room->keys, key, seen);
+		if (seen) {
+			if (seen->data_len != len || memcmp(seen->data, data, len))
+				return -EEXIST;
+			*seq = seen->seq;
+			return 1;
+		}
+	}
 	if (room->count == room->ring_cap && room->ring_cap < room->conf->history &&
 	    rg__ring_grow(room))
 		return -ENOMEM;
 
 	uint64_t s = room->last_seq + 1;
-	struct rg_msg *m = rg_msg_new(room->name, s, rg_now_ms(), data, len);
+	struct rg_msg *m = rg_msg_new(room->name, s, rg_now_ms(), data, len, key);
 	if (!m)
 		return -ENOMEM;
 
 	struct rg_msg **slot = &room->ring[(s - 1) % room->ring_cap];
-	if (room->count == room->ring_cap)
+	if (room->count == room->ring_cap) {
+		if ((*slot)->key)
+			HASH_DEL(room->keys, *slot);
 		rg_msg_unref(*slot);
-	else
+	} else {
 		room->count++;
+	}
 	*slot = m;
+	if (m->key)
+		HASH_ADD_KEYPTR(hh, room->keys, m->key, strlen(m->key), m);
 	room->last_seq = s;
 	if (!room->nsubs)
 		room->idle_since_ms = m->ts_ms;
@@ -122,6 +146,6 @@ enum rg_sub_state rg_sub_peek(struct rg_sub *sub, const struct rg_msg **m)
 	}
 	if (sub->next_seq < rg_room_oldest_seq(room))
 		return RG_SUB_LAGGED;
-	*m = room->ring[(sub->next_seq - 1) % room->ring_cap];
+	*m = rg_room_get(room, sub->next_seq);
 	return RG_SUB_READY;
 }

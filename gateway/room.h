@@ -37,6 +37,7 @@ struct rg_room {
 	struct rg_msg **ring;
 	uint32_t ring_cap; /* grows up to conf->history as messages arrive */
 	uint32_t count;
+	struct rg_msg *keys; /* uthash: stored messages that carry an idempotency key */
 	struct rg_sub *subs;
 	uint32_t nsubs;
 	int64_t idle_since_ms; /* last time it lost its last subscriber or got a message */
@@ -50,11 +51,17 @@ struct rg_room *rg_room_new(const char *name, const struct rg_room_conf *conf);
 void rg_room_free(struct rg_room *room);
 
 /* Stamps data (compact JSON text) with the next seq and the time, stores it and wakes
- * idle subscribers. 0 and *seq, or -ENOMEM (nothing stored). */
-int rg_room_publish(struct rg_room *room, const char *data, size_t len, uint64_t *seq);
+ * idle subscribers. key (or NULL) makes it idempotent: a key still in the ring is not
+ * stored again. 0 and *seq (stored); 1 and *seq of the original (the same key with
+ * the same data); -EEXIST (the same key with other data); -ENOMEM. */
+int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
+		    uint64_t *seq);
 
 /* The oldest seq still in the ring (last_seq + 1 when empty). */
 uint64_t rg_room_oldest_seq(const struct rg_room *room);
+
+/* The stored message seq, or NULL when it is not in the ring. */
+const struct rg_msg *rg_room_get(const struct rg_room *room, uint64_t seq);
 
 /* Subscribes at the live end: the first message delivered is last_seq + 1. */
 void rg_sub_attach(struct rg_sub *sub, struct rg_room *room, rg_wake_fn wake, void *owner);

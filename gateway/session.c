@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include "history.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -9,62 +10,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RG_HISTORY_LIMIT_DEFAULT 100
+
 struct rg_answer {
 	struct rg_answer *next;
 	size_t len;
-	unsigned char bytes[]; /* the complete WS frame */
+	unsigned char bytes[]; /* encoded for the session's format */
 };
+
+static const char rg__room_why[] = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+
+/* Rooms wake a subscription; the session wakes its transport. */
+static void rg__sub_wake(void *owner)
+{
+	struct rg_session *s = owner;
+	s->wake(s->owner);
+}
 
 void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,
 		     rg_wake_fn wake, void *owner)
 {
+	static unsigned long conns;
+
 	memset(s, 0, sizeof(*s));
 	s->reg = reg;
 	s->fmt = fmt;
 	s->wake = wake;
 	s->owner = owner;
+	snprintf(s->user, sizeof(s->user), "conn-%lu", ++conns);
 }
 
-void rg_session_cleanup(struct rg_session *s)
+/* Queues bytes in the session's format: a WebSocket frame of text, or an SSE event
+ * named type with text as its data. */
+static int rg__enqueue(struct rg_session *s, const char *type, const char *text, size_t tl)
 {
-	while (s->subs) {
-		struct rg_session_sub *ss = s->subs;
-		s->subs = ss->next;
-		rg_sub_detach(&ss->sub);
-		free(ss);
+	if (s->nans >= RG_SESSION_MAX_ANSWERS) {
+		s->overflow = 1;
+		s->wake(s->owner);
+		return -ENOBUFS;
 	}
-	while (s->ans_head) {
-		struct rg_answer *a = s->ans_head;
-		s->ans_head = a->next;
-		free(a);
+	size_t cap = tl + (s->fmt == RG_FMT_WS ? RG_WS_HEADER_MAX : strlen(type) + 20);
+	struct rg_answer *a = malloc(sizeof(*a) + cap);
+	if (!a)
+		return -ENOMEM;
+	if (s->fmt == RG_FMT_WS) {
+		a->len = rg_ws_text_header(a->bytes, tl);
+		memcpy(a->bytes + a->len, text, tl);
+		a->len += tl;
+	} else {
+		int n = snprintf((char *)a->bytes, cap, "event: %s\ndata: ", type);
+		memcpy(a->bytes + n, text, tl);
+		memcpy(a->bytes + n + tl, "\n\n", 2);
+		a->len = (size_t)n + tl + 2;
 	}
-	s->ans_tail = NULL;
-	s->nsubs = s->nans = 0;
-}
-
-/* Queues obj (consumed) as an answer frame. */
-static int rg__answer(struct rg_session *s, json_t *obj, const char *id)
-{
-	if (!obj)
-		return -ENOMEM;
-	if (id && *id && json_object_set_new(obj, "id", json_string(id))) {
-		json_decref(obj);
-		return -ENOMEM;
-	}
-	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(obj);
-	if (!text)
-		return -ENOMEM;
-	size_t tl = strlen(text);
-	struct rg_answer *a = malloc(sizeof(*a) + RG_WS_HEADER_MAX + tl);
-	if (!a) {
-		free(text);
-		return -ENOMEM;
-	}
-	a->len = rg_ws_text_header(a->bytes, tl);
-	memcpy(a->bytes + a->len, text, tl);
-	a->len += tl;
-	free(text);
 	a->next = NULL;
 	if (s->ans_tail)
 		s->ans_tail->next = a;
@@ -74,6 +72,26 @@ static int rg__answer(struct rg_session *s, json_t *obj, const char *id)
 	s->nans++;
 	s->wake(s->owner);
 	return 0;
+}
+
+/* Queues obj (consumed) as an answer, with the client's id when it gave one. */
+static int rg__answer(struct rg_session *s, json_t *obj, const char *id)
+{
+	int rc = -ENOMEM;
+
+	if (!obj)
+		return -ENOMEM;
+	if (id && *id && json_object_set_new(obj, "id", json_string(id)))
+		goto out;
+	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (text) {
+		rc = rg__enqueue(s, json_string_value(json_object_get(obj, "type")), text,
+				 strlen(text));
+		free(text);
+	}
+out:
+	json_decref(obj);
+	return rc;
 }
 
 static int rg__error(struct rg_session *s, enum rg_err err, const char *why, const char *id)
@@ -91,6 +109,82 @@ int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why)
 	return rg__error(s, err, why, NULL);
 }
 
+int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t from, uint64_t to)
+{
+	char text[256];
+	size_t n = rg_gap_json(room, from, to, text, sizeof(text));
+	return n ? rg__enqueue(s, "gap", text, n) : -ENOMEM;
+}
+
+static const char *rg__user(const struct rg_session_sub *ss)
+{
+	return ss->user[0] ? ss->user : ((const struct rg_session *)ss->sub.owner)->user;
+}
+
+/* Tells the other members of a presence room that ss joined or left. A member that
+ * does not read its answers is marked to be closed as lagged, not waited for. */
+static void rg__presence_event(const struct rg_session_sub *ss, const char *event)
+{
+	const struct rg_room *room = ss->sub.room;
+	json_t *obj;
+	char *text;
+
+	if (!room->conf->presence)
+		return;
+	obj = json_pack("{s:s, s:s, s:s, s:s}", "type", "presence", "room", room->name, "event",
+			event, "user", rg__user(ss));
+	text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(obj);
+	if (!text)
+		return;
+	for (const struct rg_sub *sub = room->subs; sub; sub = sub->next)
+		if (sub != &ss->sub && sub->wake == rg__sub_wake)
+			rg__enqueue(sub->owner, "presence", text, strlen(text));
+	free(text);
+}
+
+char *rg_presence_json(const struct rg_room *room)
+{
+	json_t *users = json_array();
+	char *text = NULL;
+
+	for (const struct rg_sub *sub = room->subs; sub && users; sub = sub->next) {
+		const struct rg_session_sub *ss = (const struct rg_session_sub *)sub;
+		if (sub->wake == rg__sub_wake &&
+		    json_array_append_new(users, json_string(rg__user(ss)))) {
+			json_decref(users);
+			return NULL;
+		}
+	}
+	if (users)
+		text = json_dumps(users, JSON_COMPACT);
+	json_decref(users);
+	return text;
+}
+
+static void rg__drop(struct rg_session_sub *ss)
+{
+	rg__presence_event(ss, "leave");
+	rg_sub_detach(&ss->sub);
+	free(ss);
+}
+
+void rg_session_cleanup(struct rg_session *s)
+{
+	while (s->subs) {
+		struct rg_session_sub *ss = s->subs;
+		s->subs = ss->next;
+		rg__drop(ss);
+	}
+	while (s->ans_head) {
+		struct rg_answer *a = s->ans_head;
+		s->ans_head = a->next;
+		free(a);
+	}
+	s->ans_tail = NULL;
+	s->nsubs = s->nans = 0;
+}
+
 static struct rg_session_sub *rg__find(struct rg_session *s, const char *room, size_t len)
 {
 	for (struct rg_session_sub *ss = s->subs; ss; ss = ss->next)
@@ -103,7 +197,7 @@ static enum rg_err rg__room_err(int rc, const char **why)
 {
 	switch (rc) {
 	case -EINVAL:
-		*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+		*why = rg__room_why;
 		return RG_E_BAD_REQUEST;
 	case -ENOENT:
 		*why = "no such room";
@@ -117,48 +211,83 @@ static enum rg_err rg__room_err(int rc, const char **why)
 	}
 }
 
-int rg_session_join(struct rg_session *s, const char *room, size_t len, enum rg_err *err,
-		    const char **why)
+/* Points the cursor just after since, or at the oldest stored message with a gap. */
+static void rg__seek(struct rg_join *j)
+{
+	struct rg_sub *sub = &j->ss->sub;
+	uint64_t from = (uint64_t)j->since + 1, oldest = rg_room_oldest_seq(sub->room);
+
+	j->gap_from = j->gap_to = 0;
+	if (from < oldest) {
+		j->gap_from = from;
+		j->gap_to = oldest - 1;
+		from = oldest;
+	}
+	sub->next_seq = from;
+	if (from <= sub->room->last_seq && !sub->armed) {
+		sub->armed = 1;
+		sub->wake(sub->owner);
+	}
+}
+
+int rg_session_join(struct rg_session *s, struct rg_join *j)
 {
 	struct rg_room *r;
 	int rc;
 
-	if (rg__find(s, room, len))
-		return 0;
-	if (s->nsubs >= s->reg->cfg->max_rooms_per_connection) {
-		*err = RG_E_LIMIT_EXCEEDED;
-		*why = "this connection has joined limits.max_rooms_per_connection rooms";
+	j->gap_from = j->gap_to = 0;
+	j->ss = rg__find(s, j->room, j->len);
+	if (!j->ss && s->nsubs >= s->reg->cfg->max_rooms_per_connection) {
+		j->err = RG_E_LIMIT_EXCEEDED;
+		j->why = "this connection has joined limits.max_rooms_per_connection rooms";
 		return -1;
 	}
-	if ((rc = rg_registry_get(s->reg, room, len, 1, &r))) {
-		*err = rg__room_err(rc, why);
+	if ((rc = rg_registry_get(s->reg, j->room, j->len, 1, &r))) {
+		j->err = rg__room_err(rc, &j->why);
 		return -1;
 	}
-	struct rg_session_sub *ss = calloc(1, sizeof(*ss)), **tail = &s->subs;
-	if (!ss) {
-		*err = rg__room_err(-ENOMEM, why);
+	if (j->since > (int64_t)r->last_seq) {
+		j->err = RG_E_BAD_REQUEST;
+		j->why = "since: beyond the room's last seq";
 		return -1;
 	}
-	rg_sub_attach(&ss->sub, r, s->wake, s->owner);
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = ss;
-	s->nsubs++;
+	if (!j->ss) {
+		struct rg_session_sub *ss = calloc(1, sizeof(*ss)), **tail = &s->subs;
+		if (!ss) {
+			j->err = rg__room_err(-ENOMEM, &j->why);
+			return -1;
+		}
+		if (j->name)
+			snprintf(ss->user, sizeof(ss->user), "%s", j->name);
+		rg_sub_attach(&ss->sub, r, rg__sub_wake, s);
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = ss;
+		s->nsubs++;
+		j->ss = ss;
+		rg__presence_event(ss, "join");
+	}
+	if (j->since >= 0)
+		rg__seek(j);
 	return 0;
 }
 
 static int rg__join(struct rg_session *s, const struct rg_request *req)
 {
-	enum rg_err err;
-	const char *why;
+	struct rg_join j = {.room = req->room,
+			    .len = req->room_len,
+			    .since = req->since,
+			    .name = req->name[0] ? req->name : NULL};
 
-	if (rg_session_join(s, req->room, req->room_len, &err, &why))
-		return rg__error(s, err, why, req->id);
-	struct rg_session_sub *ss = rg__find(s, req->room, req->room_len);
-	return rg__answer(s,
-			  json_pack("{s:s, s:s, s:I}", "type", "joined", "room", req->room, "seq",
-				    (json_int_t)ss->sub.room->last_seq),
-			  req->id);
+	if (rg_session_join(s, &j))
+		return rg__error(s, j.err, j.why, req->id);
+	int rc = rg__answer(s,
+			    json_pack("{s:s, s:s, s:I}", "type", "joined", "room", req->room, "seq",
+				      (json_int_t)j.ss->sub.room->last_seq),
+			    req->id);
+	if (!rc && j.gap_from)
+		rc = rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to);
+	return rc;
 }
 
 static int rg__leave(struct rg_session *s, const struct rg_request *req)
@@ -170,10 +299,8 @@ static int rg__leave(struct rg_session *s, const struct rg_request *req)
 	if (!target)
 		return rg__error(s, RG_E_NOT_JOINED, "this connection has not joined the room",
 				 req->id);
-	struct rg_session_sub *ss = *pp;
-	*pp = ss->next;
-	rg_sub_detach(&ss->sub);
-	free(ss);
+	*pp = target->next;
+	rg__drop(target);
 	s->nsubs--;
 	s->rr = 0;
 	return rg__answer(s, json_pack("{s:s, s:s}", "type", "left", "room", req->room), req->id);
@@ -194,12 +321,75 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 	if (!ss)
 		return rg__error(s, RG_E_NOT_JOINED, "join the room before publishing to it",
 				 req->id);
-	if (rg_room_publish(ss->sub.room, req->data, req->data_len, &seq))
+	int r = rg_room_publish(ss->sub.room, req->data, req->data_len, req->id[0] ? req->id : NULL,
+				&seq);
+	if (r == -EEXIST)
+		return rg__error(s, RG_E_CONFLICT,
+				 "id: this room stored another message under this id", req->id);
+	if (r < 0)
 		return rg__error(s, RG_E_INTERNAL, "out of memory", req->id);
-	return rg__answer(s,
-			  json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
-				    (json_int_t)seq),
-			  req->id);
+	json_t *ack = json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
+				(json_int_t)seq);
+	if (ack && r == 1 && json_object_set_new(ack, "duplicate", json_true()))
+		ack = (json_decref(ack), NULL);
+	return rg__answer(s, ack, req->id);
+}
+
+static int rg__history(struct rg_session *s, const struct rg_request *req)
+{
+	struct rg_room *room;
+	char prefix[128], *text;
+	size_t len;
+	int rc = rg_registry_get(s->reg, req->room, req->room_len, 1, &room);
+	const char *why;
+
+	if (rc) {
+		enum rg_err err = rg__room_err(rc, &why);
+		return rg__error(s, err, why, req->id);
+	}
+	if (req->since > (int64_t)room->last_seq)
+		return rg__error(s, RG_E_BAD_REQUEST, "since: beyond the room's last seq", req->id);
+	/* the id goes first so that text can be enqueued as it is */
+	if (req->id[0]) {
+		json_t *id = json_string(req->id);
+		char *idt = id ? json_dumps(id, JSON_ENCODE_ANY) : NULL;
+		json_decref(id);
+		if (!idt)
+			return -ENOMEM;
+		snprintf(prefix, sizeof(prefix), "\"type\":\"history\",\"id\":%s,", idt);
+		free(idt);
+	} else {
+		snprintf(prefix, sizeof(prefix), "\"type\":\"history\",");
+	}
+	text = rg_history_json(room, req->since, req->limit ? req->limit : RG_HISTORY_LIMIT_DEFAULT,
+			       s->reg->cfg->max_message_bytes, prefix, &len);
+	if (!text)
+		return rg__error(s, RG_E_INTERNAL, "out of memory", req->id);
+	rc = rg__enqueue(s, "history", text, len);
+	free(text);
+	return rc;
+}
+
+static int rg__presence(struct rg_session *s, const struct rg_request *req)
+{
+	const struct rg_room_conf *rc = rg_registry_conf_for(s->reg, req->room, req->room_len);
+	struct rg_room *room;
+
+	if (!rc)
+		return rg__error(s, RG_E_UNKNOWN_ROOM, "no such room", req->id);
+	if (!rc->presence)
+		return rg__error(s, RG_E_NO_PRESENCE, "this room has no presence", req->id);
+	json_t *users = json_array();
+	if (!rg_registry_get(s->reg, req->room, req->room_len, 0, &room)) {
+		char *list = rg_presence_json(room);
+		json_decref(users);
+		users = list ? json_loads(list, 0, NULL) : NULL;
+		free(list);
+	}
+	return rg__answer(
+		s,
+		json_pack("{s:s, s:s, s:o}", "type", "presence", "room", req->room, "users", users),
+		req->id);
 }
 
 int rg_session_handle(struct rg_session *s, const char *text, size_t len)
@@ -217,6 +407,10 @@ int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 		rc = rg__leave(s, &req);
 	else if (req.type == RG_REQ_PUBLISH)
 		rc = rg__publish(s, &req);
+	else if (req.type == RG_REQ_HISTORY)
+		rc = rg__history(s, &req);
+	else if (req.type == RG_REQ_PRESENCE)
+		rc = rg__presence(s, &req);
 	else
 		rc = rg__answer(s, json_pack("{s:s}", "type", "pong"), req.id);
 	rg_request_clear(&req);
@@ -225,9 +419,10 @@ int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 
 size_t rg_session_max_item(const struct rg_config *cfg)
 {
-	/* envelope + data for a message, plus a multi-room SSE id line of up to 21
-	 * bytes per room; answers are far smaller. */
-	return (size_t)cfg->max_message_bytes + 512 + 24 * (size_t)cfg->max_rooms_per_connection;
+	/* a message or a history answer (bounded to max_message_bytes of messages plus
+	 * its first one), plus a multi-room SSE id line of up to 150 bytes per room */
+	return 2 * (size_t)cfg->max_message_bytes + 2048 +
+	       150 * (size_t)cfg->max_rooms_per_connection;
 }
 
 /* Bytes the SSE form of m takes for this session, written to out when out != NULL. */
@@ -240,13 +435,13 @@ static size_t rg__sse_item(const struct rg_session *s, const struct rg_session_s
 		return m->sse_len;
 	}
 	/* Several rooms: the id is every room's cursor after this event. */
-	char id[32 + 24 * 1024];
+	char id[32 + 150 * 1024];
 	size_t n = 4;
 	memcpy(id, "id: ", 4);
 	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
 		uint64_t c = ss == cur ? m->seq : ss->sub.next_seq - 1;
-		n += (size_t)snprintf(id + n, sizeof(id) - n, "%s%" PRIu64,
-				      ss == s->subs ? "" : ",", c);
+		n += (size_t)snprintf(id + n, sizeof(id) - n, "%s%s=%" PRIu64,
+				      ss == s->subs ? "" : ",", ss->sub.room->name, c);
 	}
 	id[n++] = '\n';
 	size_t body = m->sse_len - m->sse_id_len;
@@ -257,9 +452,28 @@ static size_t rg__sse_item(const struct rg_session *s, const struct rg_session_s
 	return n + body;
 }
 
-static size_t rg__lagged_event(const struct rg_room *room, char *out, size_t cap)
+/* A gap notice or the lagged event, encoded in place. 0 when it does not fit. */
+static size_t rg__notice(const struct rg_session *s, const struct rg_room *room, uint64_t from,
+			 uint64_t to, unsigned char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "event: lagged\ndata: {\"room\":\"%s\"}\n\n", room->name);
+	char text[256];
+	size_t tl;
+	int n;
+
+	if (!from)
+		n = snprintf((char *)out, cap, "event: lagged\ndata: {\"room\":\"%s\"}\n\n",
+			     room->name);
+	else if (!(tl = rg_gap_json(room, from, to, text, sizeof(text))))
+		return 0;
+	else if (s->fmt == RG_FMT_SSE)
+		n = snprintf((char *)out, cap, "event: gap\ndata: %s\n\n", text);
+	else if (cap < tl + RG_WS_HEADER_MAX)
+		return 0;
+	else {
+		size_t hl = rg_ws_text_header(out, tl);
+		memcpy(out + hl, text, tl);
+		return hl + tl;
+	}
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -270,6 +484,8 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 	size_t n = 0;
 
 	*len = 0;
+	if (s->overflow)
+		return RG_FILL_LAGGED;
 	if (s->ans_head && s->ans_head->len > cap)
 		return -E2BIG;
 	while (s->ans_head && n + s->ans_head->len <= cap && items < limit) {
@@ -301,13 +517,41 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 		const struct rg_msg *m;
 		enum rg_sub_state st;
 
-		while ((st = rg_sub_peek(&ss->sub, &m)) == RG_SUB_READY) {
-			size_t need =
-				s->fmt == RG_FMT_WS ? m->ws_len : rg__sse_item(s, ss, m, NULL);
+		while ((st = rg_sub_peek(&ss->sub, &m)) != RG_SUB_IDLE) {
 			if (items == limit) {
 				flags = RG_FILL_MORE;
 				goto out;
 			}
+			if (st == RG_SUB_LAGGED) {
+				struct rg_room *room = ss->sub.room;
+				if (room->conf->on_lag == RG_LAG_SKIP) {
+					/* tell, then carry on from the oldest stored message */
+					uint64_t oldest = rg_room_oldest_seq(room);
+					size_t k = rg__notice(s, room, ss->sub.next_seq, oldest - 1,
+							      buf + n, cap - n);
+					if (!k) {
+						if (!n)
+							return -E2BIG;
+						flags = RG_FILL_MORE;
+						goto out;
+					}
+					n += k;
+					items++;
+					ss->sub.next_seq = oldest;
+					continue;
+				}
+				s->lagged = room;
+				if (n) { /* deliver what was good first; the next fill reports it */
+					flags = RG_FILL_MORE;
+				} else {
+					flags = RG_FILL_LAGGED;
+					if (s->fmt == RG_FMT_SSE)
+						n = rg__notice(s, room, 0, 0, buf, cap);
+				}
+				goto out;
+			}
+			size_t need =
+				s->fmt == RG_FMT_WS ? m->ws_len : rg__sse_item(s, ss, m, NULL);
 			if (n + need > cap) {
 				if (!n)
 					return -E2BIG; /* cap below rg_session_max_item() */
@@ -321,17 +565,6 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 			n += need;
 			items++;
 			rg_sub_advance(&ss->sub);
-		}
-		if (st == RG_SUB_LAGGED) {
-			s->lagged = ss->sub.room;
-			if (n) /* deliver what was good first; the next fill reports the lag */
-				flags = RG_FILL_MORE;
-			else {
-				flags = RG_FILL_LAGGED;
-				if (s->fmt == RG_FMT_SSE)
-					n = rg__lagged_event(ss->sub.room, (char *)buf, cap);
-			}
-			goto out;
 		}
 		ss = ss->next ? ss->next : s->subs;
 	} while (ss != start);

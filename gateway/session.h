@@ -6,8 +6,10 @@
  * The transport creates one per connection, feeds it complete client messages
  * (rg_session_handle), and when the session's wake callback fires, asks it for the
  * bytes of its next write (rg_session_fill): pending answers first, then every
- * pending message of every room that fits, already encoded for its format. The
- * session owns its subscriptions and queued answers; rg_session_cleanup() frees them.
+ * pending message of every room that fits, already encoded for its format. Answers
+ * include what the gateway tells a client unasked: gap notices and presence events.
+ * The session owns its subscriptions and queued answers; rg_session_cleanup() frees
+ * them (and tells presence rooms the member left).
  */
 #ifndef RG_SESSION_H
 #define RG_SESSION_H
@@ -21,28 +23,32 @@ enum rg_format { RG_FMT_WS, RG_FMT_SSE };
 #define RG_SESSION_MAX_ANSWERS 256
 
 struct rg_answer;
+struct rg_session;
 
 struct rg_session_sub {
-	struct rg_sub sub;
+	struct rg_sub sub; /* sub.owner is the session */
 	struct rg_session_sub *next;
+	char user[RG_NAME_MAX + 1]; /* who this member is in presence */
 };
 
 struct rg_session {
 	struct rg_registry *reg;
 	enum rg_format fmt;
-	rg_wake_fn wake;
+	rg_wake_fn wake; /* the transport's: "this connection has something to write" */
 	void *owner;
-	struct rg_session_sub *subs; /* in join order (SSE ids list rooms in this order) */
+	char user[24];               /* the connection's own presence name: conn-N */
+	struct rg_session_sub *subs; /* in join order */
 	unsigned nsubs;
 	unsigned rr; /* index of the subscription the next fill starts with */
 	struct rg_answer *ans_head, *ans_tail;
 	unsigned nans;
+	int overflow;                 /* answers piled past the limit: close as lagged */
 	const struct rg_room *lagged; /* set once a subscription fell off its ring */
 };
 
 /* Fill flags. */
 #define RG_FILL_MORE   1 /* more is pending: ask for another write */
-#define RG_FILL_LAGGED 2 /* write what was filled, then close: a subscription lagged */
+#define RG_FILL_LAGGED 2 /* write what was filled, then close: the client lagged */
 
 void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,
 		     rg_wake_fn wake, void *owner);
@@ -55,10 +61,28 @@ int rg_session_handle(struct rg_session *s, const char *text, size_t len);
 /* Queues an error answer for input the transport refused itself. Same returns. */
 int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why);
 
-/* Subscribes to a room (creating a pattern room); joining a joined room changes
- * nothing. 0, or -1 with *err and *why set. */
-int rg_session_join(struct rg_session *s, const char *room, size_t len, enum rg_err *err,
-		    const char **why);
+/* A join: what to join, and what came of it. */
+struct rg_join {
+	const char *room;
+	size_t len;
+	int64_t since;    /* -1: live only; else the last seq the client has */
+	const char *name; /* presence name, or NULL for the connection's */
+	/* out */
+	struct rg_session_sub *ss;
+	uint64_t gap_from, gap_to; /* messages no longer stored (gap_from 0: none) */
+	enum rg_err err;
+	const char *why;
+};
+
+/* Subscribes to a room (creating a pattern room). With since, the stored messages
+ * after it are delivered first; the part that is no longer stored is reported in
+ * gap_from..gap_to for the caller to announce (rg_session_gap) before them. Joining a
+ * joined room moves its cursor when since is given, and changes nothing else.
+ * 0, or -1 with j->err and j->why set. */
+int rg_session_join(struct rg_session *s, struct rg_join *j);
+
+/* Queues the gap notice {"type":"gap",room,from,to}. Same returns as handle. */
+int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t from, uint64_t to);
 
 /* The largest single item a fill can produce for this config: a write buffer of this
  * size always makes progress. */
@@ -69,5 +93,8 @@ size_t rg_session_max_item(const struct rg_config *cfg);
  * rg_session_max_item(). */
 int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsigned max_items,
 		    size_t *len);
+
+/* The members of a presence room as a JSON array of names; malloc'd, or NULL. */
+char *rg_presence_json(const struct rg_room *room);
 
 #endif

@@ -3,7 +3,9 @@
 #include "http_reply.h"
 #include "srv.h"
 
+#include "../gateway/history.h"
 #include "../gateway/request.h"
+#include "../gateway/session.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@ struct pss__rg_api {
 	 * swept meanwhile, and is then made anew. */
 	char room[RG_ROOM_NAME_MAX + 1];
 	size_t room_len;
+	char key[RG_ID_MAX + 1]; /* Idempotency-Key, "" when none */
 	char *body;
 	size_t body_len;
 	int refused; /* answered already; ignore the rest of the body */
@@ -41,6 +44,107 @@ static int rg__rooms(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 	int rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL);
 	free(text);
 	return rc;
+}
+
+/* A query argument that must be a count: 1 and *out, 0 when absent, -1 when invalid. */
+static int rg__count_arg(struct lws *wsi, const char *name, uint64_t max, int64_t *out)
+{
+	char arg[48];
+	size_t nl = strlen(name);
+
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		int n = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0 || strncmp(arg, name, nl) || arg[nl] != '=')
+			continue;
+		uint64_t v = 0;
+		if (n == (int)nl + 1 || n > (int)nl + 1 + 19)
+			return -1;
+		for (int k = (int)nl + 1; k < n; k++) {
+			if (arg[k] < '0' || arg[k] > '9')
+				return -1;
+			v = v * 10 + (uint64_t)(arg[k] - '0');
+		}
+		if (v > max)
+			return -1;
+		*out = (int64_t)v;
+		return 1;
+	}
+	return 0;
+}
+
+/* GET /rooms/{room}/messages?since=N&limit=K */
+static int rg__history(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+		       const char *name, size_t nlen)
+{
+	struct rg_room *room;
+	int64_t since = -1, limit = 100;
+	size_t len;
+	int rc = rg_registry_get(&vhd->srv->reg, name, nlen, 0, &room);
+
+	if (rc == -EINVAL)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
+				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
+				  NULL, 0);
+	if (rc == -ENOENT && !rg_registry_conf_for(&vhd->srv->reg, name, nlen))
+		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 0);
+	if (rg__count_arg(wsi, "since", INT64_MAX, &since) < 0)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: expected an integer >= 0",
+				  NULL, 0);
+	if (rg__count_arg(wsi, "limit", RG_HISTORY_LIMIT_MAX, &limit) < 0 || !limit)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "limit: expected an integer 1..1000",
+				  NULL, 0);
+	if (rc == -ENOENT) { /* a pattern room that is not alive holds nothing */
+		if (since > 0)
+			return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
+					  "since: beyond the room's last seq", NULL, 0);
+		char empty[256];
+		int n = snprintf(
+			empty, sizeof(empty),
+			"{\"room\":\"%.*s\",\"last_seq\":0,\"more\":false,\"messages\":[]}",
+			(int)nlen, name);
+		return rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, empty, (size_t)n, NULL);
+	}
+	if (since > (int64_t)room->last_seq)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: beyond the room's last seq",
+				  NULL, 0);
+	char *text = rg_history_json(room, since, (unsigned)limit, vhd->srv->cfg->max_message_bytes,
+				     "", &len);
+	if (!text)
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+	rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, len, NULL);
+	free(text);
+	return rc;
+}
+
+/* GET /rooms/{room}/presence */
+static int rg__presence(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+			const char *name, size_t nlen)
+{
+	const struct rg_room_conf *rc = rg_registry_conf_for(&vhd->srv->reg, name, nlen);
+	struct rg_room *room;
+	char *users = NULL, *out;
+
+	if (!rg_room_name_valid(name, nlen))
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
+				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
+				  NULL, 0);
+	if (!rc)
+		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 0);
+	if (!rc->presence)
+		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, "this room has no presence", NULL, 0);
+	if (!rg_registry_get(&vhd->srv->reg, name, nlen, 0, &room))
+		users = rg_presence_json(room);
+	size_t cap = 64 + nlen + (users ? strlen(users) : 2);
+	if (!(out = malloc(cap))) {
+		free(users);
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+	}
+	int n = snprintf(out, cap, "{\"room\":\"%.*s\",\"users\":%s}", (int)nlen, name,
+			 users ? users : "[]");
+	int r = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, out, (size_t)n, NULL);
+	free(out);
+	free(users);
+	return r;
 }
 
 /* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
@@ -79,6 +183,16 @@ static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct ps
 				  "the gateway holds limits.max_rooms rooms", NULL, 1);
 	if (rc)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 1);
+	static const char hk[] = "idempotency-key:";
+	int kl = lws_hdr_custom_length(wsi, hk, (int)sizeof(hk) - 1);
+	pss->key[0] = '\0';
+	if (kl > 0 &&
+	    (kl > RG_ID_MAX ||
+	     lws_hdr_custom_copy(wsi, pss->key, sizeof(pss->key), hk, (int)sizeof(hk) - 1) != kl ||
+	     !rg_token_valid(pss->key, (size_t)kl, RG_ID_MAX)))
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
+				  "Idempotency-Key: expected 1..64 bytes, no control characters",
+				  NULL, 1);
 	memcpy(pss->room, name, nlen);
 	pss->room[nlen] = '\0';
 	pss->room_len = nlen;
@@ -128,14 +242,20 @@ static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__r
 		return rg__refuse(wsi, pss, RG_E_LIMIT_EXCEEDED,
 				  "the gateway holds limits.max_rooms rooms", NULL, 0);
 	}
-	rc = rc ? rc : rg_room_publish(room, data, dlen, &seq);
+	rc = rc ? rc : rg_room_publish(room, data, dlen, pss->key[0] ? pss->key : NULL, &seq);
 	free(data);
-	if (rc)
+	if (rc == -EEXIST)
+		return rg__refuse(
+			wsi, pss, RG_E_CONFLICT,
+			"Idempotency-Key: this room stored another message under this key", NULL,
+			0);
+	if (rc < 0)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
-	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu}", room->name,
-			 (unsigned long long)seq);
+	/* a repeated key is answered with the original seq, 200 instead of 201 */
+	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu%s}", room->name,
+			 (unsigned long long)seq, rc == 1 ? ",\"duplicate\":true" : "");
 	pss->room_len = 0;
-	return rg_http_reply_json(wsi, &pss->reply, 201, out, (size_t)n, NULL);
+	return rg_http_reply_json(wsi, &pss->reply, rc == 1 ? 200 : 201, out, (size_t)n, NULL);
 }
 
 /* Routes a request by its full path (the mount only says which prefix matched). */
@@ -166,15 +286,22 @@ static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 					  "GET", has_body);
 		return rg__rooms(vhd, wsi, pss);
 	}
-	static const char suffix[] = "/messages";
-	size_t sl = sizeof(suffix) - 1, ul = strlen(uri);
-	if (ul > 7 + sl && !strncmp(uri, "/rooms/", 7) && !strcmp(uri + ul - sl, suffix)) {
-		const char *name = uri + 7;
-		size_t nlen = ul - 7 - sl;
-		if (!post)
-			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
-					  "/rooms/{room}/messages takes POST", "POST", has_body);
-		return rg__publish_start(vhd, wsi, pss, name, nlen);
+	/* /rooms/{room}/messages and /rooms/{room}/presence */
+	const char *name = uri + 7, *slash = strncmp(uri, "/rooms/", 7) ? NULL : strchr(name, '/');
+	if (slash && !strcmp(slash, "/messages")) {
+		if (post)
+			return rg__publish_start(vhd, wsi, pss, name, (size_t)(slash - name));
+		if (get)
+			return rg__history(vhd, wsi, pss, name, (size_t)(slash - name));
+		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
+				  "/rooms/{room}/messages takes GET and POST", "GET, POST",
+				  has_body);
+	}
+	if (slash && !strcmp(slash, "/presence")) {
+		if (get)
+			return rg__presence(vhd, wsi, pss, name, (size_t)(slash - name));
+		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
+				  "/rooms/{room}/presence takes GET", "GET", has_body);
 	}
 	return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, has_body);
 }

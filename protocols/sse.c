@@ -3,6 +3,7 @@
 #include "http_reply.h"
 #include "srv.h"
 
+#include "../gateway/cursor.h"
 #include "../gateway/log.h"
 #include "../gateway/session.h"
 
@@ -43,17 +44,60 @@ static int rg__room_arg(struct lws *wsi, int i, char *arg, size_t cap, size_t *l
 	return strlen(arg) == *len && rg_room_name_valid(arg, *len) ? 1 : -1;
 }
 
+/* The stream's Last-Event-ID: the header EventSource sends when it reconnects, or the
+ * last_event_id query argument. Its length in out, 0 when there is none, -1 when it
+ * is longer than any id this gateway writes. */
+static int rg__last_event_id(struct lws *wsi, char *out, size_t cap)
+{
+	static const char hdr[] = "last-event-id:", arg[] = "last_event_id=";
+	int n = lws_hdr_custom_length(wsi, hdr, (int)sizeof(hdr) - 1);
+
+	if (n > 0)
+		return (size_t)n < cap
+			       ? lws_hdr_custom_copy(wsi, out, (int)cap, hdr, (int)sizeof(hdr) - 1)
+			       : -1;
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		n = lws_hdr_copy_fragment(wsi, out, (int)cap, WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 14)
+			return -1;
+		if (n >= (int)sizeof(arg) - 1 && !strncmp(out, arg, sizeof(arg) - 1)) {
+			memmove(out, out + sizeof(arg) - 1, (size_t)n - sizeof(arg) + 2);
+			return n - (int)sizeof(arg) + 1;
+		}
+	}
+	return 0;
+}
+
+/* Where the stream resumes in room (len bytes): the cursor the id gives, or -1. */
+static int64_t rg__since(const struct rg_cursor *c, int nc, const char *room, size_t len)
+{
+	for (int i = 0; i < nc; i++)
+		if (!c[i].room[0] || (strlen(c[i].room) == len && !memcmp(c[i].room, room, len)))
+			return (int64_t)c[i].seq;
+	return -1;
+}
+
 /* Subscribes to every room= argument, all or none: every name is checked before the
- * first join, so a refused request leaves no pattern room behind. 0, or -1 with *err
- * and *why set. */
+ * first join, so a refused request leaves no pattern room behind. With a
+ * Last-Event-ID, each room resumes after its cursor (gap notices first where the
+ * ring no longer reaches back). 0, or -1 with *err and *why set. */
 static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss,
 			 enum rg_err *err, const char **why)
 {
+	static char id[32 + 150 * 1024];
 	char arg[16 + RG_ROOM_NAME_MAX], other[16 + RG_ROOM_NAME_MAX];
+	unsigned max = vhd->srv->cfg->max_rooms_per_connection;
+	struct rg_cursor cursors[64];
 	size_t len, olen;
 	unsigned rooms = 0;
-	int r;
+	int r, nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
 
+	if (idlen < 0 || (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors,
+							     (int)(max < 64 ? max : 64))) < 0)) {
+		*err = RG_E_BAD_REQUEST;
+		*why = "Last-Event-ID: expected SEQ or ROOM=SEQ,... as this gateway sends";
+		return -1;
+	}
 	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
 		if (!(r = rg__room_arg(wsi, i, arg, sizeof(arg), &len)))
 			continue;
@@ -72,7 +116,7 @@ static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__r
 				return -1;
 			}
 		}
-		if (++rooms > vhd->srv->cfg->max_rooms_per_connection) {
+		if (++rooms > max) {
 			*err = RG_E_LIMIT_EXCEEDED;
 			*why = "more rooms than limits.max_rooms_per_connection";
 			return -1;
@@ -83,10 +127,38 @@ static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__r
 		*why = "room: expected at least one room=NAME argument";
 		return -1;
 	}
-	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
-		if (rg__room_arg(wsi, i, arg, sizeof(arg), &len) == 1 &&
-		    rg_session_join(&pss->session, arg, len, err, why))
+	/* every cursor must belong to a room of this stream; a bare SEQ to its only one */
+	for (int c = 0; c < nc; c++) {
+		int found = 0;
+		for (int i = 0;
+		     !found && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
+			found = rg__room_arg(wsi, i, arg, sizeof(arg), &len) == 1 &&
+				(cursors[c].room[0] ? !strcmp(arg, cursors[c].room) : rooms == 1);
+		if (!found) {
+			*err = RG_E_BAD_REQUEST;
+			*why = "Last-Event-ID: names a room this stream does not have";
 			return -1;
+		}
+	}
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		if (rg__room_arg(wsi, i, arg, sizeof(arg), &len) != 1)
+			continue;
+		struct rg_join j = {
+			.room = arg, .len = len, .since = rg__since(cursors, nc, arg, len)};
+		if (rg_session_join(&pss->session, &j)) {
+			*err = j.err;
+			*why = j.err == RG_E_BAD_REQUEST && j.since >= 0
+				       ? "Last-Event-ID: beyond the room's last seq"
+				       : j.why;
+			return -1;
+		}
+		if (j.gap_from &&
+		    rg_session_gap(&pss->session, j.ss->sub.room, j.gap_from, j.gap_to)) {
+			*err = RG_E_INTERNAL;
+			*why = "out of memory";
+			return -1;
+		}
+	}
 	return 0;
 bad:
 	*err = RG_E_BAD_REQUEST;

@@ -509,6 +509,8 @@ class WSClient:
         self.messages = []
         self.answers = []
         self._ids = 0
+        # ids double as idempotency keys for publish (docs/PROTOCOL.md): unique per client
+        self._prefix = os.urandom(6).hex()
 
     @classmethod
     async def connect(cls, gw, subprotocols=(SUBPROTOCOL,), compression=None, **kw):
@@ -580,7 +582,7 @@ class WSClient:
         """Send {type, id, **fields}; return the answer, checking that it echoes id."""
         if "id" not in fields:
             self._ids += 1
-            fields["id"] = f"r{self._ids}"
+            fields["id"] = f"{self._prefix}-{self._ids}"
         await self.send({"type": type_, **fields})
         ans = await self.answer(timeout)
         if ans.get("id") != fields["id"]:

@@ -58,7 +58,7 @@ class SSETest(GatewayTestCase):
                              201)
         await w.publish("t:ma", "a2")
         got = await asyncio.to_thread(s.take, 4)
-        self.assertEqual([e["id"] for e in got], ["1,0", "1,1", "1,2", "2,2"])
+        self.assertEqual([e["id"] for e in got], ["t:ma=1,news=0", "t:ma=1,news=1", "t:ma=1,news=2", "t:ma=2,news=2"])
         self.assertEqual([(json.loads(e["data"])["room"], json.loads(e["data"])["data"])
                           for e in got],
                          [("t:ma", "a1"), ("news", "n1"), ("news", "n2"), ("t:ma", "a2")])

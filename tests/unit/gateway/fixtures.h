@@ -16,7 +16,7 @@ static struct rg_room_conf fx_rooms[] = {
 	 .idle_seconds = 1},
 };
 
-static struct rg_config fx_cfg = {
+__attribute__((unused)) static struct rg_config fx_cfg = {
 	.max_message_bytes = 1024,
 	.max_rooms = 6,
 	.max_rooms_per_connection = 3,

@@ -121,6 +121,10 @@ static const struct {
 	 "t.json: limits.max_rooms: 1 is less than the 2 rooms named in \"rooms\"\n"},
 	{"{" LISTEN "," ROOMS "," ROOMS "}",
 	 "t.json: line 1, column 115: duplicate object key near '\"rooms\"'\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"presence\":\"yes\"}]}",
+	 "t.json: rooms[0].presence: expected true or false\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"on_lag\":\"drop\"}]}",
+	 "t.json: rooms[0].on_lag: expected \"disconnect\" or \"skip\"\n"},
 	/* every error of a file, not just the first */
 	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
 	 "t.json: x: unknown key\n"
@@ -168,7 +172,8 @@ static void test_full(void)
 		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
 		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":"
 		"9},"
-		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\"},"
+		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\",\"presence\":true,"
+		"\"on_lag\":\"skip\"},"
 		"{\"pattern\":\"*\",\"idle_seconds\":5}]}");
 	CHECK_STR(errs, "");
 	if (!cfg)
@@ -186,6 +191,8 @@ static void test_full(void)
 	CHECK(cfg->nrooms == 2);
 	CHECK(!strcmp(cfg->rooms[0].name, "n") && !cfg->rooms[0].is_pattern);
 	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_PUBLISH_SERVER);
+	CHECK(cfg->rooms[0].presence && cfg->rooms[0].on_lag == RG_LAG_SKIP);
+	CHECK(!cfg->rooms[1].presence && cfg->rooms[1].on_lag == RG_LAG_DISCONNECT);
 	CHECK(!strcmp(cfg->rooms[1].name, "") && cfg->rooms[1].is_pattern);
 	CHECK(cfg->rooms[1].history == 100 && cfg->rooms[1].publish == RG_PUBLISH_ANYONE);
 	CHECK(cfg->rooms[1].idle_seconds == 5);

@@ -18,6 +18,15 @@ static void wake(void *owner)
 	woken++;
 }
 
+static int join(struct rg_session *s, const char *room, int64_t since)
+{
+	struct rg_join j = {.room = room, .len = strlen(room), .since = since};
+	int rc = rg_session_join(s, &j);
+	if (!rc && j.gap_from)
+		rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to);
+	return rc ? -(int)j.err - 1 : 0;
+}
+
 static int handle(struct rg_session *s, const char *text)
 {
 	return rg_session_handle(s, text, strlen(text));
@@ -35,12 +44,16 @@ static char *drain_ws(struct rg_session *s)
 		flags = rg_session_fill(s, buf, sizeof(buf), 0, &len);
 		CHECK(flags >= 0 && !(flags & RG_FILL_LAGGED));
 		for (size_t i = 0; i < len;) {
-			CHECK(buf[i] == 0x81 && buf[i + 1] < 126);
-			size_t pl = buf[i + 1];
-			memcpy(out + o, buf + i + 2, pl);
+			size_t pl = buf[i + 1], hl = 2;
+			CHECK(buf[i] == 0x81 && pl <= 126);
+			if (pl == 126) {
+				pl = (size_t)buf[i + 2] << 8 | buf[i + 3];
+				hl = 4;
+			}
+			memcpy(out + o, buf + i + hl, pl);
 			o += pl;
 			out[o++] = '\n';
-			i += 2 + pl;
+			i += hl + pl;
 		}
 	} while (flags & RG_FILL_MORE);
 	out[o] = '\0';
@@ -202,15 +215,13 @@ static void test_lag(void)
 {
 	struct rg_session ws, sse, pub;
 	size_t len;
-	enum rg_err err;
-	const char *why;
 
 	rg_session_init(&ws, &reg, RG_FMT_WS, wake, NULL);
 	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
 	rg_session_init(&pub, &reg, RG_FMT_WS, wake, NULL);
 	handle(&ws, "{\"type\":\"join\",\"room\":\"a\"}");
 	drain_ws(&ws);
-	CHECK(rg_session_join(&sse, "a", 1, &err, &why) == 0);
+	CHECK(join(&sse, "a", -1) == 0);
 	handle(&pub, "{\"type\":\"join\",\"room\":\"a\"}");
 	for (int i = 0; i < 5; i++) { /* history of "a" is 4; pub keeps up, the others don't */
 		handle(&pub, "{\"type\":\"publish\",\"room\":\"a\",\"data\":0}");
@@ -230,8 +241,6 @@ static void test_sse_ids(void)
 {
 	struct rg_session one, two, pub;
 	size_t len;
-	enum rg_err err;
-	const char *why;
 	char expect[512];
 
 	rg_session_init(&one, &reg, RG_FMT_SSE, wake, NULL);
@@ -240,10 +249,10 @@ static void test_sse_ids(void)
 	struct rg_room *big, *p;
 	rg_registry_get(&reg, "big", 3, 0, &big);
 	uint64_t base = big->last_seq;
-	CHECK(rg_session_join(&one, "big", 3, &err, &why) == 0);
-	CHECK(rg_session_join(&two, "p:s", 3, &err, &why) == 0);
-	CHECK(rg_session_join(&two, "big", 3, &err, &why) == 0);
-	CHECK(rg_session_join(&two, "nope", 4, &err, &why) == -1 && err == RG_E_UNKNOWN_ROOM);
+	CHECK(join(&one, "big", -1) == 0);
+	CHECK(join(&two, "p:s", -1) == 0);
+	CHECK(join(&two, "big", -1) == 0);
+	CHECK(join(&two, "nope", -1) == -(int)RG_E_UNKNOWN_ROOM - 1);
 	rg_registry_get(&reg, "p:s", 3, 0, &p);
 	handle(&pub, "{\"type\":\"join\",\"room\":\"big\"}");
 	handle(&pub, "{\"type\":\"join\",\"room\":\"p:s\"}");
@@ -261,16 +270,200 @@ static void test_sse_ids(void)
 	 * first fill starts with the first room */
 	CHECK(rg_session_fill(&two, buf, sizeof(buf), 0, &len) == 0);
 	buf[len] = '\0';
-	snprintf(expect, sizeof(expect), "id: 1,%llu\n", (unsigned long long)base);
+	snprintf(expect, sizeof(expect), "id: p:s=1,big=%llu\n", (unsigned long long)base);
 	char *first = strstr((char *)buf, expect);
 	if (!first)
 		fprintf(stderr, "two-room stream:\n%s\n", (char *)buf);
-	snprintf(expect, sizeof(expect), "id: 1,%llu\n", (unsigned long long)base + 1);
+	snprintf(expect, sizeof(expect), "id: p:s=1,big=%llu\n", (unsigned long long)base + 1);
 	char *second = strstr((char *)buf, expect);
 	CHECK(first && second && first < second);
 	rg_session_cleanup(&one);
 	rg_session_cleanup(&two);
 	rg_session_cleanup(&pub);
+}
+
+static void test_resume(void)
+{
+	struct rg_session pub, r;
+	char want[128];
+
+	rg_session_init(&pub, &reg, RG_FMT_WS, wake, NULL);
+	rg_session_init(&r, &reg, RG_FMT_WS, wake, NULL);
+	handle(&pub, "{\"type\":\"join\",\"room\":\"big\"}");
+	struct rg_room *big;
+	rg_registry_get(&reg, "big", 3, 0, &big);
+	uint64_t base = big->last_seq;
+	for (int i = 0; i < 5; i++)
+		handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":7}");
+	drain_ws(&pub);
+
+	/* since inside the ring: exactly what followed, after the joined answer */
+	snprintf(want, sizeof(want), "{\"type\":\"join\",\"room\":\"big\",\"since\":%llu}",
+		 (unsigned long long)base + 2);
+	CHECK(handle(&r, want) == 0);
+	char *got = drain_ws(&r);
+	CHECK(!strncmp(got, "{\"type\":\"joined\",\"room\":\"big\",", 30));
+	int n = 0;
+	for (char *p = got; (p = strstr(p, "\"type\":\"message\"")); p++)
+		n++;
+	CHECK(n == 3);
+	snprintf(want, sizeof(want), "\"seq\":%llu,", (unsigned long long)base + 3);
+	CHECK(strstr(got, want) && !strstr(got, "\"gap\""));
+	/* since beyond the last seq is refused */
+	snprintf(want, sizeof(want), "{\"type\":\"join\",\"room\":\"big\",\"since\":%llu}",
+		 (unsigned long long)base + 6);
+	handle(&r, want);
+	CHECK(strstr(drain_ws(&r), "\"code\":\"bad_request\"") != NULL);
+	rg_session_cleanup(&r);
+
+	/* since older than the ring (history 4): joined, then the gap, then what is stored */
+	struct rg_session late;
+	rg_session_init(&late, &reg, RG_FMT_WS, wake, NULL);
+	handle(&pub, "{\"type\":\"join\",\"room\":\"a\"}");
+	struct rg_room *a;
+	rg_registry_get(&reg, "a", 1, 0, &a);
+	uint64_t abase = a->last_seq;
+	for (int i = 0; i < 6; i++) {
+		handle(&pub, "{\"type\":\"publish\",\"room\":\"a\",\"data\":1}");
+		drain_ws(&pub);
+	}
+	snprintf(want, sizeof(want), "{\"type\":\"join\",\"room\":\"a\",\"since\":%llu}",
+		 (unsigned long long)abase);
+	handle(&late, want);
+	got = drain_ws(&late);
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"gap\",\"room\":\"a\",\"from\":%llu,\"to\":%llu}\n",
+		 (unsigned long long)abase + 1, (unsigned long long)abase + 2);
+	char *gap = strstr(got, want), *joined = strstr(got, "\"joined\""),
+	     *first = strstr(got, "\"type\":\"message\"");
+	CHECK(joined && gap && first && joined < gap && gap < first);
+	rg_session_cleanup(&late);
+	rg_session_cleanup(&pub);
+}
+
+static void test_history_and_dedup_answers(void)
+{
+	struct rg_session s;
+	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	handle(&s, "{\"type\":\"join\",\"room\":\"big\"}");
+	handle(&s, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"x\":1},\"id\":\"u-1\"}");
+	handle(&s, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"x\":1},\"id\":\"u-1\"}");
+	handle(&s, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"x\":2},\"id\":\"u-1\"}");
+	char *got = drain_ws(&s);
+	char *first = strstr(got, "\"type\":\"ack\""), *dup = strstr(got, "\"duplicate\":true");
+	CHECK(first && dup && first < dup);
+	CHECK(strstr(got, "\"code\":\"conflict\"") != NULL);
+	int messages = 0;
+	for (char *p = got; (p = strstr(p, "\"type\":\"message\"")); p++)
+		messages++;
+	CHECK(messages == 1); /* stored once */
+
+	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"limit\":1,\"id\":\"h\"}");
+	got = drain_ws(&s);
+	CHECK(!strncmp(got, "{\"type\":\"history\",\"id\":\"h\",\"room\":\"big\",", 40));
+	CHECK(strstr(got, "\"messages\":[{\"type\":\"message\",\"room\":\"big\"") != NULL);
+	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"limit\":0}");
+	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"since\":-1}");
+	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"since\":99999}");
+	handle(&s, "{\"type\":\"history\",\"room\":\"nope\"}");
+	got = drain_ws(&s);
+	int bad = 0;
+	for (char *p = got; (p = strstr(p, "\"code\":\"bad_request\"")); p++)
+		bad++;
+	CHECK(bad == 3 && strstr(got, "\"code\":\"unknown_room\""));
+	rg_session_cleanup(&s);
+}
+
+static void test_skip_policy(void)
+{
+	static struct rg_room_conf skip_rooms[] = {
+		{.name = "s", .history = 4, .publish = RG_PUBLISH_ANYONE, .on_lag = RG_LAG_SKIP},
+	};
+	struct rg_config cfg = fx_cfg;
+	struct rg_registry r2;
+	struct rg_session slow, pub;
+	size_t len;
+
+	cfg.rooms = skip_rooms;
+	cfg.nrooms = 1;
+	rg_registry_init(&r2, &cfg);
+	rg_session_init(&slow, &r2, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&pub, &r2, RG_FMT_WS, wake, NULL);
+	CHECK(join(&slow, "s", -1) == 0);
+	handle(&pub, "{\"type\":\"join\",\"room\":\"s\"}");
+	for (int i = 0; i < 10; i++) {
+		handle(&pub, "{\"type\":\"publish\",\"room\":\"s\",\"data\":0}");
+		drain_ws(&pub);
+	}
+	/* seqs 1..6 are gone: a gap notice, then 7..10, and the stream stays open */
+	CHECK(rg_session_fill(&slow, buf, sizeof(buf), 0, &len) == 0);
+	buf[len] = '\0';
+	const char *want = "event: gap\ndata: "
+			   "{\"type\":\"gap\",\"room\":\"s\",\"from\":1,\"to\":6}\n\nid: 7\n";
+	CHECK(!strncmp((char *)buf, want, strlen(want)));
+	CHECK(strstr((char *)buf, "id: 10\n") != NULL);
+	CHECK(!slow.lagged);
+	rg_session_cleanup(&slow);
+	rg_session_cleanup(&pub);
+	rg_registry_cleanup(&r2);
+}
+
+static void test_presence(void)
+{
+	static struct rg_room_conf prooms[] = {
+		{.name = "p", .history = 4, .presence = 1},
+		{.name = "q", .history = 4},
+	};
+	struct rg_config cfg = fx_cfg;
+	struct rg_registry r2;
+	struct rg_session a, b, sse;
+
+	cfg.rooms = prooms;
+	cfg.nrooms = 2;
+	rg_registry_init(&r2, &cfg);
+	rg_session_init(&a, &r2, RG_FMT_WS, wake, NULL);
+	rg_session_init(&b, &r2, RG_FMT_WS, wake, NULL);
+	rg_session_init(&sse, &r2, RG_FMT_SSE, wake, NULL);
+	handle(&a, "{\"type\":\"join\",\"room\":\"p\",\"name\":\"alice\"}");
+	drain_ws(&a);
+	CHECK(join(&sse, "p", -1) == 0);
+	handle(&b, "{\"type\":\"join\",\"room\":\"p\",\"name\":\"bob\"}");
+	char *got = drain_ws(&a);
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"presence\",\"room\":\"p\",\"event\":\"join\",\"user\":\"%s\"}\n",
+		 sse.user);
+	CHECK(strstr(got, want) != NULL);
+	CHECK(strstr(got, "{\"type\":\"presence\",\"room\":\"p\",\"event\":\"join\",\"user\":"
+			  "\"bob\"}\n") != NULL);
+	handle(&b, "{\"type\":\"presence\",\"room\":\"p\",\"id\":\"w\"}");
+	got = drain_ws(&b);
+	/* the members, each once, in no promised order */
+	got = strchr(got, '\n') + 1; /* after b's own joined */
+	CHECK(!strncmp(got, "{\"type\":\"presence\",\"room\":\"p\",\"users\":[", 39));
+	CHECK(strstr(got, "\"alice\"") && strstr(got, "\"bob\"") && strstr(got, sse.user));
+	CHECK(strstr(got, "],\"id\":\"w\"}\n") != NULL);
+	handle(&b, "{\"type\":\"presence\",\"room\":\"q\"}");
+	CHECK(strstr(drain_ws(&b), "\"code\":\"presence_disabled\"") != NULL);
+	/* a member that goes away: the others are told, in their own format */
+	rg_session_cleanup(&a);
+	size_t len;
+	rg_session_fill(&sse, buf, sizeof(buf), 0, &len);
+	buf[len] = '\0';
+	CHECK(strstr((char *)buf, "event: presence\ndata: "
+				  "{\"type\":\"presence\",\"room\":\"p\",\"event\":\"join\","
+				  "\"user\":\"bob\"}\n\n") != NULL);
+	CHECK(strstr((char *)buf, "\"event\":\"leave\",\"user\":\"alice\"") != NULL);
+	/* a member that does not read its answers is closed as lagged, not waited for */
+	for (int i = 0; i < RG_SESSION_MAX_ANSWERS + 1; i++) {
+		handle(&a, "{\"type\":\"join\",\"room\":\"p\"}");
+		rg_session_cleanup(&a);
+	}
+	CHECK(b.overflow);
+	CHECK(rg_session_fill(&b, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED);
+	rg_session_cleanup(&b);
+	rg_session_cleanup(&sse);
+	rg_registry_cleanup(&r2);
 }
 
 int main(void)
@@ -282,6 +475,10 @@ int main(void)
 	test_batching_and_caps();
 	test_lag();
 	test_sse_ids();
+	test_resume();
+	test_history_and_dedup_answers();
+	test_skip_policy();
+	test_presence();
 	rg_registry_cleanup(&reg);
 	return check_done("session");
 }

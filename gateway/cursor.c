@@ -1,0 +1,50 @@
+#include "cursor.h"
+
+#include <string.h>
+
+/* A decimal seq of 1..19 digits (seq 0 means nothing delivered yet). */
+static int rg__seq(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!len || len > 19)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int rg_cursor_parse(const char *id, size_t len, struct rg_cursor *out, int max)
+{
+	int n = 0;
+
+	if (max < 1 || !len)
+		return -1;
+	if (!memchr(id, '=', len)) {
+		out[0].room[0] = '\0';
+		return rg__seq(id, len, &out[0].seq) ? -1 : 1;
+	}
+	for (size_t i = 0; i < len;) {
+		const char *entry = id + i, *comma = memchr(entry, ',', len - i);
+		size_t elen = comma ? (size_t)(comma - entry) : len - i;
+		const char *eq = memchr(entry, '=', elen);
+
+		if (n == max || !eq || !rg_room_name_valid(entry, (size_t)(eq - entry)) ||
+		    rg__seq(eq + 1, elen - (size_t)(eq - entry) - 1, &out[n].seq))
+			return -1;
+		memcpy(out[n].room, entry, (size_t)(eq - entry));
+		out[n].room[eq - entry] = '\0';
+		for (int k = 0; k < n; k++)
+			if (!strcmp(out[k].room, out[n].room))
+				return -1;
+		n++;
+		i += elen + 1;
+		if (comma && i == len)
+			return -1; /* a trailing comma */
+	}
+	return n;
+}

@@ -363,7 +363,9 @@ out:
 
 static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 {
-	static const char *const keys[] = {"listen", "http", "sse", "ws", "limits", "rooms", NULL};
+	static const char *const keys[] = {"listen", "http",  "sse",      "ws",
+					   "limits", "rooms", "shutdown", NULL};
+	static const char *const shutdown_keys[] = {"drain_ms", NULL};
 	static const char *const http_keys[] = {"web_root", NULL};
 	static const char *const sse_keys[] = {"keepalive_seconds", "retry_ms", NULL};
 	static const char *const ws_keys[] = {"ping_seconds", "ping_timeout_seconds", NULL};
@@ -414,6 +416,12 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 		rg__uint(p, o, "max_rooms_per_connection", 1, 1024, &cfg->max_rooms_per_connection);
 		rg__pop(p, old);
 	}
+	if ((o = rg__object(p, root, "shutdown"))) {
+		old = rg__push_key(p, "shutdown");
+		rg__only_keys(p, o, shutdown_keys);
+		rg__uint(p, o, "drain_ms", 0, 60000, &cfg->drain_ms);
+		rg__pop(p, old);
+	}
 	rg__rooms(p, json_object_get(root, "rooms"), cfg);
 
 	size_t exact = 0;
@@ -446,6 +454,7 @@ struct rg_config *rg_config_parse(const char *name, const char *text, size_t len
 	cfg->max_message_bytes = 65536;
 	cfg->max_rooms = 10000;
 	cfg->max_rooms_per_connection = 64;
+	cfg->drain_ms = 1000;
 
 	if (!len) {
 		rg__fail(&p, "the file is empty, expected a JSON object");

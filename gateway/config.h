@@ -47,6 +47,7 @@ struct rg_config {
 	uint32_t max_message_bytes;
 	uint32_t max_rooms;
 	uint32_t max_rooms_per_connection;
+	uint32_t drain_ms; /* on SIGTERM: how long open connections get to close */
 	struct rg_room_conf *rooms;
 	size_t nrooms;
 };

@@ -208,7 +208,7 @@ int rg_server_run(const struct rg_config *cfg)
 	srv.stopping = 1;
 	lws_callback_on_writable_all_protocol(ctx, &protos[0]);
 	lws_callback_on_writable_all_protocol(ctx, &protos[1]);
-	lws_usec_t until = lws_now_usecs() + RG_DRAIN_US;
+	lws_usec_t until = lws_now_usecs() + (lws_usec_t)cfg->drain_ms * 1000;
 	while (srv.streams && lws_now_usecs() < until)
 		if (lws_service(ctx, 0) < 0)
 			break;

@@ -5,6 +5,7 @@
 #include "../gateway/log.h"
 #include "../gateway/session.h"
 
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,13 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (!vhd)
 			return -1;
 		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
+		return 0;
+
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* lws tells protocols[0] about each TLS vhost's SSL_CTX. An idle TLS
+		 * connection then holds no TLS read/write buffers. */
+		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
+		rg_info("tls: SSL_MODE_RELEASE_BUFFERS on vhost %s", lws_get_vhost_name(in));
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:

@@ -26,7 +26,7 @@ t_start=$(date +%s)
 
 image=${ROOMGATE_IMAGE:-localhost/roomgate:test}
 max_bytes=100000000 # "under 100 MB"
-drain_limit=3       # seconds from SIGTERM to exited: roomgate drains at most 1 s
+drain_limit=3       # seconds from SIGTERM to exited: the default shutdown.drain_ms is 1 s
 tag=roomgate-smoke-$$
 c_main=$tag-mounted
 c_default=$tag-default
@@ -345,7 +345,7 @@ pm kill --signal TERM "$c_main" >/dev/null
 code=$(timeout 10 podman wait "$c_main" 2>/dev/null)
 t_ms=$((($(date +%s%N) - t_kill) / 1000000))
 check "SIGTERM: exited with code ${code:-none (still running after 10 s)}" test "${code:-x}" = 0
-check "SIGTERM: exited in $t_ms ms (drain at most 1 s; limit $drain_limit s)" test "$t_ms" -lt $((drain_limit * 1000))
+check "SIGTERM: exited in $t_ms ms (default drain 1 s; limit $drain_limit s)" test "$t_ms" -lt $((drain_limit * 1000))
 check "SIGTERM: the WebSocket client was closed with 1001" wait_for 5 grep -q '^CLOSED 1001' "$tmp/ws.out"
 sse_ended() { ! kill -0 "$sse_pid" 2>/dev/null; }
 check "SIGTERM: the SSE stream ended" wait_for 5 sse_ended

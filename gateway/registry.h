@@ -11,10 +11,13 @@
 
 #include "room.h"
 
+struct rg_session;
+
 struct rg_registry {
 	const struct rg_config *cfg;
 	struct rg_room *rooms; /* uthash, by name */
 	uint32_t nrooms;
+	struct rg_session *streams; /* uthash, by token: sessions others may steer */
 };
 
 /* 0, or -ENOMEM. */

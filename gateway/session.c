@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define RG_HISTORY_LIMIT_DEFAULT 100
 
@@ -169,8 +170,33 @@ static void rg__drop(struct rg_session_sub *ss)
 	free(ss);
 }
 
+int rg_session_publish_token(struct rg_session *s)
+{
+	unsigned char raw[16];
+	char text[64];
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(s->token + 2 * i, 3, "%02x", raw[i]);
+	HASH_ADD_STR(s->reg->streams, token, s);
+	snprintf(text, sizeof(text), "{\"type\":\"stream\",\"stream\":\"%s\"}", s->token);
+	return rg__enqueue(s, "stream", text, strlen(text));
+}
+
+struct rg_session *rg_session_find(struct rg_registry *reg, const char *token)
+{
+	struct rg_session *s;
+	HASH_FIND_STR(reg->streams, token, s);
+	return s;
+}
+
 void rg_session_cleanup(struct rg_session *s)
 {
+	if (s->token[0]) {
+		HASH_DEL(s->reg->streams, s);
+		s->token[0] = '\0';
+	}
 	while (s->subs) {
 		struct rg_session_sub *ss = s->subs;
 		s->subs = ss->next;
@@ -290,19 +316,26 @@ static int rg__join(struct rg_session *s, const struct rg_request *req)
 	return rc;
 }
 
-static int rg__leave(struct rg_session *s, const struct rg_request *req)
+int rg_session_leave(struct rg_session *s, const char *room, size_t len)
 {
-	struct rg_session_sub *target = rg__find(s, req->room, req->room_len), **pp = &s->subs;
+	struct rg_session_sub *target = rg__find(s, room, len), **pp = &s->subs;
 
-	while (*pp && *pp != target)
-		pp = &(*pp)->next;
 	if (!target)
-		return rg__error(s, RG_E_NOT_JOINED, "this connection has not joined the room",
-				 req->id);
+		return -ENOENT;
+	while (*pp != target)
+		pp = &(*pp)->next;
 	*pp = target->next;
 	rg__drop(target);
 	s->nsubs--;
 	s->rr = 0;
+	return 0;
+}
+
+static int rg__leave(struct rg_session *s, const struct rg_request *req)
+{
+	if (rg_session_leave(s, req->room, req->room_len))
+		return rg__error(s, RG_E_NOT_JOINED, "this connection has not joined the room",
+				 req->id);
 	return rg__answer(s, json_pack("{s:s, s:s}", "type", "left", "room", req->room), req->id);
 }
 
@@ -571,4 +604,103 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 out:
 	*len = n;
 	return flags;
+}
+
+/* Checks one of the body's name lists: an array of valid, known, distinct names. */
+static int rg__names(struct rg_session *s, json_t *list, json_t *other, enum rg_err *err,
+		     const char **why)
+{
+	size_t i, j;
+	json_t *v, *w;
+
+	if (!list)
+		return 0;
+	if (!json_is_array(list)) {
+		*err = RG_E_BAD_REQUEST;
+		*why = "join, leave: expected arrays of room names";
+		return -1;
+	}
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(v);
+		size_t len = name ? json_string_length(v) : 0;
+		if (!name || strlen(name) != len || !rg_room_name_valid(name, len)) {
+			*err = RG_E_BAD_REQUEST;
+			*why = rg__room_why;
+			return -1;
+		}
+		if (!rg_registry_conf_for(s->reg, name, len)) {
+			*err = RG_E_UNKNOWN_ROOM;
+			*why = "no such room";
+			return -1;
+		}
+		json_array_foreach(other, j, w) {
+			if (json_equal(v, w)) {
+				*err = RG_E_BAD_REQUEST;
+				*why = "a room both to join and to leave";
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **answer,
+		     enum rg_err *err, const char **why)
+{
+	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *join, *leave, *v;
+	unsigned adds = 0;
+	size_t i;
+	int rc = -1;
+
+	*answer = NULL;
+	if (!doc) {
+		*err = RG_E_BAD_JSON;
+		*why = "the body is not valid JSON";
+		return -1;
+	}
+	join = json_object_get(doc, "join");
+	leave = json_object_get(doc, "leave");
+	if (!json_is_object(doc) || (!join && !leave)) {
+		*err = RG_E_BAD_REQUEST;
+		*why = "expected {\"join\":[...],\"leave\":[...]}";
+		goto out;
+	}
+	if (rg__names(s, join, leave, err, why) || rg__names(s, leave, join, err, why))
+		goto out;
+	json_array_foreach(join, i, v)
+		adds += !rg__find(s, json_string_value(v), json_string_length(v));
+	json_array_foreach(leave, i, v)
+		adds -= !!rg__find(s, json_string_value(v), json_string_length(v));
+	if (s->nsubs + adds > s->reg->cfg->max_rooms_per_connection) {
+		*err = RG_E_LIMIT_EXCEEDED;
+		*why = "more rooms than limits.max_rooms_per_connection";
+		goto out;
+	}
+	json_array_foreach(leave, i, v)
+		rg_session_leave(s, json_string_value(v), json_string_length(v));
+	json_array_foreach(join, i, v) {
+		struct rg_join j = {
+			.room = json_string_value(v), .len = json_string_length(v), .since = -1};
+		if (rg_session_join(s, &j)) {
+			*err = j.err;
+			*why = j.why;
+			goto out;
+		}
+	}
+	json_t *rooms = json_object(),
+	       *ans = json_pack("{s:s, s:o}", "stream", s->token, "rooms", rooms);
+	for (struct rg_session_sub *ss = s->subs; ans && ss; ss = ss->next)
+		json_object_set_new(rooms, ss->sub.room->name,
+				    json_integer((json_int_t)ss->sub.next_seq - 1));
+	*answer = ans ? json_dumps(ans, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(ans);
+	if (!*answer) {
+		*err = RG_E_INTERNAL;
+		*why = "out of memory";
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(doc);
+	return rc;
 }

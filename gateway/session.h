@@ -43,6 +43,8 @@ struct rg_session {
 	struct rg_answer *ans_head, *ans_tail;
 	unsigned nans;
 	int overflow;                 /* answers piled past the limit: close as lagged */
+	char token[33];               /* "" or the stream id (rg_session_publish_token) */
+	UT_hash_handle hh;            /* in reg->streams while token is set */
 	const struct rg_room *lagged; /* set once a subscription fell off its ring */
 };
 
@@ -80,6 +82,22 @@ struct rg_join {
  * joined room moves its cursor when since is given, and changes nothing else.
  * 0, or -1 with j->err and j->why set. */
 int rg_session_join(struct rg_session *s, struct rg_join *j);
+
+/* Leaves a room: 0, or -ENOENT when the session had not joined it. */
+int rg_session_leave(struct rg_session *s, const char *room, size_t len);
+
+/* Gives the session a random stream id, findable with rg_session_find, and queues
+ * {"type":"stream","stream":ID} for the client. 0, -EIO (no randomness), -ENOMEM. */
+int rg_session_publish_token(struct rg_session *s);
+/* Changes a stream's rooms as a JSON body {"join":[ROOM...],"leave":[ROOM...]} asks
+ * (both optional): all or nothing, joined rooms start live. 0 and *answer (malloc'd
+ * {"stream":ID,"rooms":{ROOM:CURSOR,...}}: every room's last delivered seq), or -1
+ * with *err and *why set. */
+int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **answer,
+		     enum rg_err *err, const char **why);
+
+/* The session with this stream id, or NULL. */
+struct rg_session *rg_session_find(struct rg_registry *reg, const char *token);
 
 /* Queues the gap notice {"type":"gap",room,from,to}. Same returns as handle. */
 int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t from, uint64_t to);

@@ -19,6 +19,7 @@ struct pss__rg_api {
 	char room[RG_ROOM_NAME_MAX + 1];
 	size_t room_len;
 	char key[RG_ID_MAX + 1]; /* Idempotency-Key, "" when none */
+	char stream[33];         /* POST /streams/{id}/rooms: the stream, while its body arrives */
 	char *body;
 	size_t body_len;
 	int refused; /* answered already; ignore the rest of the body */
@@ -147,13 +148,10 @@ static int rg__presence(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg
 	return r;
 }
 
-/* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
-static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
-			     const char *name, size_t nlen)
+/* A request with a JSON body, headers arrived: 0 when its body may follow. */
+static int rg__body_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
 {
 	char type[128], clen[24];
-	struct rg_room *room;
-	int rc;
 
 	rg_http_media_type(wsi, type, sizeof(type));
 	if (strcmp(type, "application/json") && strcmp(type, "application/x-www-form-urlencoded"))
@@ -171,6 +169,17 @@ static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct ps
 	    strtoull(clen, NULL, 10) > vhd->srv->cfg->max_message_bytes)
 		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
 				  "the body exceeds limits.max_message_bytes", NULL, 1);
+	return 0;
+}
+
+/* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
+static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+			     const char *name, size_t nlen)
+{
+	struct rg_room *room;
+	int rc = rg__body_start(vhd, wsi, pss);
+	if (rc || pss->refused)
+		return rc;
 	rc = rg_registry_get(&vhd->srv->reg, name, nlen, 1, &room);
 	if (rc == -EINVAL)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
@@ -199,10 +208,27 @@ static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct ps
 	return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
 }
 
+/* POST /streams/{id}/rooms, headers arrived. */
+static int rg__steer_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+			   const char *id, size_t len)
+{
+	int rc = rg__body_start(vhd, wsi, pss);
+	if (rc || pss->refused)
+		return rc;
+	if (len != 32 || strspn(id, "0123456789abcdef") < 32)
+		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 1);
+	memcpy(pss->stream, id, 32);
+	pss->stream[32] = '\0';
+	if (!rg_session_find(&vhd->srv->reg, pss->stream))
+		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 1);
+	pss->room_len = 0;
+	return 0;
+}
+
 static int rg__body(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
 		    const void *in, size_t len)
 {
-	if (pss->refused || !pss->room_len || !len)
+	if (pss->refused || (!pss->room_len && !pss->stream[0]) || !len)
 		return 0;
 	if (pss->body_len + len > vhd->srv->cfg->max_message_bytes) {
 		free(pss->body);
@@ -219,6 +245,31 @@ static int rg__body(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api
 	return 0;
 }
 
+static int rg__steer_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+{
+	struct rg_session *s = rg_session_find(&vhd->srv->reg, pss->stream);
+	enum rg_err err;
+	const char *why;
+	char *answer;
+	int rc;
+
+	pss->stream[0] = '\0';
+	if (!s) /* it closed while the body arrived */
+		rc = rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 0);
+	else if (rg_session_steer(s, pss->body ? pss->body : "", pss->body_len, &answer, &err,
+				  &why))
+		rc = rg__refuse(wsi, pss, err, why, NULL, 0);
+	else {
+		rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, answer, strlen(answer),
+					NULL);
+		free(answer);
+	}
+	free(pss->body);
+	pss->body = NULL;
+	pss->body_len = 0;
+	return rc;
+}
+
 static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
 {
 	struct rg_room *room;
@@ -228,8 +279,10 @@ static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__r
 	const char *why;
 	uint64_t seq;
 
-	if (pss->refused || !pss->room_len)
+	if (pss->refused || (!pss->room_len && !pss->stream[0]))
 		return 0;
+	if (pss->stream[0])
+		return rg__steer_done(vhd, wsi, pss);
 	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);
 	free(pss->body);
 	pss->body = NULL;
@@ -268,6 +321,7 @@ static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 	int has_body = !get && meth != LWSHUMETH_HEAD;
 
 	pss->room_len = 0;
+	pss->stream[0] = '\0';
 	pss->refused = 0;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
@@ -302,6 +356,14 @@ static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 			return rg__presence(vhd, wsi, pss, name, (size_t)(slash - name));
 		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
 				  "/rooms/{room}/presence takes GET", "GET", has_body);
+	}
+	/* /streams/{id}/rooms */
+	if (!strncmp(uri, "/streams/", 9) && (slash = strchr(uri + 9, '/')) &&
+	    !strcmp(slash, "/rooms")) {
+		if (post)
+			return rg__steer_start(vhd, wsi, pss, uri + 9, (size_t)(slash - uri - 9));
+		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
+				  "/streams/{id}/rooms takes POST", "POST", has_body);
 	}
 	return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, has_body);
 }
@@ -347,6 +409,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			pss->body = NULL;
 			pss->body_len = 0;
 			pss->room_len = 0;
+			pss->stream[0] = '\0';
 		}
 		return 0;
 

@@ -141,8 +141,15 @@ int rg_server_run(const struct rg_config *cfg)
 		.origin_protocol = LWSMPRO_CALLBACK,
 		.mountpoint_len = 8,
 	};
-	struct lws_http_mount m_rooms = {
+	struct lws_http_mount m_streams = {
 		.mount_next = &m_health,
+		.mountpoint = "/streams",
+		.protocol = protos[2].name,
+		.origin_protocol = LWSMPRO_CALLBACK,
+		.mountpoint_len = 8,
+	};
+	struct lws_http_mount m_rooms = {
+		.mount_next = &m_streams,
 		.mountpoint = "/rooms",
 		.protocol = protos[2].name,
 		.origin_protocol = LWSMPRO_CALLBACK,

@@ -87,7 +87,7 @@ static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__r
 	static char id[32 + 150 * 1024];
 	char arg[16 + RG_ROOM_NAME_MAX], other[16 + RG_ROOM_NAME_MAX];
 	unsigned max = vhd->srv->cfg->max_rooms_per_connection;
-	struct rg_cursor cursors[64];
+	static struct rg_cursor cursors[1024];
 	size_t len, olen;
 	unsigned rooms = 0;
 	int r, nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
@@ -127,24 +127,53 @@ static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__r
 		*why = "room: expected at least one room=NAME argument";
 		return -1;
 	}
-	/* every cursor must belong to a room of this stream; a bare SEQ to its only one */
+	/* A bare SEQ belongs to the stream's only room. A named room that the URL lacks
+	 * was added to the stream later (POST /streams/{id}/rooms): it joins again. */
+	static int extra[1024];
+	memset(extra, 0, sizeof(extra));
 	for (int c = 0; c < nc; c++) {
 		int found = 0;
 		for (int i = 0;
 		     !found && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
 			found = rg__room_arg(wsi, i, arg, sizeof(arg), &len) == 1 &&
 				(cursors[c].room[0] ? !strcmp(arg, cursors[c].room) : rooms == 1);
-		if (!found) {
+		if (found)
+			continue;
+		if (!cursors[c].room[0]) {
 			*err = RG_E_BAD_REQUEST;
-			*why = "Last-Event-ID: names a room this stream does not have";
+			*why = "Last-Event-ID: a bare SEQ fits only a one-room stream";
 			return -1;
 		}
+		if (!rg_registry_conf_for(&vhd->srv->reg, cursors[c].room,
+					  strlen(cursors[c].room))) {
+			*err = RG_E_UNKNOWN_ROOM;
+			*why = "Last-Event-ID: no such room";
+			return -1;
+		}
+		if (++rooms > max) {
+			*err = RG_E_LIMIT_EXCEEDED;
+			*why = "more rooms than limits.max_rooms_per_connection";
+			return -1;
+		}
+		extra[c] = 1;
 	}
-	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
-		if (rg__room_arg(wsi, i, arg, sizeof(arg), &len) != 1)
-			continue;
-		struct rg_join j = {
-			.room = arg, .len = len, .since = rg__since(cursors, nc, arg, len)};
+	for (int i = 0, c = 0;; i++) {
+		struct rg_join j = {0};
+		if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0) {
+			if (rg__room_arg(wsi, i, arg, sizeof(arg), &len) != 1)
+				continue;
+			j.room = arg;
+			j.len = len;
+			j.since = rg__since(cursors, nc, arg, len);
+		} else {
+			while (c < nc && !extra[c])
+				c++;
+			if (c == nc)
+				break;
+			j.room = cursors[c].room;
+			j.len = strlen(cursors[c].room);
+			j.since = (int64_t)cursors[c++].seq;
+		}
 		if (rg_session_join(&pss->session, &j)) {
 			*err = j.err;
 			*why = j.err == RG_E_BAD_REQUEST && j.since >= 0
@@ -184,6 +213,11 @@ static int rg__start(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_ss
 					   "/events takes GET", "GET");
 	}
 	rg_session_init(&pss->session, &vhd->srv->reg, RG_FMT_SSE, rg__wake, wsi);
+	/* the stream id comes first: the page needs it to add and drop rooms */
+	if (rg_session_publish_token(&pss->session)) {
+		rg_session_cleanup(&pss->session);
+		return rg_http_reply_error(wsi, &pss->reply, RG_E_INTERNAL, "no stream id", NULL);
+	}
 	if (rg__subscribe(vhd, wsi, pss, &err, &why)) {
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, err, why, NULL);

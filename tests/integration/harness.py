@@ -9,6 +9,7 @@ Run the tests with Debian's /usr/bin/python3 (it has python3-websockets).
 """
 import asyncio
 import atexit
+import base64
 import copy
 import ctypes
 import json
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -404,19 +406,24 @@ class SSEStream:
     """`curl -sN` reading GET /events?QUERY; a thread parses the stream into
     events {id, event, data} (queue), comments and the retry value."""
 
-    def __init__(self, gw, query, http2=False, max_time=120):
+    def __init__(self, gw, query, http2=False, max_time=120, headers=()):
         fd, self.hdr_file = tempfile.mkstemp(dir=_tmp_root, suffix=".h")
         os.close(fd)
         self.url = f"{gw.base}/events?{query}" if query else f"{gw.base}/events"
+        extra = []
+        for h in headers:  # e.g. "Last-Event-ID: 42"
+            extra += ["-H", h]
         self.proc = subprocess.Popen(
             ["curl", "-sNk", "--http2" if http2 else "--http1.1", "-D", self.hdr_file,
-             "--max-time", str(max_time), "-H", "Accept: text/event-stream", self.url],
+             "--max-time", str(max_time), "-H", "Accept: text/event-stream", *extra,
+             self.url],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent())
         self.events = queue.Queue()
         self.lines = []        # every line (without EOL), in order
         self.comments = []     # (monotonic time, text) for every ':' line
         self.retry = None
+        self.stream_id = None  # from the first event, `event: stream`
         self.eof = threading.Event()
         self._started = threading.Event()
         threading.Thread(target=self._reader, daemon=True).start()
@@ -428,7 +435,9 @@ class SSEStream:
             self.lines.append(line)
             self._started.set()
             if line == "":
-                if "data" in ev or "id" in ev or "event" in ev:
+                if ev.get("event") == "stream":  # the stream's id, sent first
+                    self.stream_id = json.loads(ev["data"])["stream"]
+                elif "data" in ev or "id" in ev or "event" in ev:
                     self.events.put(ev)
                 ev = {}
             elif line.startswith(":"):
@@ -612,6 +621,209 @@ class WSClient:
         if self.answers or self.messages:
             raise AssertionError(f"unexpected frames: answers {self.answers},"
                                  f" messages {self.messages}")
+
+
+# --------------------------------------------------------------------------- raw sockets
+
+def raw_tls(gw, rcvbuf=None, timeout=10):
+    """A blocking TLS socket to the gateway. rcvbuf: SO_RCVBUF set before connect, so
+    that a client that stops reading blocks the gateway's writes early."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", gw.port))
+    return client_ssl().wrap_socket(sock, server_hostname="localhost")
+
+
+def ws_frame(text, opcode=0x1):
+    """A masked client frame (text by default)."""
+    payload = text.encode() if isinstance(text, str) else text
+    mask = os.urandom(4)
+    head = bytes([0x80 | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class RawWS:
+    """A WebSocket client on a raw blocking TLS socket: nothing reads, and nothing
+    answers the gateway's pings, unless the test does. For stalled and dead peers."""
+
+    def __init__(self, gw, rcvbuf=None, timeout=10):
+        self.sock = raw_tls(gw, rcvbuf, timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           f"Sec-WebSocket-Version: 13\r\n"
+                           f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.sock.recv(4096)
+            if not chunk or len(data) > 65536:
+                raise AssertionError(f"raw WS handshake: {data[:300]!r}")
+            data += chunk
+        head, _, self.buf = data.partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise AssertionError(f"raw WS handshake refused: {head[:300]!r}")
+
+    def send(self, obj):
+        self.sock.sendall(ws_frame(json.dumps(obj, separators=(",", ":"))))
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+
+    def frame(self, timeout=10):
+        """The next (opcode, payload); raises EOFError at the end of the stream and
+        socket.timeout when nothing complete arrives in time."""
+        self.sock.settimeout(timeout)
+        self._need(2)
+        op, n, off = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+        if n == 126:
+            self._need(4)
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10)
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+        self._need(off + n)
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return op, payload
+
+    def json_frame(self, timeout=10):
+        """The next text frame as an object (pings are answered on the way)."""
+        while True:
+            op, payload = self.frame(timeout)
+            if op == 0x9:
+                self.sock.sendall(ws_frame(payload, opcode=0xA))
+                continue
+            if op != 0x1:
+                raise AssertionError(f"raw WS: opcode {op:#x} {payload[:100]!r}")
+            return json.loads(payload)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def sanitized(gw):
+    """True for an AddressSanitizer build (its RSS says little about ours)."""
+    with open(f"/proc/{gw.proc.pid}/maps") as f:
+        return "libasan" in f.read()
+
+
+class TCPProxy:
+    """Plain TCP forwarding from a loopback port to the gateway's (TLS stays end to
+    end). drop_all() cuts every current connection (both sides) while new ones are
+    still accepted; hold() parks new connections unforwarded until release()."""
+
+    def __init__(self, port):
+        self.target = port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []      # (client, upstream) being forwarded
+        self.parked = []     # clients held back
+        self.held = False
+        self.accepted = 0    # connections accepted so far
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                if self.held:
+                    self.parked.append(c)
+                    continue
+            self._forward(c)
+
+    def _forward(self, c):
+        try:
+            u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            u.settimeout(None)
+        except OSError:
+            c.close()
+            return
+        with self.lock:
+            self.pairs.append((c, u))
+        for a, b in ((c, u), (u, c)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop_all(self):
+        """Cuts every forwarded connection; returns how many."""
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for s in pair:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+        return len(pairs)
+
+    def hold(self):
+        with self.lock:
+            self.held = True
+
+    def release(self):
+        with self.lock:
+            self.held = False
+            parked, self.parked = self.parked, []
+        for c in parked:
+            self._forward(c)
+        return len(parked)
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()
+        self.drop_all()
+        with self.lock:
+            parked, self.parked = self.parked, []
+        for c in parked:
+            c.close()
 
 
 # --------------------------------------------------------------------------- node

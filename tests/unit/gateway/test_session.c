@@ -466,6 +466,62 @@ static void test_presence(void)
 	rg_registry_cleanup(&r2);
 }
 
+static void test_streams(void)
+{
+	struct rg_session sse;
+	char *answer;
+	enum rg_err err;
+	const char *why;
+	size_t len;
+
+	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
+	CHECK(rg_session_publish_token(&sse) == 0 && strlen(sse.token) == 32);
+	CHECK(rg_session_find(&reg, sse.token) == &sse);
+	CHECK(rg_session_find(&reg, "00000000000000000000000000000000") == NULL);
+	rg_session_fill(&sse, buf, sizeof(buf), 0, &len);
+	buf[len] = '\0';
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "event: stream\ndata: {\"type\":\"stream\",\"stream\":\"%s\"}\n\n", sse.token);
+	CHECK_STR((char *)buf, want);
+
+	static const struct {
+		const char *body;
+		int ok;
+		enum rg_err err;
+	} cases[] = {
+		{"{\"join\":[\"a\",\"p:s1\"]}", 1, 0},
+		{"{\"leave\":[\"a\"],\"join\":[\"big\"]}", 1, 0},
+		{"{\"join\":[\"nope\"]}", 0, RG_E_UNKNOWN_ROOM},
+		{"{\"join\":[\"bad name\"]}", 0, RG_E_BAD_REQUEST},
+		{"{\"join\":[\"a\"],\"leave\":[\"a\"]}", 0, RG_E_BAD_REQUEST},
+		{"{\"join\":\"a\"}", 0, RG_E_BAD_REQUEST},
+		{"{}", 0, RG_E_BAD_REQUEST},
+		{"[]", 0, RG_E_BAD_REQUEST},
+		{"{\"join\":[", 0, RG_E_BAD_JSON},
+		{"{\"join\":[\"a\",\"p:s2\",\"p:s3\"]}", 0, RG_E_LIMIT_EXCEEDED}, /* max 3 */
+		{"{\"leave\":[\"p:s1\",\"big\"]}", 1, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = rg_session_steer(&sse, cases[i].body, strlen(cases[i].body), &answer, &err,
+					  &why);
+		if ((rc == 0) != cases[i].ok || (rc && err != cases[i].err))
+			fprintf(stderr, "steer case %zu: %s -> %d %s\n", i, cases[i].body, rc,
+				rc ? rg_err_code(err) : answer);
+		CHECK((rc == 0) == cases[i].ok && (!rc || err == cases[i].err));
+		if (i == 1) {
+			snprintf(want, sizeof(want),
+				 "{\"stream\":\"%s\",\"rooms\":{\"p:s1\":0,\"big\":", sse.token);
+			CHECK(answer && !strncmp(answer, want, strlen(want)));
+		}
+		if (!rc)
+			free(answer);
+	}
+	CHECK(sse.nsubs == 0);
+	rg_session_cleanup(&sse);
+	CHECK(rg_session_find(&reg, want) == NULL && reg.streams == NULL);
+}
+
 int main(void)
 {
 	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
@@ -479,6 +535,7 @@ int main(void)
 	test_history_and_dedup_answers();
 	test_skip_policy();
 	test_presence();
+	test_streams();
 	rg_registry_cleanup(&reg);
 	return check_done("session");
 }

@@ -25,10 +25,6 @@ struct pss__rg_api {
 	int refused; /* answered already; ignore the rest of the body */
 };
 
-struct vhd__rg_api {
-	struct rg_srv *srv;
-};
-
 static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err, const char *why,
 		      const char *allow, int body_unread)
 {
@@ -37,9 +33,9 @@ static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err,
 	return rg_http_reply_error(wsi, &pss->reply, err, why, allow);
 }
 
-static int rg__rooms(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+static int rg__rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
-	char *text = rg_registry_describe(&vhd->srv->reg);
+	char *text = rg_registry_describe(&srv->reg);
 	if (!text)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
 	int rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL);
@@ -74,19 +70,19 @@ static int rg__count_arg(struct lws *wsi, const char *name, uint64_t max, int64_
 }
 
 /* GET /rooms/{room}/messages?since=N&limit=K */
-static int rg__history(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 		       const char *name, size_t nlen)
 {
 	struct rg_room *room;
 	int64_t since = -1, limit = 100;
 	size_t len;
-	int rc = rg_registry_get(&vhd->srv->reg, name, nlen, 0, &room);
+	int rc = rg_registry_get(&srv->reg, name, nlen, 0, &room);
 
 	if (rc == -EINVAL)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
 				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
 				  NULL, 0);
-	if (rc == -ENOENT && !rg_registry_conf_for(&vhd->srv->reg, name, nlen))
+	if (rc == -ENOENT && !rg_registry_conf_for(&srv->reg, name, nlen))
 		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 0);
 	if (rg__count_arg(wsi, "since", INT64_MAX, &since) < 0)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: expected an integer >= 0",
@@ -108,8 +104,8 @@ static int rg__history(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_
 	if (since > (int64_t)room->last_seq)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: beyond the room's last seq",
 				  NULL, 0);
-	char *text = rg_history_json(room, since, (unsigned)limit, vhd->srv->cfg->max_message_bytes,
-				     "", &len);
+	char *text = rg_history_json(room, since, (unsigned)limit, srv->cfg->max_message_bytes, "",
+				     &len);
 	if (!text)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
 	rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, len, NULL);
@@ -118,10 +114,10 @@ static int rg__history(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_
 }
 
 /* GET /rooms/{room}/presence */
-static int rg__presence(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 			const char *name, size_t nlen)
 {
-	const struct rg_room_conf *rc = rg_registry_conf_for(&vhd->srv->reg, name, nlen);
+	const struct rg_room_conf *rc = rg_registry_conf_for(&srv->reg, name, nlen);
 	struct rg_room *room;
 	char *users = NULL, *out;
 
@@ -133,7 +129,7 @@ static int rg__presence(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg
 		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 0);
 	if (!rc->presence)
 		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, "this room has no presence", NULL, 0);
-	if (!rg_registry_get(&vhd->srv->reg, name, nlen, 0, &room))
+	if (!rg_registry_get(&srv->reg, name, nlen, 0, &room))
 		users = rg_presence_json(room);
 	size_t cap = 64 + nlen + (users ? strlen(users) : 2);
 	if (!(out = malloc(cap))) {
@@ -149,7 +145,7 @@ static int rg__presence(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg
 }
 
 /* A request with a JSON body, headers arrived: 0 when its body may follow. */
-static int rg__body_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+static int rg__body_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	char type[128], clen[24];
 
@@ -166,21 +162,21 @@ static int rg__body_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__
 		return rg__refuse(wsi, pss, RG_E_LENGTH_REQUIRED,
 				  "send the body with a Content-Length header", NULL, 1);
 	if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-	    strtoull(clen, NULL, 10) > vhd->srv->cfg->max_message_bytes)
+	    strtoull(clen, NULL, 10) > srv->cfg->max_message_bytes)
 		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
 				  "the body exceeds limits.max_message_bytes", NULL, 1);
 	return 0;
 }
 
 /* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
-static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 			     const char *name, size_t nlen)
 {
 	struct rg_room *room;
-	int rc = rg__body_start(vhd, wsi, pss);
+	int rc = rg__body_start(srv, wsi, pss);
 	if (rc || pss->refused)
 		return rc;
-	rc = rg_registry_get(&vhd->srv->reg, name, nlen, 1, &room);
+	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
 	if (rc == -EINVAL)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
 				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
@@ -209,28 +205,28 @@ static int rg__publish_start(struct vhd__rg_api *vhd, struct lws *wsi, struct ps
 }
 
 /* POST /streams/{id}/rooms, headers arrived. */
-static int rg__steer_start(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
+static int rg__steer_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 			   const char *id, size_t len)
 {
-	int rc = rg__body_start(vhd, wsi, pss);
+	int rc = rg__body_start(srv, wsi, pss);
 	if (rc || pss->refused)
 		return rc;
 	if (len != 32 || strspn(id, "0123456789abcdef") < 32)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 1);
 	memcpy(pss->stream, id, 32);
 	pss->stream[32] = '\0';
-	if (!rg_session_find(&vhd->srv->reg, pss->stream))
+	if (!rg_session_find(&srv->reg, pss->stream))
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 1);
 	pss->room_len = 0;
 	return 0;
 }
 
-static int rg__body(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss,
-		    const void *in, size_t len)
+static int rg__body(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss, const void *in,
+		    size_t len)
 {
 	if (pss->refused || (!pss->room_len && !pss->stream[0]) || !len)
 		return 0;
-	if (pss->body_len + len > vhd->srv->cfg->max_message_bytes) {
+	if (pss->body_len + len > srv->cfg->max_message_bytes) {
 		free(pss->body);
 		pss->body = NULL;
 		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
@@ -245,9 +241,9 @@ static int rg__body(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api
 	return 0;
 }
 
-static int rg__steer_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+static int rg__steer_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
-	struct rg_session *s = rg_session_find(&vhd->srv->reg, pss->stream);
+	struct rg_session *s = rg_session_find(&srv->reg, pss->stream);
 	enum rg_err err;
 	const char *why;
 	char *answer;
@@ -270,7 +266,7 @@ static int rg__steer_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__
 	return rc;
 }
 
-static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	struct rg_room *room;
 	char *data, out[64 + RG_ROOM_NAME_MAX];
@@ -282,14 +278,14 @@ static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__r
 	if (pss->refused || (!pss->room_len && !pss->stream[0]))
 		return 0;
 	if (pss->stream[0])
-		return rg__steer_done(vhd, wsi, pss);
+		return rg__steer_done(srv, wsi, pss);
 	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);
 	free(pss->body);
 	pss->body = NULL;
 	pss->body_len = 0;
 	if (rc)
 		return rg__refuse(wsi, pss, err, why, NULL, 0);
-	rc = rg_registry_get(&vhd->srv->reg, pss->room, pss->room_len, 1, &room);
+	rc = rg_registry_get(&srv->reg, pss->room, pss->room_len, 1, &room);
 	if (rc == -ENOSPC) {
 		free(data);
 		return rg__refuse(wsi, pss, RG_E_LIMIT_EXCEEDED,
@@ -312,7 +308,7 @@ static int rg__body_done(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__r
 }
 
 /* Routes a request by its full path (the mount only says which prefix matched). */
-static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_api *pss)
+static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	char *uri;
 	int ulen;
@@ -338,22 +334,22 @@ static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 		if (!get)
 			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET",
 					  "GET", has_body);
-		return rg__rooms(vhd, wsi, pss);
+		return rg__rooms(srv, wsi, pss);
 	}
 	/* /rooms/{room}/messages and /rooms/{room}/presence */
 	const char *name = uri + 7, *slash = strncmp(uri, "/rooms/", 7) ? NULL : strchr(name, '/');
 	if (slash && !strcmp(slash, "/messages")) {
 		if (post)
-			return rg__publish_start(vhd, wsi, pss, name, (size_t)(slash - name));
+			return rg__publish_start(srv, wsi, pss, name, (size_t)(slash - name));
 		if (get)
-			return rg__history(vhd, wsi, pss, name, (size_t)(slash - name));
+			return rg__history(srv, wsi, pss, name, (size_t)(slash - name));
 		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
 				  "/rooms/{room}/messages takes GET and POST", "GET, POST",
 				  has_body);
 	}
 	if (slash && !strcmp(slash, "/presence")) {
 		if (get)
-			return rg__presence(vhd, wsi, pss, name, (size_t)(slash - name));
+			return rg__presence(srv, wsi, pss, name, (size_t)(slash - name));
 		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
 				  "/rooms/{room}/presence takes GET", "GET", has_body);
 	}
@@ -361,7 +357,7 @@ static int rg__route(struct vhd__rg_api *vhd, struct lws *wsi, struct pss__rg_ap
 	if (!strncmp(uri, "/streams/", 9) && (slash = strchr(uri + 9, '/')) &&
 	    !strcmp(slash, "/rooms")) {
 		if (post)
-			return rg__steer_start(vhd, wsi, pss, uri + 9, (size_t)(slash - uri - 9));
+			return rg__steer_start(srv, wsi, pss, uri + 9, (size_t)(slash - uri - 9));
 		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
 				  "/streams/{id}/rooms takes POST", "POST", has_body);
 	}
@@ -372,29 +368,23 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			size_t len)
 {
 	struct pss__rg_api *pss = user;
-	struct vhd__rg_api *vhd =
-		lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+	struct rg_srv *srv = rg_srv_of(wsi);
 	int ret;
 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
-		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
-						  sizeof(*vhd));
-		if (!vhd)
-			return -1;
-		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
-		return 0;
+		return rg_srv_bind(wsi, in);
 
 	case LWS_CALLBACK_HTTP:
-		if (vhd->srv->stopping)
+		if (srv->stopping)
 			return -1;
-		return rg__route(vhd, wsi, pss) ? -1 : 0;
+		return rg__route(srv, wsi, pss) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY:
-		return rg__body(vhd, wsi, pss, in, len) ? -1 : 0;
+		return rg__body(srv, wsi, pss, in, len) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return rg__body_done(vhd, wsi, pss) ? -1 : 0;
+		return rg__body_done(srv, wsi, pss) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (rg_http_reply_writable(wsi, &pss->reply, &ret))

@@ -7,6 +7,8 @@
 
 #include "../gateway/registry.h"
 
+#include <libwebsockets.h>
+
 struct rg_srv {
 	const struct rg_config *cfg;
 	struct rg_registry reg;
@@ -20,5 +22,12 @@ struct rg_srv {
 };
 
 #define RG_SRV_PVO "rg-srv"
+
+/* From a protocol's PROTOCOL_INIT (in: its options): keeps the server state as the
+ * protocol's per-vhost data. 0, or -1 (no "rg-srv" option, no memory). */
+int rg_srv_bind(struct lws *wsi, const void *in);
+/* The server state of wsi's protocol on its vhost; NULL before PROTOCOL_INIT, as for
+ * lws's vhost-wide events that come with a placeholder wsi. */
+struct rg_srv *rg_srv_of(struct lws *wsi);
 
 #endif

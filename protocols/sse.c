@@ -19,10 +19,6 @@ struct pss__rg_sse {
 	int closing; /* the last write went out; close on the next writeable */
 };
 
-struct vhd__rg_sse {
-	struct rg_srv *srv;
-};
-
 static void rg__wake(void *owner)
 {
 	lws_callback_on_writable((struct lws *)owner);
@@ -81,12 +77,12 @@ static int64_t rg__since(const struct rg_cursor *c, int nc, const char *room, si
  * first join, so a refused request leaves no pattern room behind. With a
  * Last-Event-ID, each room resumes after its cursor (gap notices first where the
  * ring no longer reaches back). 0, or -1 with *err and *why set. */
-static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss,
+static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss,
 			 enum rg_err *err, const char **why)
 {
 	static char id[32 + 150 * 1024];
 	char arg[16 + RG_ROOM_NAME_MAX], other[16 + RG_ROOM_NAME_MAX];
-	unsigned max = vhd->srv->cfg->max_rooms_per_connection;
+	unsigned max = srv->cfg->max_rooms_per_connection;
 	static struct rg_cursor cursors[1024];
 	size_t len, olen;
 	unsigned rooms = 0;
@@ -103,7 +99,7 @@ static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__r
 			continue;
 		if (r < 0)
 			goto bad;
-		if (!rg_registry_conf_for(&vhd->srv->reg, arg, len)) {
+		if (!rg_registry_conf_for(&srv->reg, arg, len)) {
 			*err = RG_E_UNKNOWN_ROOM;
 			*why = "no such room";
 			return -1;
@@ -144,8 +140,7 @@ static int rg__subscribe(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__r
 			*why = "Last-Event-ID: a bare SEQ fits only a one-room stream";
 			return -1;
 		}
-		if (!rg_registry_conf_for(&vhd->srv->reg, cursors[c].room,
-					  strlen(cursors[c].room))) {
+		if (!rg_registry_conf_for(&srv->reg, cursors[c].room, strlen(cursors[c].room))) {
 			*err = RG_E_UNKNOWN_ROOM;
 			*why = "Last-Event-ID: no such room";
 			return -1;
@@ -195,8 +190,7 @@ bad:
 	return -1;
 }
 
-static int rg__start(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss,
-		     const char *rest)
+static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss, const char *rest)
 {
 	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
 					  *end = hdr + sizeof(hdr) - 1;
@@ -212,13 +206,13 @@ static int rg__start(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_ss
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
 					   "/events takes GET", "GET");
 	}
-	rg_session_init(&pss->session, &vhd->srv->reg, RG_FMT_SSE, rg__wake, wsi);
+	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg__wake, wsi);
 	/* the stream id comes first: the page needs it to add and drop rooms */
 	if (rg_session_publish_token(&pss->session)) {
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_INTERNAL, "no stream id", NULL);
 	}
-	if (rg__subscribe(vhd, wsi, pss, &err, &why)) {
+	if (rg__subscribe(srv, wsi, pss, &err, &why)) {
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, err, why, NULL);
 	}
@@ -233,18 +227,17 @@ static int rg__start(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_ss
 		return -1;
 	}
 	pss->streaming = 1;
-	vhd->srv->streams++;
+	srv->streams++;
 	/* Drops the request headers and makes the stream immune to lws's idle
 	 * timeouts (on HTTP/2 the whole connection); must happen exactly once. */
 	lws_http_mark_sse(wsi);
-	lws_set_timer_usecs(wsi, (lws_usec_t)vhd->srv->cfg->sse_keepalive_seconds * LWS_US_PER_SEC);
+	lws_set_timer_usecs(wsi, (lws_usec_t)srv->cfg->sse_keepalive_seconds * LWS_US_PER_SEC);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
 
-static int rg__writeable(struct vhd__rg_sse *vhd, struct lws *wsi, struct pss__rg_sse *pss)
+static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss)
 {
-	struct rg_srv *srv = vhd->srv;
 	char *buf = (char *)srv->scratch + LWS_PRE;
 	size_t cap = srv->scratch_len, n = 0, len;
 	int flags;
@@ -288,38 +281,32 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			size_t len)
 {
 	struct pss__rg_sse *pss = user;
-	struct vhd__rg_sse *vhd =
-		lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+	struct rg_srv *srv = rg_srv_of(wsi);
 	int ret;
 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
-		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
-						  sizeof(*vhd));
-		if (!vhd)
-			return -1;
-		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
-		return 0;
+		return rg_srv_bind(wsi, in);
 
 	case LWS_CALLBACK_HTTP:
-		if (vhd->srv->stopping)
+		if (srv->stopping)
 			return -1;
-		return rg__start(vhd, wsi, pss, in);
+		return rg__start(srv, wsi, pss, in);
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
 			return ret;
 		if (!pss->streaming)
 			return 0;
-		return rg__writeable(vhd, wsi, pss);
+		return rg__writeable(srv, wsi, pss);
 
 	case LWS_CALLBACK_TIMER:
 		if (!pss->streaming)
 			return 0;
 		pss->keepalive_due = 1;
 		lws_callback_on_writable(wsi);
-		lws_set_timer_usecs(wsi, (lws_usec_t)vhd->srv->cfg->sse_keepalive_seconds *
-						 LWS_US_PER_SEC);
+		lws_set_timer_usecs(wsi,
+				    (lws_usec_t)srv->cfg->sse_keepalive_seconds * LWS_US_PER_SEC);
 		return 0;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
@@ -328,7 +315,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
 			rg_session_cleanup(&pss->session);
 			pss->streaming = 0;
-			vhd->srv->streams--;
+			srv->streams--;
 		}
 		if (pss)
 			rg_http_reply_clear(&pss->reply);

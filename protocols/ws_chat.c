@@ -22,10 +22,6 @@ struct pss__rg_chat {
 	size_t rx_len;
 };
 
-struct vhd__rg_chat {
-	struct rg_srv *srv;
-};
-
 static void rg__wake(void *owner)
 {
 	lws_callback_on_writable((struct lws *)owner);
@@ -40,10 +36,9 @@ static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
 }
 
 /* Appends one received chunk; at the end of a message, hands it to the session. */
-static int rg__receive(struct vhd__rg_chat *vhd, struct pss__rg_chat *pss, const void *in,
-		       size_t len)
+static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void *in, size_t len)
 {
-	size_t max = vhd->srv->cfg->max_message_bytes;
+	size_t max = srv->cfg->max_message_bytes;
 	int rc = 0;
 
 	if (!pss->in_message) {
@@ -92,9 +87,8 @@ static size_t rg__ws_header_len(const unsigned char *frame)
 	return code < 126 ? 2 : code == 126 ? 4 : 10;
 }
 
-static int rg__writeable(struct vhd__rg_chat *vhd, struct pss__rg_chat *pss)
+static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 {
-	struct rg_srv *srv = vhd->srv;
 	unsigned char *buf = srv->scratch + LWS_PRE;
 	/* WebSocket over an HTTP/2 stream (RFC 8441) needs lws to frame each message
 	 * in the h2 stream; on a plain connection the frames go out as they are. */
@@ -131,18 +125,12 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			size_t len)
 {
 	struct pss__rg_chat *pss = user;
-	struct vhd__rg_chat *vhd =
-		lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+	struct rg_srv *srv = rg_srv_of(wsi);
 	char uri[16];
 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
-		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
-						  sizeof(*vhd));
-		if (!vhd)
-			return -1;
-		vhd->srv = (struct rg_srv *)lws_pvo_search(in, RG_SRV_PVO)->value;
-		return 0;
+		return rg_srv_bind(wsi, in);
 
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		/* lws tells protocols[0] about each TLS vhost's SSL_CTX. An idle TLS
@@ -153,7 +141,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* Only /ws upgrades; anything else is refused before it costs a session. */
-		if (!vhd || vhd->srv->stopping ||
+		if (!srv || srv->stopping ||
 		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
 		    strcmp(uri, "/ws"))
 			return 1;
@@ -161,21 +149,21 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->wsi = wsi;
-		rg_session_init(&pss->session, &vhd->srv->reg, RG_FMT_WS, rg__wake, wsi);
+		rg_session_init(&pss->session, &srv->reg, RG_FMT_WS, rg__wake, wsi);
 		pss->established = 1;
-		vhd->srv->streams++;
+		srv->streams++;
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
-		return rg__receive(vhd, pss, in, len);
+		return rg__receive(srv, pss, in, len);
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return rg__writeable(vhd, pss);
+		return rg__writeable(srv, pss);
 
 	case LWS_CALLBACK_CLOSED:
 		if (pss->established) {
 			rg_session_cleanup(&pss->session);
-			vhd->srv->streams--;
+			srv->streams--;
 		}
 		free(pss->rx);
 		pss->rx = NULL;

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-/* A decimal seq of 1..19 digits (seq 0 means nothing delivered yet). */
+/* A decimal seq of 1..19 digits up to INT64_MAX (seq 0: nothing delivered yet). */
 static int rg__seq(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -14,6 +14,8 @@ static int rg__seq(const char *s, size_t len, uint64_t *out)
 			return -1;
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
+	if (v > INT64_MAX)
+		return -1;
 	*out = v;
 	return 0;
 }

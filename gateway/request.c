@@ -57,9 +57,10 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 	json_t *v;
 
 	if ((v = json_object_get(obj, "id"))) {
-		if (rg__string(v, &s, &n) || !n || n > RG_ID_MAX)
-			return rg__refuse(req, RG_E_BAD_REQUEST,
-					  "id: expected a string of 1..64 bytes");
+		if (rg__string(v, &s, &n) || !rg_token_valid(s, n, RG_ID_MAX))
+			return rg__refuse(
+				req, RG_E_BAD_REQUEST,
+				"id: expected a string of 1..64 bytes, no control characters");
 		memcpy(req->id, s, n + 1);
 	}
 	v = json_object_get(obj, "type");

@@ -268,13 +268,18 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		j->why = "this connection has joined limits.max_rooms_per_connection rooms";
 		return -1;
 	}
-	if ((rc = rg_registry_get(s->reg, j->room, j->len, 1, &r))) {
-		j->err = rg__room_err(rc, &j->why);
-		return -1;
-	}
-	if (j->since > (int64_t)r->last_seq) {
+	/* a refused join leaves nothing behind: not even a pattern room */
+	rc = rg_registry_get(s->reg, j->room, j->len, 0, &r);
+	if (j->since > (rc ? 0 : (int64_t)r->last_seq) && rc != -EINVAL &&
+	    rg_registry_conf_for(s->reg, j->room, j->len)) {
 		j->err = RG_E_BAD_REQUEST;
 		j->why = "since: beyond the room's last seq";
+		return -1;
+	}
+	if (rc == -ENOENT)
+		rc = rg_registry_get(s->reg, j->room, j->len, 1, &r);
+	if (rc) {
+		j->err = rg__room_err(rc, &j->why);
 		return -1;
 	}
 	if (!j->ss) {

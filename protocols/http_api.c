@@ -168,6 +168,39 @@ static int rg__body_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 	return 0;
 }
 
+/* The publish's idempotency key, from the Idempotency-Key header or, because lws
+ * 4.1.6 drops unknown headers on HTTP/2, the idempotency_key query argument. Its
+ * length in out ("" and 0 when none), or -1 when it is not a valid key. */
+static int rg__idempotency_key(struct lws *wsi, char *out, size_t cap)
+{
+	static const char hk[] = "idempotency-key:", qk[] = "idempotency_key=";
+	char arg[sizeof(qk) + RG_ID_MAX + 1];
+	int n = lws_hdr_custom_length(wsi, hk, (int)sizeof(hk) - 1);
+
+	out[0] = '\0';
+	if (n > 0) {
+		if ((size_t)n >= cap ||
+		    lws_hdr_custom_copy(wsi, out, (int)cap, hk, (int)sizeof(hk) - 1) != n)
+			return -1;
+		return rg_token_valid(out, (size_t)n, cap - 1) ? n : -1;
+	}
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+		n = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0 && len >= (int)sizeof(qk) - 1)
+			return -1; /* too long for a key, or for anything we read */
+		if (n < (int)sizeof(qk) - 1 || strncmp(arg, qk, sizeof(qk) - 1))
+			continue;
+		n -= (int)sizeof(qk) - 1;
+		if (!rg_token_valid(arg + sizeof(qk) - 1, (size_t)n, cap - 1) ||
+		    strlen(arg + sizeof(qk) - 1) != (size_t)n)
+			return -1;
+		memcpy(out, arg + sizeof(qk) - 1, (size_t)n + 1);
+		return n;
+	}
+	return 0;
+}
+
 /* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
 static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 			     const char *name, size_t nlen)
@@ -188,13 +221,7 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 				  "the gateway holds limits.max_rooms rooms", NULL, 1);
 	if (rc)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 1);
-	static const char hk[] = "idempotency-key:";
-	int kl = lws_hdr_custom_length(wsi, hk, (int)sizeof(hk) - 1);
-	pss->key[0] = '\0';
-	if (kl > 0 &&
-	    (kl > RG_ID_MAX ||
-	     lws_hdr_custom_copy(wsi, pss->key, sizeof(pss->key), hk, (int)sizeof(hk) - 1) != kl ||
-	     !rg_token_valid(pss->key, (size_t)kl, RG_ID_MAX)))
+	if (rg__idempotency_key(wsi, pss->key, sizeof(pss->key)) < 0)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
 				  "Idempotency-Key: expected 1..64 bytes, no control characters",
 				  NULL, 1);

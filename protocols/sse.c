@@ -73,6 +73,14 @@ static int64_t rg__since(const struct rg_cursor *c, int nc, const char *room, si
 	return -1;
 }
 
+/* 1 when since (-1: none) does not go beyond the room's last seq; a pattern room that
+ * is not alive has none. */
+static int rg__since_ok(struct rg_srv *srv, const char *room, size_t len, int64_t since)
+{
+	struct rg_room *r;
+	return since <= (rg_registry_get(&srv->reg, room, len, 0, &r) ? 0 : (int64_t)r->last_seq);
+}
+
 /* Subscribes to every room= argument, all or none: every name is checked before the
  * first join, so a refused request leaves no pattern room behind. With a
  * Last-Event-ID, each room resumes after its cursor (gap notices first where the
@@ -133,6 +141,8 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 		     !found && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
 			found = rg__room_arg(wsi, i, arg, sizeof(arg), &len) == 1 &&
 				(cursors[c].room[0] ? !strcmp(arg, cursors[c].room) : rooms == 1);
+		if (found && !rg__since_ok(srv, arg, len, (int64_t)cursors[c].seq))
+			goto beyond;
 		if (found)
 			continue;
 		if (!cursors[c].room[0]) {
@@ -141,10 +151,13 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 			return -1;
 		}
 		if (!rg_registry_conf_for(&srv->reg, cursors[c].room, strlen(cursors[c].room))) {
-			*err = RG_E_UNKNOWN_ROOM;
-			*why = "Last-Event-ID: no such room";
+			*err = RG_E_BAD_REQUEST;
+			*why = "Last-Event-ID: names a room that does not exist";
 			return -1;
 		}
+		if (!rg__since_ok(srv, cursors[c].room, strlen(cursors[c].room),
+				  (int64_t)cursors[c].seq))
+			goto beyond;
 		if (++rooms > max) {
 			*err = RG_E_LIMIT_EXCEEDED;
 			*why = "more rooms than limits.max_rooms_per_connection";
@@ -187,6 +200,10 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 bad:
 	*err = RG_E_BAD_REQUEST;
 	*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+	return -1;
+beyond:
+	*err = RG_E_BAD_REQUEST;
+	*why = "Last-Event-ID: beyond the room's last seq";
 	return -1;
 }
 

@@ -623,6 +623,27 @@ class WSClient:
                                  f" messages {self.messages}")
 
 
+def expect_stream_event(s, timeout=5):
+    """An SSE stream (SSEStream) starts `retry: N`, then `event: stream` with the
+    stream's id (docs/PROTOCOL.md; SSEStream keeps that event out of `events`, in
+    `stream_id`). Checks both, in that order, and returns the id."""
+    deadline = time.monotonic() + timeout
+    while s.stream_id is None and not s.eof.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sid = s.stream_id
+    if sid is None:
+        raise AssertionError(f"SSE {s.url}: no `event: stream` within {timeout}s"
+                             f" (eof={s.eof.is_set()}, lines {s.lines[:6]})")
+    head = s.lines[:5]
+    want = [f"retry: {s.retry}", "", "event: stream",
+            'data: {"type":"stream","stream":"%s"}' % sid, ""]
+    if (head != want or len(sid) != 32
+            or any(ch not in "0123456789abcdef" for ch in sid)):
+        raise AssertionError(f"SSE {s.url}: stream does not start with retry and"
+                             f" `event: stream`: {head}")
+    return sid
+
+
 # --------------------------------------------------------------------------- raw sockets
 
 def raw_tls(gw, rcvbuf=None, timeout=10):

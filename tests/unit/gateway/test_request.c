@@ -57,6 +57,11 @@ static const struct {
 	{"{\"type\":\"publish\",\"room\":\"r\"}", 0, RG_E_BAD_REQUEST, "", NULL, NULL},
 	{"{\"type\":\"ping\",\"id\":5}", 0, RG_E_BAD_REQUEST, "", NULL, NULL},
 	{"{\"type\":\"ping\",\"id\":\"\"}", 0, RG_E_BAD_REQUEST, "", NULL, NULL},
+	{"{\"type\":\"ping\",\"id\":\"a\\u0001b\"}", 0, RG_E_BAD_REQUEST, "", NULL, NULL},
+	{"{\"type\":\"ping\",\"id\":\"a\\nb\"}", 0, RG_E_BAD_REQUEST, "", NULL, NULL},
+	{"{\"type\":\"ping\",\"id\":\"\\u007f\"}", 0, RG_E_BAD_REQUEST, "", NULL, NULL},
+	{"{\"type\":\"join\",\"room\":\"a\",\"name\":\"x\\ty\"}", 0, RG_E_BAD_REQUEST, "", NULL,
+	 NULL},
 	{"{\"type\":\"ping\",\"id\":"
 	 "\"0123456789012345678901234567890123456789012345678901234567890123"
 	 "4\"}",

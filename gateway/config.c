@@ -363,9 +363,10 @@ out:
 
 static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 {
-	static const char *const keys[] = {"listen", "http",  "sse",      "ws",
-					   "limits", "rooms", "shutdown", NULL};
+	static const char *const keys[] = {"listen", "http",     "sse",      "ws", "limits",
+					   "rooms",  "shutdown", "delivery", NULL};
 	static const char *const shutdown_keys[] = {"drain_ms", NULL};
+	static const char *const delivery_keys[] = {"coalesce_us", NULL};
 	static const char *const http_keys[] = {"web_root", NULL};
 	static const char *const sse_keys[] = {"keepalive_seconds", "retry_ms", NULL};
 	static const char *const ws_keys[] = {"ping_seconds", "ping_timeout_seconds", NULL};
@@ -422,6 +423,12 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 		rg__uint(p, o, "drain_ms", 0, 60000, &cfg->drain_ms);
 		rg__pop(p, old);
 	}
+	if ((o = rg__object(p, root, "delivery"))) {
+		old = rg__push_key(p, "delivery");
+		rg__only_keys(p, o, delivery_keys);
+		rg__uint(p, o, "coalesce_us", 0, 100000, &cfg->coalesce_us);
+		rg__pop(p, old);
+	}
 	rg__rooms(p, json_object_get(root, "rooms"), cfg);
 
 	size_t exact = 0;
@@ -455,6 +462,7 @@ struct rg_config *rg_config_parse(const char *name, const char *text, size_t len
 	cfg->max_rooms = 10000;
 	cfg->max_rooms_per_connection = 64;
 	cfg->drain_ms = 1000;
+	cfg->coalesce_us = 1000;
 
 	if (!len) {
 		rg__fail(&p, "the file is empty, expected a JSON object");

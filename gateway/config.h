@@ -47,7 +47,8 @@ struct rg_config {
 	uint32_t max_message_bytes;
 	uint32_t max_rooms;
 	uint32_t max_rooms_per_connection;
-	uint32_t drain_ms; /* on SIGTERM: how long open connections get to close */
+	uint32_t drain_ms;    /* on SIGTERM: how long open connections get to close */
+	uint32_t coalesce_us; /* wakes within this window share one write turn */
 	struct rg_room_conf *rooms;
 	size_t nrooms;
 };

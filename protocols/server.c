@@ -184,6 +184,7 @@ int rg_server_run(const struct rg_config *cfg)
 	if (rg_static_confine(ctx, cfg->web_root))
 		goto out;
 	tick.ctx = ctx;
+	srv.ctx = ctx;
 
 	char names[RG_LISTEN_MAX][32];
 	for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -213,6 +214,8 @@ int rg_server_run(const struct rg_config *cfg)
 
 	rg_notice("signal %d: closing connections", (int)rg__signal);
 	srv.stopping = 1;
+	rg_wake_flush(&srv);
+	lws_sul_cancel(&srv.flush);
 	lws_callback_on_writable_all_protocol(ctx, &protos[0]);
 	lws_callback_on_writable_all_protocol(ctx, &protos[1]);
 	lws_usec_t until = lws_now_usecs() + (lws_usec_t)cfg->drain_ms * 1000;

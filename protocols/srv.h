@@ -9,14 +9,27 @@
 
 #include <libwebsockets.h>
 
+/* A connection that wants to write, as the wake batching below sees it. */
+struct rg_wake {
+	struct lws *wsi;
+	struct rg_srv *srv;
+	struct rg_wake *prev, *next; /* in srv->pending while queued */
+	int queued;
+};
+
 struct rg_srv {
 	const struct rg_config *cfg;
+	struct lws_context *ctx;
 	struct rg_registry reg;
 	/* One write buffer for every connection: writes happen one at a time on the
 	 * loop, and lws copies whatever the kernel does not take at once. LWS_PRE
 	 * bytes of headroom precede scratch_len usable bytes. */
 	unsigned char *scratch;
 	size_t scratch_len;
+	/* Wakes are batched: connections woken within delivery.coalesce_us are asked
+	 * to write together, so a busy room's messages leave in fewer, larger writes. */
+	struct rg_wake *pending;
+	lws_sorted_usec_list_t flush;
 	unsigned streams; /* open WebSocket sessions and SSE streams */
 	int stopping;     /* SIGTERM/SIGINT seen: close connections, accept nothing */
 };
@@ -26,6 +39,16 @@ struct rg_srv {
 /* From a protocol's PROTOCOL_INIT (in: its options): keeps the server state as the
  * protocol's per-vhost data. 0, or -1 (no "rg-srv" option, no memory). */
 int rg_srv_bind(struct lws *wsi, const void *in);
+/* Prepares w for wsi. */
+void rg_wake_init(struct rg_wake *w, struct rg_srv *srv, struct lws *wsi);
+/* The session wake callback (owner: a struct rg_wake): asks for a writeable callback,
+ * at once or at the end of the coalescing window. */
+void rg_wake(void *owner);
+/* Forgets a pending wake; before the connection's memory goes. */
+void rg_wake_cancel(struct rg_wake *w);
+/* Asks every pending connection to write now (the window's end, or shutdown). */
+void rg_wake_flush(struct rg_srv *srv);
+
 /* The server state of wsi's protocol on its vhost; NULL before PROTOCOL_INIT, as for
  * lws's vhost-wide events that come with a placeholder wsi. */
 struct rg_srv *rg_srv_of(struct lws *wsi);

@@ -13,16 +13,12 @@
 struct pss__rg_sse {
 	struct rg_http_reply reply; /* an error answered instead of a stream */
 	struct rg_session session;
+	struct rg_wake wake;
 	int streaming;
 	int greeted; /* retry: sent */
 	int keepalive_due;
 	int closing; /* the last write went out; close on the next writeable */
 };
-
-static void rg__wake(void *owner)
-{
-	lws_callback_on_writable((struct lws *)owner);
-}
 
 /* The i-th room= argument: 1 and its value in arg (NUL-terminated, *len bytes), 0 when
  * the argument is another one, -1 when it is not a valid room name. */
@@ -223,13 +219,16 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
 					   "/events takes GET", "GET");
 	}
-	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg__wake, wsi);
+	rg_wake_init(&pss->wake, srv, wsi);
+	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	/* the stream id comes first: the page needs it to add and drop rooms */
 	if (rg_session_publish_token(&pss->session)) {
+		rg_wake_cancel(&pss->wake);
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_INTERNAL, "no stream id", NULL);
 	}
 	if (rg__subscribe(srv, wsi, pss, &err, &why)) {
+		rg_wake_cancel(&pss->wake);
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, err, why, NULL);
 	}
@@ -240,6 +239,7 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
 					(const unsigned char *)"no", 2, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end)) {
+		rg_wake_cancel(&pss->wake);
 		rg_session_cleanup(&pss->session);
 		return -1;
 	}
@@ -330,6 +330,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss && pss->streaming) {
 			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);
 			pss->streaming = 0;
 			srv->streams--;

@@ -14,6 +14,7 @@
 struct pss__rg_chat {
 	struct lws *wsi;
 	struct rg_session session;
+	struct rg_wake wake;
 	int established;
 	int in_message;     /* a message's first fragment arrived, its last not yet */
 	int discard;        /* the current message is refused; drop its bytes */
@@ -21,11 +22,6 @@ struct pss__rg_chat {
 	char *rx;           /* reassembly of the current message */
 	size_t rx_len;
 };
-
-static void rg__wake(void *owner)
-{
-	lws_callback_on_writable((struct lws *)owner);
-}
 
 static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
 {
@@ -149,7 +145,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->wsi = wsi;
-		rg_session_init(&pss->session, &srv->reg, RG_FMT_WS, rg__wake, wsi);
+		rg_wake_init(&pss->wake, srv, wsi);
+		rg_session_init(&pss->session, &srv->reg, RG_FMT_WS, rg_wake, &pss->wake);
 		pss->established = 1;
 		srv->streams++;
 		return 0;
@@ -162,6 +159,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_CLOSED:
 		if (pss->established) {
+			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);
 			srv->streams--;
 		}

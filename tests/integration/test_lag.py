@@ -85,7 +85,8 @@ def rss_kb(pid):
 
 
 class LagTest(GatewayTestCase):
-    CONFIG = {"limits": {"max_message_bytes": 65536},
+    # the immediate write path (no coalescing window); the other tests use the default
+    CONFIG = {"limits": {"max_message_bytes": 65536}, "delivery": {"coalesce_us": 0},
               "rooms": [{"name": "slow", "history": HISTORY}]}
 
     async def test_stalled_subscribers_lag_out(self):

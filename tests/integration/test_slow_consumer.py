@@ -317,7 +317,8 @@ class SlowConsumerSkipTest(SlowConsumerBase):
                          "messages and gap notices account for every seq once, in order")
         self.assertGreaterEqual(len(gaps), 1, "it was told about a gap")
         self.assertEqual(got[buffered][0], "gap", "the gap notice comes before what follows")
-        self.assertGreaterEqual(gaps[-1][1], COUNT - H, "resumes inside the ring")
+        # where the last gap ends depends on when the kernel let the client's buffer
+        # drain; what must hold is that nothing after it is missing (covered, above)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,10 @@ static const struct {
 	 "t.json: rooms[0].on_lag: expected \"disconnect\" or \"skip\"\n"},
 	{"{" LISTEN "," ROOMS ",\"shutdown\":{\"drain_ms\":60001}}",
 	 "t.json: shutdown.drain_ms: expected an integer 0..60000\n"},
+	{"{" LISTEN "," ROOMS ",\"delivery\":{\"coalesce_us\":100001}}",
+	 "t.json: delivery.coalesce_us: expected an integer 0..100000\n"},
+	{"{" LISTEN "," ROOMS ",\"delivery\":{\"batch\":1}}",
+	 "t.json: delivery.batch: unknown key\n"},
 	/* every error of a file, not just the first */
 	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
 	 "t.json: x: unknown key\n"
@@ -174,7 +178,7 @@ static void test_full(void)
 		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
 		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":"
 		"9},"
-		"\"shutdown\":{\"drain_ms\":0},"
+		"\"shutdown\":{\"drain_ms\":0},\"delivery\":{\"coalesce_us\":0},"
 		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\",\"presence\":true,"
 		"\"on_lag\":\"skip\"},"
 		"{\"pattern\":\"*\",\"idle_seconds\":5}]}");
@@ -190,7 +194,7 @@ static void test_full(void)
 	CHECK(cfg->sse_keepalive_seconds == 2 && cfg->sse_retry_ms == 0);
 	CHECK(cfg->ws_ping_seconds == 3 && cfg->ws_ping_timeout_seconds == 4);
 	CHECK(cfg->max_message_bytes == 16 && cfg->max_rooms == 7);
-	CHECK(cfg->max_rooms_per_connection == 9 && cfg->drain_ms == 0);
+	CHECK(cfg->max_rooms_per_connection == 9 && cfg->drain_ms == 0 && cfg->coalesce_us == 0);
 	CHECK(cfg->nrooms == 2);
 	CHECK(!strcmp(cfg->rooms[0].name, "n") && !cfg->rooms[0].is_pattern);
 	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_PUBLISH_SERVER);
@@ -215,7 +219,7 @@ static void test_default_file(void)
 	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_PUBLISH_SERVER);
 	CHECK(!strcmp(cfg->rooms[2].name, "dm:") && cfg->rooms[2].is_pattern);
 	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
-	CHECK(cfg->drain_ms == 1000);
+	CHECK(cfg->drain_ms == 1000 && cfg->coalesce_us == 1000);
 	rg_config_free(cfg);
 
 	errs[0] = '\0';

@@ -1,23 +1,13 @@
 #include "cursor.h"
 
+#include "request.h"
+
 #include <string.h>
 
-/* A decimal seq of 1..19 digits up to INT64_MAX (seq 0: nothing delivered yet). */
+/* A seq as ids carry it (0: nothing delivered yet). */
 static int rg__seq(const char *s, size_t len, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	if (!len || len > 19)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > INT64_MAX)
-		return -1;
-	*out = v;
-	return 0;
+	return rg_count_parse(s, len, INT64_MAX, out);
 }
 
 int rg_cursor_parse(const char *id, size_t len, struct rg_cursor *out, int max)

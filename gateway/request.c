@@ -23,6 +23,23 @@ static int rg__string(json_t *v, const char **s, size_t *len)
 	return strlen(*s) == *len ? 0 : -1;
 }
 
+int rg_count_parse(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!len || len > 19)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int rg_token_valid(const char *s, size_t len, size_t max)
 {
 	if (!len || len > max)

@@ -49,6 +49,9 @@ void rg_request_clear(struct rg_request *req);
 int rg_body_parse(const char *text, size_t len, char **out, size_t *out_len, enum rg_err *err,
 		  const char **why);
 
+/* Parses a decimal count of 1..19 digits, at most max: 0 and *out, or -1. */
+int rg_count_parse(const char *s, size_t len, uint64_t max, uint64_t *out);
+
 /* 1 if s (len bytes) is a valid id, name or idempotency key: 1..max bytes, no
  * control characters. */
 int rg_token_valid(const char *s, size_t len, size_t max);

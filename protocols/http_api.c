@@ -53,15 +53,8 @@ static int rg__count_arg(struct lws *wsi, const char *name, uint64_t max, int64_
 		int n = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
 		if (n < 0 || strncmp(arg, name, nl) || arg[nl] != '=')
 			continue;
-		uint64_t v = 0;
-		if (n == (int)nl + 1 || n > (int)nl + 1 + 19)
-			return -1;
-		for (int k = (int)nl + 1; k < n; k++) {
-			if (arg[k] < '0' || arg[k] > '9')
-				return -1;
-			v = v * 10 + (uint64_t)(arg[k] - '0');
-		}
-		if (v > max)
+		uint64_t v;
+		if (rg_count_parse(arg + nl + 1, (size_t)n - nl - 1, max, &v))
 			return -1;
 		*out = (int64_t)v;
 		return 1;

@@ -3,24 +3,16 @@ every other subscriber keeps getting every message, and when it reads again it i
 told it lagged (WebSocket close 4008 "lagged"; SSE `event: lagged`, then the stream
 ends). Raw TLS sockets play the stalled clients, so nothing reads on their behalf."""
 import asyncio
-import base64
-import os
-import socket
 import ssl
 import struct
 import time
 import unittest
 
-from harness import GatewayTestCase, client_ssl
+from harness import GatewayTestCase, RawWS, raw_tls, rss_kb, sanitized
 
 HISTORY = 8
 COUNT = 400
 PAYLOAD = "x" * 60000  # 400 x 60 KB = 24 MB: far more than loopback socket buffers hold
-
-
-def raw_tls(gw):
-    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
-    return client_ssl().wrap_socket(sock, server_hostname="localhost")
 
 
 def read_until(s, marker, limit=1 << 16):
@@ -33,57 +25,6 @@ def read_until(s, marker, limit=1 << 16):
     return data
 
 
-def ws_frame(text):
-    """A masked client text frame."""
-    payload = text.encode()
-    mask = os.urandom(4)
-    head = bytes([0x81])
-    n = len(payload)
-    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def ws_frames(s):
-    """Yields (opcode, payload) from the socket until it closes."""
-    buf = b""
-
-    def need(n):
-        nonlocal buf
-        while len(buf) < n:
-            chunk = s.recv(65536)
-            if not chunk:
-                raise EOFError
-            buf += chunk
-
-    while True:
-        need(2)
-        op, n = buf[0] & 0x0F, buf[1] & 0x7F
-        off = 2
-        if n == 126:
-            need(4)
-            n, off = struct.unpack("!H", buf[2:4])[0], 4
-        elif n == 127:
-            need(10)
-            n, off = struct.unpack("!Q", buf[2:10])[0], 10
-        need(off + n)
-        yield op, buf[off:off + n]
-        buf = buf[off + n:]
-
-
-def sanitized(gw):
-    """True for an AddressSanitizer build (its RSS says little about ours)."""
-    with open(f"/proc/{gw.proc.pid}/maps") as f:
-        return "libasan" in f.read()
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 class LagTest(GatewayTestCase):
     # the immediate write path (no coalescing window); the other tests use the default
     CONFIG = {"limits": {"max_message_bytes": 65536}, "delivery": {"coalesce_us": 0},
@@ -92,14 +33,8 @@ class LagTest(GatewayTestCase):
     async def test_stalled_subscribers_lag_out(self):
         gw = self.gw
         # the stalled WebSocket client: joins, then reads nothing
-        ws_raw = raw_tls(gw)
-        key = base64.b64encode(os.urandom(16)).decode()
-        ws_raw.sendall((f"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                        f"Sec-WebSocket-Version: 13\r\n"
-                        f"Sec-WebSocket-Protocol: roomgate.v1\r\n\r\n").encode())
-        self.assertIn(b" 101 ", read_until(ws_raw, b"\r\n\r\n"))
-        ws_raw.sendall(ws_frame('{"type":"join","room":"slow"}'))
+        ws_raw = RawWS(gw)
+        ws_raw.send({"type": "join", "room": "slow"})
         # the stalled SSE client
         sse_raw = raw_tls(gw)
         sse_raw.sendall(b"GET /events?room=slow HTTP/1.1\r\nHost: localhost\r\n"
@@ -143,12 +78,11 @@ class LagTest(GatewayTestCase):
         peak = max(peak, rss_kb(gw.proc.pid))
 
         # the stalled ones: a few messages, then the verdict
-        frames = ws_frames(ws_raw)
         close = None
-        for op, payload in frames:
+        while close is None:
+            op, payload = ws_raw.frame(timeout=30)
             if op == 0x8:
                 close = payload
-                break
         print(f"stalled WS closed at {time.monotonic() - t0:.1f}s")
         self.assertIsNotNone(close, "no close frame for the stalled WebSocket")
         self.assertEqual(struct.unpack("!H", close[:2])[0], 4008, close)

@@ -12,9 +12,11 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 					  *end = hdr + sizeof(hdr) - 1;
 
 	rg_http_reply_clear(r);
-	/* On HTTP/2 an unread body only concerns its own stream, which the reply ends. */
-	if (lws_get_network_wsi(wsi) != wsi)
-		r->close_after = 0;
+	/* On HTTP/2 an unread body only concerns its own stream, which the reply ends.
+	 * On HTTP/1.1 every answer ends its connection: lws 4.1.6 spins forever on a
+	 * request pipelined behind a completed one (it waits for POLLOUT in a loop that
+	 * never polls), so no request may be left buffered behind ours. */
+	r->close_after = lws_get_network_wsi(wsi) == wsi;
 	r->buf = malloc(LWS_PRE + len);
 	if (!r->buf)
 		return -1;

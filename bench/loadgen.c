@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -57,8 +58,8 @@ static struct opts {
 	enum target target;
 	enum mode mode;
 	const char *host;
-	int port;
-	int tls;
+	int port, pub_port;
+	int tls, pub_plain;
 	int sub_sse;  /* subscribers: 0 WebSocket, 1 SSE */
 	int pub_http; /* publishers: 0 WebSocket, 1 HTTP POST */
 	unsigned subs, rooms, pub_conns, threads, window, srcaddrs, pipeline;
@@ -364,8 +365,8 @@ static struct {
 	char **room_name;
 	size_t *room_name_len;
 	SSL_CTX *ssl_ctx;
-	struct sockaddr_in dst;
-	char hostport[64];
+	struct sockaddr_in dst, pub_dst;
+	char hostport[64], pub_hostport[64];
 } g;
 
 static void conn_close(struct conn *c, int rst);
@@ -539,7 +540,8 @@ static void conn_start(struct conn *c)
 			return;
 		}
 	}
-	if (connect(c->fd, (struct sockaddr *)&g.dst, sizeof(g.dst)) && errno != EINPROGRESS) {
+	const struct sockaddr_in *dst = is_pub(c) ? &g.pub_dst : &g.dst;
+	if (connect(c->fd, (const struct sockaddr *)dst, sizeof(*dst)) && errno != EINPROGRESS) {
 		conn_fail(c, strerror(errno));
 		return;
 	}
@@ -663,7 +665,7 @@ static void send_request(struct conn *c)
 			     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
 			     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
 			     "Sec-WebSocket-Version: 13\r\n%s\r\n",
-			     path, g.hostport, WS_KEY,
+			     path, is_pub(c) ? g.pub_hostport : g.hostport, WS_KEY,
 			     o.target == T_NCHAN ? "" : "Sec-WebSocket-Protocol: roomgate.v1\r\n");
 	} else {
 		n = snprintf(req, sizeof(req),
@@ -736,7 +738,7 @@ static void on_connected(struct conn *c)
 		conn_fail(c, strerror(err ? err : errno));
 		return;
 	}
-	if (o.tls) {
+	if (o.tls && !(is_pub(c) && o.pub_plain)) {
 		c->ssl = SSL_new(g.ssl_ctx);
 		if (!c->ssl)
 			die("SSL_new failed");
@@ -796,12 +798,12 @@ static void pub_kick(struct conn *c)
 			n = snprintf(req, sizeof(req),
 				     "POST /pub?room=%s HTTP/1.1\r\nHost: %s\r\n"
 				     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-				     g.room_name[it.room], g.hostport, dl);
+				     g.room_name[it.room], g.pub_hostport, dl);
 		else
 			n = snprintf(req, sizeof(req),
 				     "POST /rooms/%s/messages HTTP/1.1\r\nHost: %s\r\n"
 				     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-				     g.room_name[it.room], g.hostport, dl);
+				     g.room_name[it.room], g.pub_hostport, dl);
 		memcpy(req + n, data, dl);
 		conn_send(c, req, (size_t)n + dl);
 		q->cur[q->ncur++] = it;
@@ -1634,6 +1636,41 @@ static double read_cpu_s(int pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds of every other process (with their reaped children): how much of the
+ * machine the rest of the world took while we measured. */
+static double other_cpu_s(void)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	struct dirent *e;
+	unsigned long long ticks = 0;
+	int self = getpid();
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		int pid = atoi(e->d_name);
+		if (pid == self || pid == o.pid)
+			continue;
+		char path[64], buf[1024];
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		char *p = strrchr(buf, ')');
+		unsigned long ut, st;
+		long cut, cst;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut,
+				&st, &cut, &cst) == 4)
+			ticks += ut + st + (unsigned long long)cut + (unsigned long long)cst;
+	}
+	closedir(d);
+	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double self_cpu_s(void)
 {
 	struct rusage ru;
@@ -1736,7 +1773,7 @@ struct step {
 	uint64_t pub_sent, pub_ok, pub_err, reads, bytes_in;
 	double pub_lag_max_ms, pub_backlog_max;
 	long rss_peak;
-	double srv_cpu, lg_cpu;
+	double srv_cpu, lg_cpu, other_cpu;
 	uint64_t subs_full, subs_partial, subs_none, subs_counted;
 	int pass;
 	/* storm */
@@ -1747,11 +1784,11 @@ struct step {
 static void print_step(const char *ev, const struct step *s)
 {
 	fprintf(stderr,
-		"  %-6s rate %8.0f msg/s: delivered %6.2f%% (%" PRIu64 "/%" PRIu64 ") %10.0f deliv/s"
+		"  %-6s rate %8.0f msg/s (other procs %.0f%% cpu): delivered %6.2f%% (%" PRIu64 "/%" PRIu64 ") %10.0f deliv/s"
 		"  p50 %.3f p90 %.3f p99 %.3f max %.3f ms  gaps %" PRIu64 " dups %" PRIu64
 		" lagged %" PRIu64 " closes %" PRIu64 "  srv cpu %.0f%% lg cpu %.0f%%  %.1f msg/read"
 		"  rss peak %ld kB  %s\n",
-		ev, s->rate, s->pct, s->delivered, s->expected, s->dps, s->p50, s->p90, s->p99, s->max,
+		ev, s->rate, s->other_cpu, s->pct, s->delivered, s->expected, s->dps, s->p50, s->p90, s->p99, s->max,
 		s->gaps, s->dups, s->lagged, s->closes, s->srv_cpu, s->lg_cpu,
 		s->reads ? (double)s->delivered / (double)s->reads : 0, s->rss_peak,
 		s->pass ? "PASS" : "FAIL");
@@ -1762,14 +1799,14 @@ static void print_step(const char *ev, const struct step *s)
 	       ",\"lagged\":%" PRIu64 ",\"closes\":%" PRIu64 ",\"stale\":%" PRIu64
 	       ",\"pub_sent\":%" PRIu64 ",\"pub_ok\":%" PRIu64 ",\"pub_err\":%" PRIu64
 	       ",\"reads\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"pub_lag_max_ms\":%.3f,\"pub_backlog_max_bytes\":%.0f,\"rss_peak_kb\":%ld,"
-	       "\"srv_cpu_pct\":%.1f,\"lg_cpu_pct\":%.1f,\"subs_counted\":%" PRIu64
+	       "\"srv_cpu_pct\":%.1f,\"lg_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f,\"subs_counted\":%" PRIu64
 	       ",\"subs_full\":%" PRIu64 ",\"subs_partial\":%" PRIu64 ",\"subs_none\":%" PRIu64
 	       ",\"storm_ready_ms\":%.1f,\"storm_caught_ms\":%.1f,\"storm_caught\":%" PRIu64
 	       ",\"storm_failed\":%" PRIu64 ",\"pass\":%s}\n",
 	       ev, o.label, s->rate, s->duration, s->published, s->expected, s->delivered, s->pct,
 	       s->dps, s->p50, s->p90, s->p99, s->p999, s->max, s->mean, s->gaps, s->dups, s->lagged,
 	       s->closes, s->stale, s->pub_sent, s->pub_ok, s->pub_err, s->reads, s->bytes_in, s->pub_lag_max_ms,
-	       s->pub_backlog_max, s->rss_peak, s->srv_cpu, s->lg_cpu, s->subs_counted, s->subs_full,
+	       s->pub_backlog_max, s->rss_peak, s->srv_cpu, s->lg_cpu, s->other_cpu, s->subs_counted, s->subs_full,
 	       s->subs_partial, s->subs_none, s->storm_ready_ms, s->storm_caught_ms, s->storm_caught,
 	       s->storm_failed, s->pass ? "true" : "false");
 	fflush(stdout);
@@ -1784,7 +1821,7 @@ static struct step run_step(double rate, double duration, int storm)
 	g.rate = rate;
 	g.win_start = now_ns() + 20 * MS;
 	g.win_end = g.win_start + (int64_t)(duration * 1e9);
-	double cpu0 = read_cpu_s(o.pid), lg0 = self_cpu_s();
+	double cpu0 = read_cpu_s(o.pid), lg0 = self_cpu_s(), oth0 = other_cpu_s();
 	int64_t w0 = now_ns();
 	rss_peak = -1;
 	atomic_store(&g.stepping, 1);
@@ -1822,7 +1859,7 @@ static struct step run_step(double rate, double duration, int storm)
 		wait_sampling(2 * MS);
 	atomic_store(&g.stepping, 0);
 	double wall = (double)(now_ns() - w0) / 1e9;
-	double cpu1 = read_cpu_s(o.pid), lg1 = self_cpu_s();
+	double cpu1 = read_cpu_s(o.pid), lg1 = self_cpu_s(), oth1 = other_cpu_s();
 	command(CMD_COLLECT);
 
 	struct stats t = {0};
@@ -1883,6 +1920,7 @@ static struct step run_step(double rate, double duration, int storm)
 	s.rss_peak = rss_peak;
 	s.srv_cpu = cpu0 >= 0 && cpu1 >= 0 ? 100.0 * (cpu1 - cpu0) / wall : -1;
 	s.lg_cpu = 100.0 * (self_cpu_s() - lg0 - 0) / wall;
+	s.other_cpu = oth0 >= 0 && oth1 >= 0 ? 100.0 * (oth1 - oth0) / wall : -1;
 	(void)lg1;
 	s.subs_full = t.subs_full;
 	s.subs_partial = t.subs_partial;
@@ -1929,12 +1967,13 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen [options]\n"
-		"  --target roomgate|node|nchan   protocol dialect (default roomgate)\n"
+		"  --target roomgate|node|nchan|raw  protocol dialect (default roomgate)\n"
 		"  --host A --port P [--tls]      server (default 127.0.0.1:9001)\n"
 		"  --sub ws|sse                   subscriber transport (default ws)\n"
 		"  --pub ws|http                  publisher transport (default ws; nchan: http)\n"
 		"  --subs N --rooms R             subscribers, spread round-robin over R rooms\n"
 		"  --pub-conns K --pipeline D     publisher connections; HTTP requests in flight each\n"
+		"  --pub-port P [--pub-plain]     publishers to another port (without TLS)\n"
 		"  --rate MSG/S --duration S      open-loop publish rate (all rooms) and time\n"
 		"  --size B                       message data bytes (default 128)\n"
 		"  --drain S --settle S           wait for stragglers; pause after connecting\n"
@@ -1957,7 +1996,7 @@ int main(int argc, char **argv)
 		O_TARGET = 256, O_HOST, O_PORT, O_TLS, O_SUB, O_PUB, O_SUBS, O_ROOMS, O_PUBC, O_PIPE,
 		O_RATE, O_DUR, O_SIZE, O_DRAIN, O_SETTLE, O_MODE, O_HOLD, O_SS, O_SF, O_SM, O_SB,
 		O_SN, O_P99, O_MINPCT, O_SA, O_ST, O_PID, O_THREADS, O_WINDOW, O_SRC, O_CT, O_MT,
-		O_LABEL, O_PREFIX, O_BUSY
+		O_LABEL, O_PREFIX, O_BUSY, O_PUBPORT, O_PUBPLAIN
 	};
 	static const struct option lo[] = {
 		{"target", 1, 0, O_TARGET}, {"host", 1, 0, O_HOST},	    {"port", 1, 0, O_PORT},
@@ -1971,12 +2010,13 @@ int main(int argc, char **argv)
 		{"storm-after", 1, 0, O_SA}, {"storm-timeout", 1, 0, O_ST}, {"pid", 1, 0, O_PID},
 		{"threads", 1, 0, O_THREADS}, {"window", 1, 0, O_WINDOW},  {"srcaddrs", 1, 0, O_SRC},
 		{"connect-timeout", 1, 0, O_CT}, {"max-time", 1, 0, O_MT}, {"label", 1, 0, O_LABEL},
-		{"room-prefix", 1, 0, O_PREFIX}, {"busy-poll", 0, 0, O_BUSY}, {"help", 0, 0, 'h'},	    {0, 0, 0, 0}};
+		{"room-prefix", 1, 0, O_PREFIX}, {"busy-poll", 0, 0, O_BUSY}, {"pub-port", 1, 0, O_PUBPORT}, {"pub-plain", 0, 0, O_PUBPLAIN}, {"help", 0, 0, 'h'},	    {0, 0, 0, 0}};
 	int pub_set = 0, ch;
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case O_TARGET:
-			o.target = !strcmp(optarg, "roomgate") ? T_ROOMGATE
+			/* raw: bench/peers/rawfanout, same dialect as roomgate */
+			o.target = !strcmp(optarg, "roomgate") || !strcmp(optarg, "raw") ? T_ROOMGATE
 				   : !strcmp(optarg, "node")   ? T_NODE
 				   : !strcmp(optarg, "nchan")  ? T_NCHAN
 							       : (die("--target: roomgate, node or nchan"), 0);
@@ -2021,6 +2061,8 @@ int main(int argc, char **argv)
 		case O_LABEL: o.label = optarg; break;
 		case O_PREFIX: o.prefix = optarg; break;
 		case O_BUSY: o.busy_poll = 1; break;
+		case O_PUBPORT: o.pub_port = atoi(optarg); break;
+		case O_PUBPLAIN: o.pub_plain = 1; break;
 		default: usage();
 		}
 	}
@@ -2059,6 +2101,10 @@ int main(int argc, char **argv)
 	if (inet_pton(AF_INET, o.host, &g.dst.sin_addr) != 1)
 		die("--host: an IPv4 address");
 	snprintf(g.hostport, sizeof(g.hostport), "%s:%d", o.host, o.port);
+	g.pub_dst = g.dst;
+	if (o.pub_port)
+		g.pub_dst.sin_port = htons((uint16_t)o.pub_port);
+	snprintf(g.pub_hostport, sizeof(g.pub_hostport), "%s:%d", o.host, o.pub_port ? o.pub_port : o.port);
 	if (o.tls) {
 		g.ssl_ctx = SSL_CTX_new(TLS_client_method());
 		if (!g.ssl_ctx)
@@ -2156,7 +2202,7 @@ int main(int argc, char **argv)
 			rc = 1;
 	} else {
 		double rate = o.search_start, pass_rate = 0, fail_rate = 0;
-		struct step best = {0};
+		struct step best = {0}, fail = {0};
 		unsigned steps = 0;
 		int down = 0;
 		while (steps < o.search_steps) {
@@ -2179,6 +2225,7 @@ int main(int argc, char **argv)
 				rate *= o.search_factor;
 			} else {
 				fail_rate = rate;
+				fail = s;
 				if (pass_rate || steps >= 4)
 					break;
 				down = 1;
@@ -2198,8 +2245,10 @@ int main(int argc, char **argv)
 				pass_rate = mid;
 				if (s.dps > best.dps || !best.pass)
 					best = s;
-			} else
+			} else {
 				fail_rate = mid;
+				fail = s;
+			}
 		}
 		fprintf(stderr,
 			"loadgen: saturation: highest passing rate %.0f msg/s = %.0f deliveries/s "
@@ -2208,9 +2257,12 @@ int main(int argc, char **argv)
 		printf("{\"event\":\"search\",\"label\":\"%s\",\"subs\":%u,\"rooms\":%u,\"best_rate\":%.1f,"
 		       "\"best_deliveries_per_s\":%.1f,\"best_p99_ms\":%.4f,\"best_delivered_pct\":%.4f,"
 		       "\"first_fail_rate\":%.1f,\"steps\":%u,\"best_rss_peak_kb\":%ld,"
-		       "\"best_srv_cpu_pct\":%.1f}\n",
+		       "\"best_srv_cpu_pct\":%.1f,\"best_lg_cpu_pct\":%.1f,\"best_p50_ms\":%.4f,"
+		       "\"best_other_cpu_pct\":%.1f,\"fail_other_cpu_pct\":%.1f,\"fail_srv_cpu_pct\":%.1f,"
+		       "\"fail_p99_ms\":%.4f,\"fail_delivered_pct\":%.4f}\n",
 		       o.label, o.subs, o.rooms, pass_rate, best.dps, best.p99, best.pct, fail_rate, steps,
-		       best.rss_peak, best.srv_cpu);
+		       best.rss_peak, best.srv_cpu, best.lg_cpu, best.p50, best.other_cpu, fail.other_cpu,
+		       fail.srv_cpu, fail.p99, fail.pct);
 		fflush(stdout);
 	}
 	command(CMD_QUIT);

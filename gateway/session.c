@@ -463,31 +463,41 @@ size_t rg_session_max_item(const struct rg_config *cfg)
 	       150 * (size_t)cfg->max_rooms_per_connection;
 }
 
-/* Bytes the SSE form of m takes for this session, written to out when out != NULL. */
-static size_t rg__sse_item(const struct rg_session *s, const struct rg_session_sub *cur,
-			   const struct rg_msg *m, char *out)
+/* Encodes m for this session into out when it fits in cap. Returns the bytes it takes;
+ * more than cap means nothing usable was written. One pass: a multi-room SSE id is
+ * formatted straight into out. */
+static size_t rg__item(const struct rg_session *s, const struct rg_session_sub *cur,
+		       const struct rg_msg *m, unsigned char *out, size_t cap)
 {
-	if (s->nsubs == 1) {
-		if (out)
-			memcpy(out, m->sse, m->sse_len);
-		return m->sse_len;
+	const char *tail;
+	size_t tl, n = 0;
+
+	if (s->fmt == RG_FMT_WS) {
+		tail = (const char *)m->ws;
+		tl = m->ws_len;
+	} else if (s->nsubs == 1) {
+		tail = m->sse;
+		tl = m->sse_len;
+	} else {
+		/* Several rooms: the id is every room's cursor after this event. */
+		n = 4;
+		if (cap >= n)
+			memcpy(out, "id: ", 4);
+		for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
+			uint64_t c = ss == cur ? m->seq : ss->sub.next_seq - 1;
+			n += (size_t)snprintf(n < cap ? (char *)out + n : NULL,
+					      n < cap ? cap - n : 0, "%s%s=%" PRIu64,
+					      ss == s->subs ? "" : ",", ss->sub.room->name, c);
+		}
+		if (n < cap)
+			out[n] = '\n';
+		n++;
+		tail = m->sse + m->sse_id_len;
+		tl = m->sse_len - m->sse_id_len;
 	}
-	/* Several rooms: the id is every room's cursor after this event. */
-	char id[32 + 150 * 1024];
-	size_t n = 4;
-	memcpy(id, "id: ", 4);
-	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
-		uint64_t c = ss == cur ? m->seq : ss->sub.next_seq - 1;
-		n += (size_t)snprintf(id + n, sizeof(id) - n, "%s%s=%" PRIu64,
-				      ss == s->subs ? "" : ",", ss->sub.room->name, c);
-	}
-	id[n++] = '\n';
-	size_t body = m->sse_len - m->sse_id_len;
-	if (out) {
-		memcpy(out, id, n);
-		memcpy(out + n, m->sse + m->sse_id_len, body);
-	}
-	return n + body;
+	if (n + tl <= cap)
+		memcpy(out + n, tail, tl);
+	return n + tl;
 }
 
 /* A gap notice or the lagged event, encoded in place. 0 when it does not fit. */
@@ -588,18 +598,13 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 				}
 				goto out;
 			}
-			size_t need =
-				s->fmt == RG_FMT_WS ? m->ws_len : rg__sse_item(s, ss, m, NULL);
-			if (n + need > cap) {
+			size_t need = rg__item(s, ss, m, buf + n, cap - n);
+			if (need > cap - n) {
 				if (!n)
 					return -E2BIG; /* cap below rg_session_max_item() */
 				flags = RG_FILL_MORE;
 				goto out;
 			}
-			if (s->fmt == RG_FMT_WS)
-				memcpy(buf + n, m->ws, m->ws_len);
-			else
-				rg__sse_item(s, ss, m, (char *)buf + n);
 			n += need;
 			items++;
 			rg_sub_advance(&ss->sub);

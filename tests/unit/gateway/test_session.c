@@ -277,6 +277,13 @@ static void test_sse_ids(void)
 	snprintf(expect, sizeof(expect), "id: p:s=1,big=%llu\n", (unsigned long long)base + 1);
 	char *second = strstr((char *)buf, expect);
 	CHECK(first && second && first < second);
+
+	/* a buffer too small for one multi-room event: refused, never overrun (ASan) */
+	handle(&pub, "{\"type\":\"publish\",\"room\":\"big\",\"data\":\"z\"}");
+	drain_ws(&pub);
+	unsigned char *tiny = malloc(20);
+	CHECK(rg_session_fill(&two, tiny, 20, 0, &len) == -E2BIG);
+	free(tiny);
 	rg_session_cleanup(&one);
 	rg_session_cleanup(&two);
 	rg_session_cleanup(&pub);

@@ -19,11 +19,12 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
 
 # ---- runtime stage -------------------------------------------------------------------
 FROM debian:bookworm-slim
-# Runtime libraries only (ldd build/roomgate), plus the openssl CLI, which makes a
-# self-signed certificate at start when none is mounted and runs the health check.
+# Runtime libraries only (ldd build/roomgate, and lws's libev glue, which lws loads
+# at start), plus the openssl CLI, which makes a self-signed certificate at start when
+# none is mounted and runs the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libwebsockets17 libjansson4 libssl3 openssl \
+      libwebsockets17 libwebsockets-evlib-ev libev4 libjansson4 libssl3 openssl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 # A fixed non-root user (uid/gid 10001): mounted keys must be readable by it.
 # /var/lib/roomgate is the working directory the entrypoint fills at start (links to

@@ -462,7 +462,7 @@ struct rg_config *rg_config_parse(const char *name, const char *text, size_t len
 	cfg->max_rooms = 10000;
 	cfg->max_rooms_per_connection = 64;
 	cfg->drain_ms = 1000;
-	cfg->coalesce_us = 1000;
+	cfg->coalesce_us = 0;
 
 	if (!len) {
 		rg__fail(&p, "the file is empty, expected a JSON object");

@@ -9,25 +9,65 @@
 #include "../gateway/log.h"
 #include "../gateway/session.h"
 
+#include <ev.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RG_SCRATCH_MIN (64 * 1024)
 #define RG_TICK_US     (1 * LWS_US_PER_SEC)
-#define RG_DRAIN_US    (1 * LWS_US_PER_SEC)
+#define RG_DRAIN_POLL  0.01 /* s: how often the drain checks for open streams */
 
 _Static_assert(LWS_PRE <= 32, "scratch headroom is LWS_PRE");
 
-static volatile sig_atomic_t rg__signal;
+/* The event loop is libev's (epoll), lent to lws as a foreign loop: lws 4.1.6's own
+ * poll() loop walks every descriptor on every wakeup, which with thousands of idle
+ * connections cost more than the traffic (bench/RESULTS.md, many-rooms). Owning the
+ * loop also lets a signal end it, and the drain wait without lws_service().
+ *
+ * 4.1.6's libev glue cannot move its timer earlier once armed (it re-arms an active
+ * ev_timer, which libev ignores), so an lws timer could wait for a later one: the
+ * heartbeat keeps the armed one at most RG_HEARTBEAT_US away, which bounds that
+ * lateness. Timers that need precision (the wake window) are libev's own. */
+#define RG_HEARTBEAT_US (50 * LWS_US_PER_MS)
 
-static void rg__on_signal(int sig)
+struct rg__loop {
+	struct ev_loop *ev;
+	ev_signal sigint, sigterm;
+	ev_timer drain;
+	lws_sorted_usec_list_t heartbeat;
+	struct lws_context *ctx;
+	struct rg_srv *srv;
+	lws_usec_t until; /* end of the drain */
+	int signum;       /* the last SIGINT/SIGTERM seen, 0 before */
+};
+
+static void rg__on_signal(struct ev_loop *ev, ev_signal *w, int revents)
 {
-	rg__signal = sig;
+	struct rg__loop *l = w->data;
+
+	(void)revents;
+	l->signum = w->signum;
+	ev_break(ev, EVBREAK_ALL);
 }
 
-/* The once-a-second tick: drops idle pattern rooms, and bounds how long a signal
- * that lands outside poll() waits to be seen. */
+static void rg__on_drain(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct rg__loop *l = w->data;
+
+	(void)revents;
+	if (!l->srv->streams || lws_now_usecs() >= l->until)
+		ev_break(ev, EVBREAK_ALL);
+}
+
+static void rg__on_heartbeat(lws_sorted_usec_list_t *sul)
+{
+	struct rg__loop *l = lws_container_of(sul, struct rg__loop, heartbeat);
+
+	lws_sul_schedule(l->ctx, 0, &l->heartbeat, rg__on_heartbeat, RG_HEARTBEAT_US);
+}
+
+/* The once-a-second tick: drops idle pattern rooms. */
 struct rg__tick {
 	lws_sorted_usec_list_t sul;
 	struct rg_srv *srv;
@@ -99,6 +139,7 @@ int rg_server_run(const struct rg_config *cfg)
 	struct lws_context_creation_info info;
 	struct lws_context *ctx = NULL;
 	struct rg__tick tick = {.srv = &srv};
+	struct rg__loop loop = {.srv = &srv};
 	int rc = -1;
 
 	if (rg_registry_init(&srv.reg, cfg)) {
@@ -173,24 +214,33 @@ int rg_server_run(const struct rg_config *cfg)
 	lws_set_log_level(LLL_ERR | LLL_WARN | (rg_log_get_level() >= RG_LOG_INFO ? LLL_NOTICE : 0),
 			  rg__lws_log);
 
+	loop.ev = ev_loop_new(EVFLAG_AUTO);
+	if (!loop.ev) {
+		rg_err("cannot create the event loop (libev)");
+		goto out;
+	}
+	srv.ev = loop.ev;
+	void *foreign[] = {loop.ev};
+
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-		       LWS_SERVER_OPTION_VALIDATE_UTF8;
+		       LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = foreign;
 	ctx = lws_create_context(&info);
 	if (!ctx) {
-		rg_err("cannot create the lws context");
+		rg_err("cannot create the lws context (see the lws error above; lws loads its "
+		       "libev glue from the libwebsockets-evlib-ev package)");
 		goto out;
 	}
 	if (rg_static_confine(ctx, cfg->web_root))
 		goto out;
 	tick.ctx = ctx;
-	srv.ctx = ctx;
 
 	char names[RG_LISTEN_MAX][32];
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct lws_context_creation_info vi;
 		memset(&vi, 0, sizeof(vi));
-		vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+		vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
 		vi.pprotocols = pprotos;
 		vi.pvo = &pvo_chat;
 		vi.mounts = &m_events;
@@ -199,34 +249,48 @@ int rg_server_run(const struct rg_config *cfg)
 			goto out;
 	}
 
-	struct sigaction sa = {.sa_handler = rg__on_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&loop.sigint, rg__on_signal, SIGINT);
+	ev_signal_init(&loop.sigterm, rg__on_signal, SIGTERM);
+	loop.sigint.data = loop.sigterm.data = &loop;
+	ev_signal_start(loop.ev, &loop.sigint);
+	ev_signal_start(loop.ev, &loop.sigterm);
+	ev_init(&srv.flush, rg_wake_on_window);
+	srv.flush.data = &srv;
+	loop.ctx = ctx;
+	loop.srv = &srv;
+	rg__on_heartbeat(&loop.heartbeat);
 
 	lws_sul_schedule(ctx, 0, &tick.sul, rg__on_tick, RG_TICK_US);
 	rg_notice("roomgate serving %zu room(s) and %zu pattern(s)", (size_t)srv.reg.nrooms,
 		  cfg->nrooms - srv.reg.nrooms);
-	while (!rg__signal)
-		if (lws_service(ctx, 0) < 0)
-			break;
+	ev_run(loop.ev, 0);
 
-	rg_notice("signal %d: closing connections", (int)rg__signal);
+	rg_notice("signal %d: closing connections", loop.signum);
 	srv.stopping = 1;
 	rg_wake_flush(&srv);
-	lws_sul_cancel(&srv.flush);
+	ev_timer_stop(loop.ev, &srv.flush);
 	lws_callback_on_writable_all_protocol(ctx, &protos[0]);
 	lws_callback_on_writable_all_protocol(ctx, &protos[1]);
-	lws_usec_t until = lws_now_usecs() + (lws_usec_t)cfg->drain_ms * 1000;
-	while (srv.streams && lws_now_usecs() < until)
-		if (lws_service(ctx, 0) < 0)
-			break;
+	/* A second signal ends the drain early. */
+	loop.until = lws_now_usecs() + (lws_usec_t)cfg->drain_ms * 1000;
+	ev_timer_init(&loop.drain, rg__on_drain, RG_DRAIN_POLL, RG_DRAIN_POLL);
+	loop.drain.data = &loop;
+	ev_timer_start(loop.ev, &loop.drain);
+	if (srv.streams)
+		ev_run(loop.ev, 0);
+	ev_timer_stop(loop.ev, &loop.drain);
 	rc = 0;
 out:
 	if (ctx) {
 		lws_sul_cancel(&tick.sul);
+		lws_sul_cancel(&loop.heartbeat);
 		lws_context_destroy(ctx);
+	}
+	if (loop.ev) {
+		ev_signal_stop(loop.ev, &loop.sigint);
+		ev_signal_stop(loop.ev, &loop.sigterm);
+		ev_loop_destroy(loop.ev);
 	}
 	rg_registry_cleanup(&srv.reg);
 	free(srv.scratch);

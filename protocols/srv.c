@@ -48,9 +48,11 @@ void rg_wake_flush(struct rg_srv *srv)
 	}
 }
 
-static void rg__on_flush(lws_sorted_usec_list_t *sul)
+void rg_wake_on_window(struct ev_loop *ev, ev_timer *w, int revents)
 {
-	rg_wake_flush(lws_container_of(sul, struct rg_srv, flush));
+	(void)ev;
+	(void)revents;
+	rg_wake_flush(w->data);
 }
 
 void rg_wake(void *owner)
@@ -64,9 +66,10 @@ void rg_wake(void *owner)
 	}
 	if (w->queued)
 		return;
-	if (!srv->pending)
-		lws_sul_schedule(srv->ctx, 0, &srv->flush, rg__on_flush,
-				 (lws_usec_t)srv->cfg->coalesce_us);
+	if (!ev_is_active(&srv->flush)) {
+		ev_timer_set(&srv->flush, srv->cfg->coalesce_us / 1e6, 0.);
+		ev_timer_start(srv->ev, &srv->flush);
+	}
 	w->queued = 1;
 	w->prev = NULL;
 	w->next = srv->pending;
@@ -79,4 +82,17 @@ void rg_wake_cancel(struct rg_wake *w)
 {
 	if (w->queued)
 		rg__unlink(w);
+}
+
+void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, size_t len)
+{
+	unsigned it = ev_iteration(srv->ev);
+
+	if (b->iteration != it) {
+		b->iteration = it;
+		b->bytes = 0;
+	}
+	b->bytes += len;
+	if (b->bytes < RG_RX_PASS_BYTES)
+		ev_feed_fd_event(srv->ev, lws_get_socket_fd(wsi), EV_READ);
 }

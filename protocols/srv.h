@@ -7,6 +7,7 @@
 
 #include "../gateway/registry.h"
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 /* A connection that wants to write, as the wake batching below sees it. */
@@ -19,7 +20,6 @@ struct rg_wake {
 
 struct rg_srv {
 	const struct rg_config *cfg;
-	struct lws_context *ctx;
 	struct rg_registry reg;
 	/* One write buffer for every connection: writes happen one at a time on the
 	 * loop, and lws copies whatever the kernel does not take at once. LWS_PRE
@@ -29,9 +29,10 @@ struct rg_srv {
 	/* Wakes are batched: connections woken within delivery.coalesce_us are asked
 	 * to write together, so a busy room's messages leave in fewer, larger writes. */
 	struct rg_wake *pending;
-	lws_sorted_usec_list_t flush;
-	unsigned streams; /* open WebSocket sessions and SSE streams */
-	int stopping;     /* SIGTERM/SIGINT seen: close connections, accept nothing */
+	struct ev_loop *ev; /* the loop lws runs on (server.c) */
+	ev_timer flush;     /* the window's end; data: this rg_srv */
+	unsigned streams;   /* open WebSocket sessions and SSE streams */
+	int stopping;       /* SIGTERM/SIGINT seen: close connections, accept nothing */
 };
 
 #define RG_SRV_PVO "rg-srv"
@@ -48,6 +49,23 @@ void rg_wake(void *owner);
 void rg_wake_cancel(struct rg_wake *w);
 /* Asks every pending connection to write now (the window's end, or shutdown). */
 void rg_wake_flush(struct rg_srv *srv);
+/* The flush timer's callback. */
+void rg_wake_on_window(struct ev_loop *ev, ev_timer *w, int revents);
+
+/* How much a connection has read in the current loop pass (rg_rx_more). */
+struct rg_rx_budget {
+	unsigned iteration;
+	size_t bytes;
+};
+
+/* After lws handed over len received bytes of wsi: lws reads at most rx_buffer_size
+ * per service and libev services a descriptor once per loop pass, so a busy
+ * publisher would be read 1 KiB per pass while the pass writes to every subscriber.
+ * This asks for another read of wsi in the same pass, up to RG_RX_PASS_BYTES per
+ * connection per pass (fairness between connections). A read that finds nothing
+ * costs one recv() returning EAGAIN. */
+#define RG_RX_PASS_BYTES (64 * 1024)
+void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, size_t len);
 
 /* The server state of wsi's protocol on its vhost; NULL before PROTOCOL_INIT, as for
  * lws's vhost-wide events that come with a placeholder wsi. */

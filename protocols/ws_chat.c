@@ -21,6 +21,7 @@ struct pss__rg_chat {
 	enum rg_err refuse; /* why, when discarding */
 	char *rx;           /* reassembly of the current message */
 	size_t rx_len;
+	struct rg_rx_budget rx_budget;
 };
 
 static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
@@ -152,6 +153,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
+		rg_rx_more(srv, wsi, &pss->rx_budget, len);
 		return rg__receive(srv, pss, in, len);
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:

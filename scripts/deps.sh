@@ -2,7 +2,7 @@
 # Installs the Debian bookworm packages roomgate needs: to build and run (default), or
 # also to test (--test). Runs apt-get only for what is missing. Needs root.
 set -eu
-pkgs="build-essential cmake pkg-config libwebsockets-dev libssl-dev libjansson-dev uthash-dev openssl"
+pkgs="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev uthash-dev openssl"
 if [ "${1:-}" = "--test" ]; then
 	pkgs="$pkgs python3 python3-websockets curl clang clang-format"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

@@ -219,7 +219,7 @@ static void test_default_file(void)
 	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_PUBLISH_SERVER);
 	CHECK(!strcmp(cfg->rooms[2].name, "dm:") && cfg->rooms[2].is_pattern);
 	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
-	CHECK(cfg->drain_ms == 1000 && cfg->coalesce_us == 1000);
+	CHECK(cfg->drain_ms == 1000 && cfg->coalesce_us == 0);
 	rg_config_free(cfg);
 
 	errs[0] = '\0';

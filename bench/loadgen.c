@@ -892,16 +892,30 @@ static inline uint64_t parse_u64(const char *p, const char *end, int *ok)
 	return v;
 }
 
+/* The JSON key "k": (one letter) in [p, end), or NULL. The receive path's hottest
+ * search: memchr for the letter beats glibc memmem for a 4-byte needle by far, which
+ * matters where the load generator's own CPU bounds a saturation search. */
+static const char *find_key1(const char *p, const char *end, char k)
+{
+	const char *q = p + 1;
+	while (q + 2 < end && (q = memchr(q, k, (size_t)(end - q - 2))) != NULL) {
+		if (q[-1] == '"' && q[1] == '"' && q[2] == ':')
+			return q - 1;
+		q++;
+	}
+	return NULL;
+}
+
 /* One delivered message body (WS text payload or SSE data line). */
 static void on_payload(struct conn *c, const char *p, size_t len, int64_t t)
 {
 	struct worker *w = c->w;
-	const char *end = p + len, *q = memmem(p, len, "\"t\":", 4);
+	const char *end = p + len, *q = find_key1(p, end, 't');
 	int ok, ok2 = 0;
 	if (!q)
 		return;
 	uint64_t ts = parse_u64(q + 4, end, &ok), i = 0;
-	const char *qi = memmem(q, (size_t)(end - q), "\"i\":", 4);
+	const char *qi = find_key1(q, end, 'i');
 	if (qi)
 		i = parse_u64(qi + 4, end, &ok2);
 	if (!ok)

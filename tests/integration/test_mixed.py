@@ -86,5 +86,31 @@ class MixedTest(GatewayTestCase):
             self.assertEqual([x["id"] for x in lines], [str(i) for i in range(1, N + 1)])
 
 
+class MixedCoalescedTest(MixedTest):
+    """The same through a 1 ms write window (delivery.coalesce_us), where wakes wait in
+    the server's pending list."""
+    CONFIG = {"delivery": {"coalesce_us": 1000}}
+
+
+class WindowLeaveTest(GatewayTestCase):
+    """Subscribers that go while their wake waits in a 100 ms write window: the pending
+    list must forget them (under ASan a forgotten one is a use after free)."""
+    CONFIG = {"delivery": {"coalesce_us": 100000}}
+
+    async def test_leaving_inside_the_window(self):
+        for i in range(20):
+            sub = await self.ws()
+            await sub.join(ROOM)
+            # HTTP answers do not wait for the window; the subscriber's wake does.
+            r = await self.ahttp("POST", f"/rooms/{ROOM}/messages", json.dumps({"i": i}))
+            self.assertEqual(r.status, 201, r)
+            sub.ws.transport.abort()
+        stayed = await self.ws()
+        seq = await stayed.join(ROOM)
+        r = await self.ahttp("POST", f"/rooms/{ROOM}/messages", '{"last":true}')
+        self.assertEqual((r.status, r.json()["seq"]), (201, seq + 1), r)
+        got = await stayed.take(1, timeout=5)
+        self.assertEqual([(m["seq"], m["data"]) for m in got], [(seq + 1, {"last": True})])
+
 if __name__ == "__main__":
     run_tests()

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utlist.h>
 
 struct rg_room *rg_room_new(const char *name, const struct rg_room_conf *conf)
 {
@@ -111,11 +112,7 @@ void rg_sub_attach(struct rg_sub *sub, struct rg_room *room, rg_wake_fn wake, vo
 	sub->wake = wake;
 	sub->owner = owner;
 	sub->armed = 0;
-	sub->prev = NULL;
-	sub->next = room->subs;
-	if (room->subs)
-		room->subs->prev = sub;
-	room->subs = sub;
+	DL_PREPEND(room->subs, sub);
 	room->nsubs++;
 }
 
@@ -124,12 +121,7 @@ void rg_sub_detach(struct rg_sub *sub)
 	struct rg_room *room = sub->room;
 	if (!room)
 		return;
-	if (sub->prev)
-		sub->prev->next = sub->next;
-	else
-		room->subs = sub->next;
-	if (sub->next)
-		sub->next->prev = sub->prev;
+	DL_DELETE(room->subs, sub);
 	if (!--room->nsubs)
 		room->idle_since_ms = rg_now_ms();
 	sub->room = NULL;

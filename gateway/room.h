@@ -24,7 +24,7 @@ typedef void (*rg_wake_fn)(void *owner);
 struct rg_sub {
 	struct rg_room *room;
 	uint64_t next_seq;
-	struct rg_sub *prev, *next; /* the room's subscriber list */
+	struct rg_sub *prev, *next; /* the room's subscriber list (utlist DL_*) */
 	rg_wake_fn wake;
 	void *owner;
 	int armed; /* woken and not yet drained: no need to wake again */

@@ -1,5 +1,7 @@
 #include "srv.h"
 
+#include <utlist.h>
+
 int rg_srv_bind(struct lws *wsi, const void *in)
 {
 	const struct lws_protocol_vhost_options *o =
@@ -24,19 +26,18 @@ void rg_wake_init(struct rg_wake *w, struct rg_srv *srv, struct lws *wsi)
 	w->wsi = wsi;
 	w->srv = srv;
 	w->prev = w->next = NULL;
-	w->queued = 0;
+}
+
+/* In a utlist DL list every member's prev is set (the head's is the tail). */
+static int rg__queued(const struct rg_wake *w)
+{
+	return w->prev != NULL;
 }
 
 static void rg__unlink(struct rg_wake *w)
 {
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		w->srv->pending = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
+	DL_DELETE(w->srv->pending, w);
 	w->prev = w->next = NULL;
-	w->queued = 0;
 }
 
 void rg_wake_flush(struct rg_srv *srv)
@@ -64,23 +65,18 @@ void rg_wake(void *owner)
 		lws_callback_on_writable(w->wsi);
 		return;
 	}
-	if (w->queued)
+	if (rg__queued(w))
 		return;
 	if (!ev_is_active(&srv->flush)) {
 		ev_timer_set(&srv->flush, srv->cfg->coalesce_us / 1e6, 0.);
 		ev_timer_start(srv->ev, &srv->flush);
 	}
-	w->queued = 1;
-	w->prev = NULL;
-	w->next = srv->pending;
-	if (srv->pending)
-		srv->pending->prev = w;
-	srv->pending = w;
+	DL_PREPEND(srv->pending, w);
 }
 
 void rg_wake_cancel(struct rg_wake *w)
 {
-	if (w->queued)
+	if (rg__queued(w))
 		rg__unlink(w);
 }
 

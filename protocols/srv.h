@@ -14,8 +14,7 @@
 struct rg_wake {
 	struct lws *wsi;
 	struct rg_srv *srv;
-	struct rg_wake *prev, *next; /* in srv->pending while queued */
-	int queued;
+	struct rg_wake *prev, *next; /* srv->pending (utlist DL_*); prev is NULL when not in it */
 };
 
 struct rg_srv {

@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wsframe.h"
+
 #define NS 1000000000LL
 #define MS 1000000LL
 
@@ -984,28 +986,15 @@ static int on_ws_text(struct conn *c, const char *p, size_t len, int64_t t)
  * the connection was closed. */
 static long ws_parse(struct conn *c, const char *data, size_t len, int64_t t)
 {
-	const unsigned char *p = (const unsigned char *)data;
+	unsigned char *p = (unsigned char *)data; /* unmasked in place */
 	size_t pos = 0;
 	while (len - pos >= 2) {
-		const unsigned char *f = p + pos;
-		size_t avail = len - pos, hl = 2;
-		uint64_t pl = f[1] & 0x7f;
-		int fin = f[0] & 0x80, op = f[0] & 0x0f, masked = f[1] & 0x80;
-		if (pl == 126) {
-			if (avail < 4)
-				break;
-			pl = (uint64_t)f[2] << 8 | f[3];
-			hl = 4;
-		} else if (pl == 127) {
-			if (avail < 10)
-				break;
-			pl = 0;
-			for (int i = 0; i < 8; i++)
-				pl = pl << 8 | f[2 + i];
-			hl = 10;
-		}
-		if (masked)
-			hl += 4;
+		unsigned char *f = p + pos;
+		size_t avail = len - pos, hl;
+		uint64_t pl;
+		int fin = f[0] & 0x80, op = f[0] & 0x0f;
+		if (ws_frame_head(f, avail, &hl, &pl))
+			break;
 		if (pl > (64u << 20)) {
 			conn_lost(c, "frame too large");
 			return -1;
@@ -1013,9 +1002,7 @@ static long ws_parse(struct conn *c, const char *data, size_t len, int64_t t)
 		if (avail < hl + pl)
 			break;
 		char *payload = (char *)f + hl;
-		if (masked) /* servers do not mask; tolerate it anyway */
-			for (uint64_t i = 0; i < pl; i++)
-				payload[i] ^= f[hl - 4 + (i & 3)];
+		ws_frame_unmask(f, hl, pl); /* servers do not mask; tolerate it anyway */
 		pos += hl + pl;
 		switch (op) {
 		case 0x1:
@@ -1609,43 +1596,46 @@ static void command(int cmd)
 
 /* ---------------------------------------------------------------- /proc */
 
-static long read_rss_kb(int pid)
+/* /proc/PID/NAME into buf (NUL-terminated); its length, or -1. */
+static long read_proc(int pid, const char *name, char *buf, size_t cap)
 {
-	if (pid <= 0)
-		return -1;
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -1;
-	long kb = -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6)) {
-			kb = atol(line + 6);
-			break;
-		}
+	size_t n = fread(buf, 1, cap - 1, f);
 	fclose(f);
-	return kb;
+	buf[n] = 0;
+	return (long)n;
+}
+
+/* The fields of /proc/PID/stat after "(comm) ", which may itself hold spaces and
+ * parentheses; NULL when unreadable. */
+static const char *proc_stat_fields(int pid, char *buf, size_t cap)
+{
+	if (pid <= 0 || read_proc(pid, "stat", buf, cap) < 0)
+		return NULL;
+	const char *p = strrchr(buf, ')');
+	return p ? p + 2 : NULL;
+}
+
+static long read_rss_kb(int pid)
+{
+	char buf[4096];
+	if (pid <= 0 || read_proc(pid, "status", buf, sizeof(buf)) < 0)
+		return -1;
+	const char *p = strstr(buf, "\nVmRSS:");
+	return p ? atol(p + 7) : -1;
 }
 
 static double read_cpu_s(int pid)
 {
-	if (pid <= 0)
-		return -1;
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
+	char buf[1024];
+	const char *p = proc_stat_fields(pid, buf, sizeof(buf));
 	unsigned long ut = 0, st = 0;
-	/* after ") ": state(3) ... utime is field 14, stime 15 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+	/* state(3) ... utime is field 14, stime 15 */
+	if (!p || sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -1666,18 +1656,11 @@ static double other_cpu_s(void)
 		int pid = atoi(e->d_name);
 		if (pid == self || pid == o.pid)
 			continue;
-		char path[64], buf[1024];
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = 0;
-		char *p = strrchr(buf, ')');
+		char buf[1024];
+		const char *p = proc_stat_fields(pid, buf, sizeof(buf));
 		unsigned long ut, st;
 		long cut, cst;
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut,
+		if (p && sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut,
 				&st, &cut, &cst) == 4)
 			ticks += ut + st + (unsigned long long)cut + (unsigned long long)cst;
 	}

@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../wsframe.h"
+
 #define MAX_OUT (32u << 20) /* a subscriber this far behind is dropped */
 
 struct conn {
@@ -240,30 +242,12 @@ static void frames(struct conn *c)
 	unsigned char *p = (unsigned char *)c->in;
 	while (c->in_len - pos >= 2) {
 		unsigned char *f = p + pos;
-		size_t avail = c->in_len - pos, hl = 2;
-		uint64_t pl = f[1] & 0x7f;
-		if (pl == 126) {
-			if (avail < 4)
-				break;
-			pl = (uint64_t)f[2] << 8 | f[3];
-			hl = 4;
-		} else if (pl == 127) {
-			if (avail < 10)
-				break;
-			pl = 0;
-			for (int i = 0; i < 8; i++)
-				pl = pl << 8 | f[2 + i];
-			hl = 10;
-		}
-		int masked = f[1] & 0x80;
-		if (masked)
-			hl += 4;
-		if (avail < hl + pl)
+		size_t avail = c->in_len - pos, hl;
+		uint64_t pl;
+		if (ws_frame_head(f, avail, &hl, &pl) || avail < hl + pl)
 			break;
 		char *d = (char *)f + hl;
-		if (masked)
-			for (uint64_t i = 0; i < pl; i++)
-				d[i] ^= f[hl - 4 + (i & 3)];
+		ws_frame_unmask(f, hl, pl);
 		int op = f[0] & 0x0f;
 		if (op == 1)
 			on_message(c, d, pl);

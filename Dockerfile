@@ -7,7 +7,7 @@ FROM debian:bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 # The same Debian -dev packages as a build on the host (README: scripts/deps.sh).
-COPY scripts/deps.sh scripts/deps.sh
+COPY scripts/deps.sh scripts/missing-pkgs.sh scripts/
 RUN sh scripts/deps.sh
 COPY CMakeLists.txt ./
 COPY gateway gateway

@@ -8,11 +8,8 @@ if [ "${1:-}" = "--test" ]; then
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi
-missing=""
-for p in $pkgs; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing="$missing $p"
-done
+# shellcheck disable=SC2086
+missing=$(sh "$(dirname "$0")/missing-pkgs.sh" $pkgs)
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing"
 	if [ "$(id -u)" != 0 ]; then

@@ -61,11 +61,8 @@ elapsed() { echo $(($(date +%s) - $1)); }
 # ---- 1. tools ------------------------------------------------------------------------
 t0=$(date +%s)
 pkgs="podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs curl openssl python3 python3-websockets python3-yaml"
-missing=""
-for p in $pkgs; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing="$missing $p"
-done
+# shellcheck disable=SC2086
+missing=$(sh scripts/missing-pkgs.sh $pkgs)
 if [ -n "$missing" ]; then
 	command -v apt-get >/dev/null || skip "missing$missing and no apt-get to install them"
 	[ "$(id -u)" = 0 ] || skip "missing$missing; run as root to install them"

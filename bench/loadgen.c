@@ -160,6 +160,22 @@ static void *xcalloc(size_t n, size_t s)
 	return p;
 }
 
+/* The FIFO ring *buf (cap elements of size elem, n of them from head) made room for one
+ * more: when full, doubled (1024 at first) and unwrapped to start at 0. */
+static void ring_reserve(void **buf, uint32_t *cap, uint32_t *head, uint32_t n, size_t elem)
+{
+	if (n < *cap)
+		return;
+	uint32_t ncap = *cap ? *cap * 2 : 1024;
+	char *p = xcalloc(ncap, elem), *old = *buf;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(p + i * elem, old + ((*head + i) % *cap) * elem, elem);
+	free(old);
+	*buf = p;
+	*cap = ncap;
+	*head = 0;
+}
+
 /* ---------------------------------------------------------------- histogram */
 
 /* Log-linear like HdrHistogram: values below 128 exact, above that 64 sub-buckets per
@@ -396,16 +412,7 @@ static void update_events(struct conn *c)
 
 static void pend_push(struct worker *w, struct conn *c)
 {
-	if (w->pend_n == w->pend_cap) {
-		uint32_t cap = w->pend_cap ? w->pend_cap * 2 : 1024;
-		struct conn **p = xcalloc(cap, sizeof(*p));
-		for (uint32_t i = 0; i < w->pend_n; i++)
-			p[i] = w->pend[(w->pend_head + i) % w->pend_cap];
-		free(w->pend);
-		w->pend = p;
-		w->pend_cap = cap;
-		w->pend_head = 0;
-	}
+	ring_reserve((void **)&w->pend, &w->pend_cap, &w->pend_head, w->pend_n, sizeof(*w->pend));
 	w->pend[(w->pend_head + w->pend_n++) % w->pend_cap] = c;
 }
 
@@ -762,16 +769,7 @@ static inline int64_t sched_t(uint64_t k)
 
 static void pubq_push(struct pubq *q, struct pubitem it)
 {
-	if (q->n == q->cap) {
-		uint32_t cap = q->cap ? q->cap * 2 : 1024;
-		struct pubitem *p = xcalloc(cap, sizeof(*p));
-		for (uint32_t i = 0; i < q->n; i++)
-			p[i] = q->it[(q->head + i) % q->cap];
-		free(q->it);
-		q->it = p;
-		q->cap = cap;
-		q->head = 0;
-	}
+	ring_reserve((void **)&q->it, &q->cap, &q->head, q->n, sizeof(*q->it));
 	q->it[(q->head + q->n++) % q->cap] = it;
 }
 

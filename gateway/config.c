@@ -371,7 +371,8 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 	static const char *const sse_keys[] = {"keepalive_seconds", "retry_ms", NULL};
 	static const char *const ws_keys[] = {"ping_seconds", "ping_timeout_seconds", NULL};
 	static const char *const limit_keys[] = {"max_message_bytes", "max_rooms",
-						 "max_rooms_per_connection", NULL};
+						 "max_rooms_per_connection", "max_pending_bytes",
+						 NULL};
 	json_t *o;
 	size_t old;
 
@@ -415,6 +416,8 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 		rg__uint(p, o, "max_message_bytes", 16, 16 * 1024 * 1024, &cfg->max_message_bytes);
 		rg__uint(p, o, "max_rooms", 1, 1000000, &cfg->max_rooms);
 		rg__uint(p, o, "max_rooms_per_connection", 1, 1024, &cfg->max_rooms_per_connection);
+		rg__uint(p, o, "max_pending_bytes", 65536, 1024 * 1024 * 1024,
+			 &cfg->max_pending_bytes);
 		rg__pop(p, old);
 	}
 	if ((o = rg__object(p, root, "shutdown"))) {
@@ -430,6 +433,15 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 		rg__pop(p, old);
 	}
 	rg__rooms(p, json_object_get(root, "rooms"), cfg);
+
+	/* A connection must be able to owe a few of the largest messages without being
+	 * judged slow for it. */
+	if ((uint64_t)cfg->max_pending_bytes < 4 * (uint64_t)cfg->max_message_bytes) {
+		old = rg__push_key(p, "limits.max_pending_bytes");
+		rg__fail(p, "expected at least 4 x limits.max_message_bytes (%llu)",
+			 4ULL * cfg->max_message_bytes);
+		rg__pop(p, old);
+	}
 
 	size_t exact = 0;
 	for (size_t i = 0; i < cfg->nrooms; i++)
@@ -461,6 +473,7 @@ struct rg_config *rg_config_parse(const char *name, const char *text, size_t len
 	cfg->max_message_bytes = 65536;
 	cfg->max_rooms = 10000;
 	cfg->max_rooms_per_connection = 64;
+	cfg->max_pending_bytes = 1024 * 1024;
 	cfg->drain_ms = 1000;
 	cfg->coalesce_us = 0;
 

@@ -47,6 +47,10 @@ struct rg_config {
 	uint32_t max_message_bytes;
 	uint32_t max_rooms;
 	uint32_t max_rooms_per_connection;
+	/* What one connection may be owed (answers and room messages it has not been able
+	 * to write) before it is judged slow; also how far past `history` a room keeps a
+	 * message for a subscriber that still needs it. */
+	uint32_t max_pending_bytes;
 	uint32_t drain_ms;    /* on SIGTERM: how long open connections get to close */
 	uint32_t coalesce_us; /* wakes within this window share one write turn */
 	struct rg_room_conf *rooms;

@@ -26,8 +26,9 @@ struct rg_msg {
 	size_t json_len;
 	const char *data; /* the publisher's data, inside json */
 	size_t data_len;
-	const char *key;   /* idempotency key, or NULL */
-	UT_hash_handle hh; /* in its room's key table when key is set */
+	const char *key;    /* idempotency key, or NULL */
+	uint64_t end_bytes; /* its room's published weight up to and including it */
+	UT_hash_handle hh;  /* in its room's key table when key is set */
 	unsigned char buf[];
 };
 
@@ -36,6 +37,11 @@ struct rg_msg {
 struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const char *data,
 			  size_t data_len, const char *key);
 struct rg_msg *rg_msg_ref(struct rg_msg *m);
+/* What a message weighs against a connection's budget: its larger encoding. */
+static inline size_t rg_msg_weight(const struct rg_msg *m)
+{
+	return m->sse_len > m->ws_len ? m->sse_len : m->ws_len;
+}
 void rg_msg_unref(struct rg_msg *m);
 
 /* Wall clock in milliseconds since the epoch. */

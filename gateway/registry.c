@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utlist.h>
 
 static int rg__add(struct rg_registry *reg, const char *name, const struct rg_room_conf *conf,
 		   struct rg_room **out)
@@ -12,8 +13,13 @@ static int rg__add(struct rg_registry *reg, const char *name, const struct rg_ro
 	struct rg_room *room = rg_room_new(name, conf);
 	if (!room)
 		return -ENOMEM;
+	room->keep_bytes = reg->cfg->max_pending_bytes;
 	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
 	reg->nrooms++;
+	if (conf->is_pattern) { /* idle until its first subscriber */
+		room->idle_list = &reg->idle;
+		DL_APPEND2(reg->idle, room, idle_prev, idle_next);
+	}
 	*out = room;
 	return 0;
 }
@@ -44,6 +50,22 @@ void rg_registry_cleanup(struct rg_registry *reg)
 		rg_room_free(room);
 	}
 	reg->nrooms = 0;
+	reg->idle = NULL;
+}
+
+/* Drops a pattern room without subscribers. */
+static void rg__drop(struct rg_registry *reg, struct rg_room *room)
+{
+	DL_DELETE2(reg->idle, room, idle_prev, idle_next);
+	HASH_DEL(reg->rooms, room);
+	rg_room_free(room);
+	reg->nrooms--;
+}
+
+void rg_registry_release(struct rg_registry *reg, struct rg_room *room)
+{
+	if (room->idle_list && !room->nsubs && !room->last_seq)
+		rg__drop(reg, room);
 }
 
 static const struct rg_room_conf *rg__pattern_for(const struct rg_config *cfg, const char *name,
@@ -83,8 +105,12 @@ int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int c
 	const struct rg_room_conf *rc = rg__pattern_for(reg->cfg, name, len);
 	if (!rc || !create)
 		return -ENOENT;
-	if (reg->nrooms >= reg->cfg->max_rooms)
-		return -ENOSPC;
+	if (reg->nrooms >= reg->cfg->max_rooms) {
+		if (!reg->idle)
+			return -ENOSPC;
+		rg__drop(reg, reg->idle);
+		reg->evicted++;
+	}
 	memcpy(key, name, len);
 	key[len] = '\0';
 	return rg__add(reg, key, rc, out);
@@ -95,13 +121,11 @@ unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms)
 	struct rg_room *room, *tmp;
 	unsigned n = 0;
 
-	HASH_ITER(hh, reg->rooms, room, tmp) {
-		if (!room->conf->is_pattern || room->nsubs ||
-		    now_ms - room->idle_since_ms < (int64_t)room->conf->idle_seconds * 1000)
+	DL_FOREACH_SAFE2(reg->idle, room, tmp, idle_next)
+	{
+		if (now_ms - room->idle_since_ms < (int64_t)room->conf->idle_seconds * 1000)
 			continue;
-		HASH_DEL(reg->rooms, room);
-		rg_room_free(room);
-		reg->nrooms--;
+		rg__drop(reg, room);
 		n++;
 	}
 	return n;

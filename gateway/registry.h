@@ -2,7 +2,11 @@
  * The set of live rooms: the rooms the config names, which live as long as the
  * registry, and pattern rooms, created on first use and dropped by
  * rg_registry_sweep() once they have had no subscriber for their idle_seconds.
- * At most cfg->max_rooms rooms are alive at once.
+ * At most cfg->max_rooms rooms are alive at once: at the limit, the pattern room
+ * without a subscriber that was used least recently makes way for a new one, and a
+ * pattern room that never held a message goes as soon as its last subscriber leaves
+ * (rg_registry_release), so joining and leaving rooms holds no room slots. A room with
+ * a subscriber is never dropped.
  *
  * The registry owns its rooms; the config must outlive the registry.
  */
@@ -17,6 +21,8 @@ struct rg_registry {
 	const struct rg_config *cfg;
 	struct rg_room *rooms; /* uthash, by name */
 	uint32_t nrooms;
+	struct rg_room *idle;       /* pattern rooms without subscribers, LRU first */
+	uint64_t evicted;           /* rooms dropped early to make way for new ones */
 	struct rg_session *streams; /* uthash, by token: sessions others may steer */
 };
 
@@ -26,7 +32,7 @@ void rg_registry_cleanup(struct rg_registry *reg);
 
 /* The room called name (len bytes, not NUL-terminated), creating a pattern room when
  * create is set. 0 and *out; -EINVAL (not a valid name), -ENOENT (no room or pattern),
- * -ENOSPC (max_rooms reached), -ENOMEM. */
+ * -ENOSPC (max_rooms reached and every pattern room has subscribers), -ENOMEM. */
 int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int create,
 		    struct rg_room **out);
 
@@ -34,6 +40,10 @@ int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int c
  * first matching pattern), or NULL. */
 const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, const char *name,
 						size_t len);
+
+/* After a subscriber left room: drops it when it is a pattern room left with no
+ * subscriber and no message (nothing to keep). */
+void rg_registry_release(struct rg_registry *reg, struct rg_room *room);
 
 /* Drops pattern rooms idle since before now_ms - idle_seconds; returns how many. */
 unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms);

@@ -29,21 +29,30 @@ void rg_room_free(struct rg_room *room)
 	free(room);
 }
 
-uint64_t rg_room_oldest_seq(const struct rg_room *room)
+uint64_t rg_room_first_seq(const struct rg_room *room)
 {
 	return room->last_seq - room->count + 1;
 }
 
-/* Grows the ring (only while nothing has been evicted, so every slot is in use). */
+uint64_t rg_room_oldest_seq(const struct rg_room *room)
+{
+	uint64_t first = rg_room_first_seq(room), h = room->conf->history;
+	return room->last_seq >= h && room->last_seq - h + 1 > first ? room->last_seq - h + 1
+								     : first;
+}
+
+/* Doubles the ring when every slot is in use. */
 static int rg__ring_grow(struct rg_room *room)
 {
 	uint32_t cap = room->ring_cap ? room->ring_cap * 2 : 16;
-	if (cap > room->conf->history)
+	if (room->ring_cap < room->conf->history && cap > room->conf->history)
 		cap = room->conf->history;
+	if (cap <= room->ring_cap)
+		return -ENOMEM; /* 2^32 stored messages */
 	struct rg_msg **ring = calloc(cap, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
-	for (uint64_t s = rg_room_oldest_seq(room); s <= room->last_seq; s++)
+	for (uint64_t s = rg_room_first_seq(room); s <= room->last_seq; s++)
 		ring[(s - 1) % cap] = room->ring[(s - 1) % room->ring_cap];
 	free(room->ring);
 	room->ring = ring;
@@ -53,9 +62,40 @@ static int rg__ring_grow(struct rg_room *room)
 
 const struct rg_msg *rg_room_get(const struct rg_room *room, uint64_t seq)
 {
-	if (!seq || seq > room->last_seq || seq < rg_room_oldest_seq(room))
+	if (!seq || seq > room->last_seq || seq < rg_room_first_seq(room))
 		return NULL;
 	return room->ring[(seq - 1) % room->ring_cap];
+}
+
+static void rg__evict_oldest(struct rg_room *room)
+{
+	struct rg_msg **slot = &room->ring[(rg_room_first_seq(room) - 1) % room->ring_cap];
+	if ((*slot)->key)
+		HASH_DEL(room->keys, *slot);
+	rg_msg_unref(*slot);
+	*slot = NULL;
+	room->count--;
+}
+
+/* Makes way for a message of weight w: drops the oldest messages beyond `history`
+ * that no subscriber needs, or that lie beyond keep_bytes from the end. */
+static void rg__trim(struct rg_room *room, size_t w)
+{
+	uint64_t first = rg_room_first_seq(room), need = UINT64_MAX;
+
+	if (room->count < room->conf->history)
+		return;
+	/* the oldest cursor still inside the ring; cursors below it have lagged already */
+	for (const struct rg_sub *sub = room->subs; sub; sub = sub->next)
+		if (sub->next_seq >= first && sub->next_seq < need)
+			need = sub->next_seq;
+	while (room->count && room->count >= room->conf->history) {
+		const struct rg_msg *m = room->ring[(rg_room_first_seq(room) - 1) % room->ring_cap];
+		uint64_t owed = room->bytes + w - (m->end_bytes - rg_msg_weight(m));
+		if (m->seq >= need && owed <= room->keep_bytes)
+			break;
+		rg__evict_oldest(room);
+	}
 }
 
 int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
@@ -71,32 +111,38 @@ int rg_room_publish(struct rg_room *room, const char *data, size_t len, const ch
 			return 1;
 		}
 	}
-	if (room->count == room->ring_cap && room->ring_cap < room->conf->history &&
-	    rg__ring_grow(room))
-		return -ENOMEM;
-
-	uint64_t s = room->last_seq + 1;
+	uint64_t s = room->last_seq + 1, first = rg_room_first_seq(room);
 	struct rg_msg *m = rg_msg_new(room->name, s, rg_now_ms(), data, len, key);
 	if (!m)
 		return -ENOMEM;
-
-	struct rg_msg **slot = &room->ring[(s - 1) % room->ring_cap];
-	if (room->count == room->ring_cap) {
-		if ((*slot)->key)
-			HASH_DEL(room->keys, *slot);
-		rg_msg_unref(*slot);
-	} else {
-		room->count++;
+	rg__trim(room, rg_msg_weight(m));
+	if (room->count == room->ring_cap && rg__ring_grow(room)) {
+		rg_msg_unref(m);
+		return -ENOMEM;
 	}
-	*slot = m;
+	room->bytes += rg_msg_weight(m);
+	m->end_bytes = room->bytes;
+	room->ring[(s - 1) % room->ring_cap] = m;
+	room->count++;
 	if (m->key)
 		HASH_ADD_KEYPTR(hh, room->keys, m->key, strlen(m->key), m);
 	room->last_seq = s;
-	if (!room->nsubs)
+	if (!room->nsubs) {
 		room->idle_since_ms = m->ts_ms;
+		if (room->idle_list) { /* used again: to the tail */
+			DL_DELETE2(*room->idle_list, room, idle_prev, idle_next);
+			DL_APPEND2(*room->idle_list, room, idle_prev, idle_next);
+		}
+	}
 
+	/* Subscribers whose next message was just dropped lagged now: they hear it once,
+	 * whether or not they were woken already. */
+	uint64_t now_first = rg_room_first_seq(room);
 	for (struct rg_sub *sub = room->subs; sub; sub = sub->next) {
-		if (!sub->armed) {
+		int lagged = sub->next_seq >= first && sub->next_seq < now_first;
+		if (lagged && sub->lagged)
+			sub->lagged(sub->owner);
+		if (!sub->armed || lagged) {
 			sub->armed = 1;
 			sub->wake(sub->owner);
 		}
@@ -110,10 +156,12 @@ void rg_sub_attach(struct rg_sub *sub, struct rg_room *room, rg_wake_fn wake, vo
 	sub->room = room;
 	sub->next_seq = room->last_seq + 1;
 	sub->wake = wake;
+	sub->lagged = NULL;
 	sub->owner = owner;
 	sub->armed = 0;
 	DL_PREPEND(room->subs, sub);
-	room->nsubs++;
+	if (!room->nsubs++ && room->idle_list)
+		DL_DELETE2(*room->idle_list, room, idle_prev, idle_next);
 }
 
 void rg_sub_detach(struct rg_sub *sub)
@@ -122,8 +170,11 @@ void rg_sub_detach(struct rg_sub *sub)
 	if (!room)
 		return;
 	DL_DELETE(room->subs, sub);
-	if (!--room->nsubs)
+	if (!--room->nsubs) {
 		room->idle_since_ms = rg_now_ms();
+		if (room->idle_list)
+			DL_APPEND2(*room->idle_list, room, idle_prev, idle_next);
+	}
 	sub->room = NULL;
 	sub->prev = sub->next = NULL;
 }
@@ -136,7 +187,7 @@ enum rg_sub_state rg_sub_peek(struct rg_sub *sub, const struct rg_msg **m)
 		sub->armed = 0;
 		return RG_SUB_IDLE;
 	}
-	if (sub->next_seq < rg_room_oldest_seq(room))
+	if (sub->next_seq < rg_room_first_seq(room))
 		return RG_SUB_LAGGED;
 	*m = rg_room_get(room, sub->next_seq);
 	return RG_SUB_READY;

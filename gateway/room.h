@@ -1,10 +1,16 @@
 /*
- * A room: a bounded ring of its last `history` messages and the list of its
- * subscribers. The ring is the delivery queue (DESIGN invariant 4): a subscriber is
- * a cursor, the seq it reads next; publishing appends once and wakes subscribers that
- * were idle, it never copies per subscriber. A subscriber whose next message has been
- * overwritten has lagged; rg_sub_peek() says so and the transport disconnects it, so
- * a stalled reader never costs more than its cursor.
+ * A room: a ring of its last `history` messages and the list of its subscribers. The
+ * ring is the delivery queue (DESIGN invariant 4): a subscriber is a cursor, the seq it
+ * reads next; publishing appends once and wakes subscribers that were idle, it never
+ * copies per subscriber.
+ *
+ * Lag is judged by what a subscriber is owed, not by ring position: a message older
+ * than the last `history` stays stored while a subscriber still needs it and it lies
+ * within the last keep_bytes published (the per-connection budget), so a burst inside
+ * one loop pass never looks like lag. A message is dropped only when no subscriber
+ * needs it or it is beyond that budget; a subscriber it was still owed to has lagged:
+ * its lag callback runs once, and rg_sub_peek() says RG_SUB_LAGGED. A stalled reader
+ * thus never costs the room more than keep_bytes, nor itself more than its cursor.
  *
  * Ownership: the room owns its ring references and its name. Subscriptions are owned
  * by their session and only linked into the room; rg_room_free() requires none left.
@@ -26,6 +32,7 @@ struct rg_sub {
 	uint64_t next_seq;
 	struct rg_sub *prev, *next; /* the room's subscriber list (utlist DL_*) */
 	rg_wake_fn wake;
+	rg_wake_fn lagged; /* or NULL: called once when a message it needed was dropped */
 	void *owner;
 	int armed; /* woken and not yet drained: no need to wake again */
 };
@@ -35,13 +42,19 @@ struct rg_room {
 	const struct rg_room_conf *conf;
 	uint64_t last_seq;
 	struct rg_msg **ring;
-	uint32_t ring_cap; /* grows up to conf->history as messages arrive */
-	uint32_t count;
+	uint32_t ring_cap;   /* grows as messages arrive and as subscribers need them kept */
+	uint32_t count;      /* stored: the last `history`, and older ones still owed */
+	uint64_t bytes;      /* weight of every message published so far (rg_msg end_bytes) */
+	uint64_t keep_bytes; /* how far back past `history` an owed message is kept */
 	struct rg_msg *keys; /* uthash: stored messages that carry an idempotency key */
 	struct rg_sub *subs;
 	uint32_t nsubs;
 	int64_t idle_since_ms; /* last time it lost its last subscriber or got a message */
 	UT_hash_handle hh;
+	/* Pattern rooms without a subscriber, least recently used first (utlist DL_*):
+	 * the registry's, set by it; NULL for rooms that are never dropped. */
+	struct rg_room **idle_list;
+	struct rg_room *idle_prev, *idle_next;
 };
 
 enum rg_sub_state { RG_SUB_IDLE, RG_SUB_READY, RG_SUB_LAGGED };
@@ -57,10 +70,13 @@ void rg_room_free(struct rg_room *room);
 int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
 		    uint64_t *seq);
 
-/* The oldest seq still in the ring (last_seq + 1 when empty). */
+/* The oldest seq of the room's history: what history queries and resuming reach back
+ * to (last_seq + 1 when empty). */
 uint64_t rg_room_oldest_seq(const struct rg_room *room);
+/* The oldest seq stored, history or still owed to a subscriber (<= the above). */
+uint64_t rg_room_first_seq(const struct rg_room *room);
 
-/* The stored message seq, or NULL when it is not in the ring. */
+/* The stored message seq, or NULL when it is not stored. */
 const struct rg_msg *rg_room_get(const struct rg_room *room, uint64_t seq);
 
 /* Subscribes at the live end: the first message delivered is last_seq + 1. */
@@ -68,7 +84,7 @@ void rg_sub_attach(struct rg_sub *sub, struct rg_room *room, rg_wake_fn wake, vo
 void rg_sub_detach(struct rg_sub *sub);
 
 /* The subscriber's next message, without consuming it. IDLE also disarms, so the next
- * publish wakes the owner again. */
+ * publish wakes the owner again. LAGGED: its next message is no longer stored. */
 enum rg_sub_state rg_sub_peek(struct rg_sub *sub, const struct rg_msg **m);
 static inline void rg_sub_advance(struct rg_sub *sub)
 {

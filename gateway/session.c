@@ -13,19 +13,115 @@
 
 #define RG_HISTORY_LIMIT_DEFAULT 100
 
+/* Encoded bytes, shared by every session that was told the same (presence events). */
+struct rg_blob {
+	unsigned refs;
+	size_t len;
+	unsigned char bytes[];
+};
+
 struct rg_answer {
 	struct rg_answer *next;
-	size_t len;
-	unsigned char bytes[]; /* encoded for the session's format */
+	struct rg_blob *blob;
 };
 
 static const char rg__room_why[] = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+
+/* A WebSocket frame of text, or an SSE event named type with text as its data. */
+static struct rg_blob *rg__blob(enum rg_format fmt, const char *type, const char *text, size_t tl)
+{
+	size_t cap = tl + (fmt == RG_FMT_WS ? RG_WS_HEADER_MAX : strlen(type) + 20);
+	struct rg_blob *b = malloc(sizeof(*b) + cap);
+
+	if (!b)
+		return NULL;
+	b->refs = 1;
+	if (fmt == RG_FMT_WS) {
+		b->len = rg_ws_text_header(b->bytes, tl);
+		memcpy(b->bytes + b->len, text, tl);
+		b->len += tl;
+	} else {
+		int n = snprintf((char *)b->bytes, cap, "event: %s\ndata: ", type);
+		memcpy(b->bytes + n, text, tl);
+		memcpy(b->bytes + n + tl, "\n\n", 2);
+		b->len = (size_t)n + tl + 2;
+	}
+	return b;
+}
+
+static void rg__blob_unref(struct rg_blob *b)
+{
+	if (b && !--b->refs)
+		free(b);
+}
+
+/* Judges the session slow, once: its transport closes it as lagged. */
+static void rg__doom(struct rg_session *s)
+{
+	if (s->doomed)
+		return;
+	s->doomed = 1;
+	if (s->doom)
+		s->doom(s->owner);
+	s->wake(s->owner);
+}
+
+/* Queues b. An unsolicited answer that would take the session past its budget is
+ * dropped and the session judged slow: -ENOBUFS. */
+static int rg__push(struct rg_session *s, struct rg_blob *b, int unsolicited)
+{
+	struct rg_answer *a;
+
+	if (unsolicited &&
+	    (s->overflow || s->ans_bytes + b->len > s->reg->cfg->max_pending_bytes)) {
+		s->overflow = 1;
+		rg__doom(s);
+		return -ENOBUFS;
+	}
+	if (!(a = malloc(sizeof(*a))))
+		return -ENOMEM;
+	b->refs++;
+	a->blob = b;
+	a->next = NULL;
+	if (s->ans_tail)
+		s->ans_tail->next = a;
+	else
+		s->ans_head = a;
+	s->ans_tail = a;
+	s->nans++;
+	s->ans_bytes += b->len;
+	s->wake(s->owner);
+	return 0;
+}
+
+/* Queues text, encoded for the session, as an answer to the client's own request. */
+static int rg__enqueue(struct rg_session *s, const char *type, const char *text, size_t tl)
+{
+	struct rg_blob *b = rg__blob(s->fmt, type, text, tl);
+	int rc = b ? rg__push(s, b, 0) : -ENOMEM;
+
+	rg__blob_unref(b);
+	return rc;
+}
 
 /* Rooms wake a subscription; the session wakes its transport. */
 static void rg__sub_wake(void *owner)
 {
 	struct rg_session *s = owner;
 	s->wake(s->owner);
+}
+
+/* A room dropped a message one of the session's subscriptions still needed. */
+static void rg__sub_lagged(void *owner)
+{
+	struct rg_session *s = owner;
+
+	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next)
+		if (ss->sub.room->conf->on_lag == RG_LAG_DISCONNECT &&
+		    ss->sub.next_seq < rg_room_first_seq(ss->sub.room)) {
+			rg__doom(s);
+			return;
+		}
 }
 
 void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,
@@ -41,38 +137,9 @@ void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_form
 	snprintf(s->user, sizeof(s->user), "conn-%lu", ++conns);
 }
 
-/* Queues bytes in the session's format: a WebSocket frame of text, or an SSE event
- * named type with text as its data. */
-static int rg__enqueue(struct rg_session *s, const char *type, const char *text, size_t tl)
+int rg_session_paused(const struct rg_session *s)
 {
-	if (s->nans >= RG_SESSION_MAX_ANSWERS) {
-		s->overflow = 1;
-		s->wake(s->owner);
-		return -ENOBUFS;
-	}
-	size_t cap = tl + (s->fmt == RG_FMT_WS ? RG_WS_HEADER_MAX : strlen(type) + 20);
-	struct rg_answer *a = malloc(sizeof(*a) + cap);
-	if (!a)
-		return -ENOMEM;
-	if (s->fmt == RG_FMT_WS) {
-		a->len = rg_ws_text_header(a->bytes, tl);
-		memcpy(a->bytes + a->len, text, tl);
-		a->len += tl;
-	} else {
-		int n = snprintf((char *)a->bytes, cap, "event: %s\ndata: ", type);
-		memcpy(a->bytes + n, text, tl);
-		memcpy(a->bytes + n + tl, "\n\n", 2);
-		a->len = (size_t)n + tl + 2;
-	}
-	a->next = NULL;
-	if (s->ans_tail)
-		s->ans_tail->next = a;
-	else
-		s->ans_head = a;
-	s->ans_tail = a;
-	s->nans++;
-	s->wake(s->owner);
-	return 0;
+	return s->ans_bytes >= RG_SESSION_PAUSE_BYTES;
 }
 
 /* Queues obj (consumed) as an answer, with the client's id when it gave one. */
@@ -105,8 +172,6 @@ static int rg__error(struct rg_session *s, enum rg_err err, const char *why, con
 
 int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why)
 {
-	if (s->nans >= RG_SESSION_MAX_ANSWERS)
-		return -ENOBUFS;
 	return rg__error(s, err, why, NULL);
 }
 
@@ -122,11 +187,13 @@ static const char *rg__user(const struct rg_session_sub *ss)
 	return ss->user[0] ? ss->user : ((const struct rg_session *)ss->sub.owner)->user;
 }
 
-/* Tells the other members of a presence room that ss joined or left. A member that
- * does not read its answers is marked to be closed as lagged, not waited for. */
+/* Tells the other members of a presence room that ss joined or left: encoded once
+ * per format and shared. A member this would take past its budget is judged slow,
+ * not waited for. */
 static void rg__presence_event(const struct rg_session_sub *ss, const char *event)
 {
 	const struct rg_room *room = ss->sub.room;
+	struct rg_blob *blob[2] = {NULL, NULL};
 	json_t *obj;
 	char *text;
 
@@ -138,9 +205,18 @@ static void rg__presence_event(const struct rg_session_sub *ss, const char *even
 	json_decref(obj);
 	if (!text)
 		return;
-	for (const struct rg_sub *sub = room->subs; sub; sub = sub->next)
-		if (sub != &ss->sub && sub->wake == rg__sub_wake)
-			rg__enqueue(sub->owner, "presence", text, strlen(text));
+	for (const struct rg_sub *sub = room->subs; sub; sub = sub->next) {
+		struct rg_session *other = sub->owner;
+		if (sub == &ss->sub || sub->wake != rg__sub_wake ||
+		    !((const struct rg_session_sub *)sub)->announced)
+			continue;
+		if (!blob[other->fmt])
+			blob[other->fmt] = rg__blob(other->fmt, "presence", text, strlen(text));
+		if (blob[other->fmt])
+			rg__push(other, blob[other->fmt], 1);
+	}
+	rg__blob_unref(blob[0]);
+	rg__blob_unref(blob[1]);
 	free(text);
 }
 
@@ -151,7 +227,7 @@ char *rg_presence_json(const struct rg_room *room)
 
 	for (const struct rg_sub *sub = room->subs; sub && users; sub = sub->next) {
 		const struct rg_session_sub *ss = (const struct rg_session_sub *)sub;
-		if (sub->wake == rg__sub_wake &&
+		if (sub->wake == rg__sub_wake && ss->announced &&
 		    json_array_append_new(users, json_string(rg__user(ss)))) {
 			json_decref(users);
 			return NULL;
@@ -163,11 +239,33 @@ char *rg_presence_json(const struct rg_room *room)
 	return text;
 }
 
-static void rg__drop(struct rg_session_sub *ss)
+/* Unlinks ss from the session's lists, leaves its room and frees it. */
+static void rg__drop(struct rg_session *s, struct rg_session_sub *ss)
 {
-	rg__presence_event(ss, "leave");
+	struct rg_session_sub **pp = &s->subs;
+	struct rg_room *room = ss->sub.room;
+
+	while (*pp != ss)
+		pp = &(*pp)->next;
+	*pp = ss->next;
+	HASH_DEL(s->by_room, ss);
+	s->nsubs--;
+	s->rr = 0;
+	if (ss->announced)
+		rg__presence_event(ss, "leave");
 	rg_sub_detach(&ss->sub);
+	rg_registry_release(s->reg, room);
 	free(ss);
+}
+
+void rg_session_announce(struct rg_session *s)
+{
+	for (struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
+		if (!ss->announced) {
+			ss->announced = 1;
+			rg__presence_event(ss, "join");
+		}
+	}
 }
 
 int rg_session_publish_token(struct rg_session *s)
@@ -197,26 +295,24 @@ void rg_session_cleanup(struct rg_session *s)
 		HASH_DEL(s->reg->streams, s);
 		s->token[0] = '\0';
 	}
-	while (s->subs) {
-		struct rg_session_sub *ss = s->subs;
-		s->subs = ss->next;
-		rg__drop(ss);
-	}
+	while (s->subs)
+		rg__drop(s, s->subs);
 	while (s->ans_head) {
 		struct rg_answer *a = s->ans_head;
 		s->ans_head = a->next;
+		rg__blob_unref(a->blob);
 		free(a);
 	}
 	s->ans_tail = NULL;
-	s->nsubs = s->nans = 0;
+	s->nans = 0;
+	s->ans_bytes = 0;
 }
 
-static struct rg_session_sub *rg__find(struct rg_session *s, const char *room, size_t len)
+struct rg_session_sub *rg_session_joined(struct rg_session *s, const char *room, size_t len)
 {
-	for (struct rg_session_sub *ss = s->subs; ss; ss = ss->next)
-		if (strlen(ss->sub.room->name) == len && !memcmp(ss->sub.room->name, room, len))
-			return ss;
-	return NULL;
+	struct rg_session_sub *ss;
+	HASH_FIND(hh, s->by_room, room, len, ss);
+	return ss;
 }
 
 static enum rg_err rg__room_err(int rc, const char **why)
@@ -262,8 +358,8 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	int rc;
 
 	j->gap_from = j->gap_to = 0;
-	j->ss = rg__find(s, j->room, j->len);
-	if (!j->ss && s->nsubs >= s->reg->cfg->max_rooms_per_connection) {
+	j->ss = rg_session_joined(s, j->room, j->len);
+	if (!j->ss && !j->over_limit && s->nsubs >= s->reg->cfg->max_rooms_per_connection) {
 		j->err = RG_E_LIMIT_EXCEEDED;
 		j->why = "this connection has joined limits.max_rooms_per_connection rooms";
 		return -1;
@@ -291,12 +387,17 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		if (j->name)
 			snprintf(ss->user, sizeof(ss->user), "%s", j->name);
 		rg_sub_attach(&ss->sub, r, rg__sub_wake, s);
+		ss->sub.lagged = rg__sub_lagged;
+		HASH_ADD_KEYPTR(hh, s->by_room, r->name, strlen(r->name), ss);
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = ss;
 		s->nsubs++;
 		j->ss = ss;
-		rg__presence_event(ss, "join");
+		if (!j->quiet) {
+			ss->announced = 1;
+			rg__presence_event(ss, "join");
+		}
 	}
 	if (j->since >= 0)
 		rg__seek(j);
@@ -323,16 +424,11 @@ static int rg__join(struct rg_session *s, const struct rg_request *req)
 
 int rg_session_leave(struct rg_session *s, const char *room, size_t len)
 {
-	struct rg_session_sub *target = rg__find(s, room, len), **pp = &s->subs;
+	struct rg_session_sub *target = rg_session_joined(s, room, len);
 
 	if (!target)
 		return -ENOENT;
-	while (*pp != target)
-		pp = &(*pp)->next;
-	*pp = target->next;
-	rg__drop(target);
-	s->nsubs--;
-	s->rr = 0;
+	rg__drop(s, target);
 	return 0;
 }
 
@@ -346,7 +442,7 @@ static int rg__leave(struct rg_session *s, const struct rg_request *req)
 
 static int rg__publish(struct rg_session *s, const struct rg_request *req)
 {
-	struct rg_session_sub *ss = rg__find(s, req->room, req->room_len);
+	struct rg_session_sub *ss = rg_session_joined(s, req->room, req->room_len);
 	const struct rg_room_conf *rc =
 		ss ? ss->sub.room->conf : rg_registry_conf_for(s->reg, req->room, req->room_len);
 	uint64_t seq;
@@ -378,9 +474,21 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 	struct rg_room *room;
 	char prefix[128], *text;
 	size_t len;
-	int rc = rg_registry_get(s->reg, req->room, req->room_len, 1, &room);
+	int rc = rg_registry_get(s->reg, req->room, req->room_len, 0, &room);
 	const char *why;
 
+	/* a pattern room that is not alive holds nothing: answered as an empty room,
+	 * without making one */
+	if (rc == -ENOENT && rg_registry_conf_for(s->reg, req->room, req->room_len)) {
+		static struct rg_room_conf none = {.history = 1};
+		static struct rg_room empty = {.conf = &none};
+		char name[RG_ROOM_NAME_MAX + 1];
+		memcpy(name, req->room, req->room_len);
+		name[req->room_len] = '\0';
+		empty.name = name;
+		room = &empty;
+		rc = 0;
+	}
 	if (rc) {
 		enum rg_err err = rg__room_err(rc, &why);
 		return rg__error(s, err, why, req->id);
@@ -435,8 +543,6 @@ int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 	struct rg_request req;
 	int rc;
 
-	if (s->nans >= RG_SESSION_MAX_ANSWERS)
-		return -ENOBUFS;
 	if (rg_request_parse(text, len, &req))
 		rc = rg__error(s, req.err, req.why, req.id);
 	else if (req.type == RG_REQ_JOIN)
@@ -500,7 +606,8 @@ static size_t rg__item(const struct rg_session *s, const struct rg_session_sub *
 	return n + tl;
 }
 
-/* A gap notice or the lagged event, encoded in place. 0 when it does not fit. */
+/* A gap notice or the lagged event (room NULL: for unread answers), encoded in place.
+ * 0 when it does not fit. */
 static size_t rg__notice(const struct rg_session *s, const struct rg_room *room, uint64_t from,
 			 uint64_t to, unsigned char *out, size_t cap)
 {
@@ -508,7 +615,9 @@ static size_t rg__notice(const struct rg_session *s, const struct rg_room *room,
 	size_t tl;
 	int n;
 
-	if (!from)
+	if (!room)
+		n = snprintf((char *)out, cap, "event: lagged\ndata: {}\n\n");
+	else if (!from)
 		n = snprintf((char *)out, cap, "event: lagged\ndata: {\"room\":\"%s\"}\n\n",
 			     room->name);
 	else if (!(tl = rg_gap_json(room, from, to, text, sizeof(text))))
@@ -532,17 +641,23 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 	size_t n = 0;
 
 	*len = 0;
-	if (s->overflow)
+	if (s->overflow) {
+		s->lagged[0] = '\0';
+		if (s->fmt == RG_FMT_SSE)
+			*len = rg__notice(s, NULL, 0, 0, buf, cap);
 		return RG_FILL_LAGGED;
-	if (s->ans_head && s->ans_head->len > cap)
+	}
+	if (s->ans_head && s->ans_head->blob->len > cap)
 		return -E2BIG;
-	while (s->ans_head && n + s->ans_head->len <= cap && items < limit) {
+	while (s->ans_head && n + s->ans_head->blob->len <= cap && items < limit) {
 		struct rg_answer *a = s->ans_head;
-		memcpy(buf + n, a->bytes, a->len);
-		n += a->len;
+		memcpy(buf + n, a->blob->bytes, a->blob->len);
+		n += a->blob->len;
 		s->ans_head = a->next;
 		s->nans--;
+		s->ans_bytes -= a->blob->len;
 		items++;
+		rg__blob_unref(a->blob);
 		free(a);
 	}
 	if (!s->ans_head)
@@ -574,7 +689,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 				struct rg_room *room = ss->sub.room;
 				if (room->conf->on_lag == RG_LAG_SKIP) {
 					/* tell, then carry on from the oldest stored message */
-					uint64_t oldest = rg_room_oldest_seq(room);
+					uint64_t oldest = rg_room_first_seq(room);
 					size_t k = rg__notice(s, room, ss->sub.next_seq, oldest - 1,
 							      buf + n, cap - n);
 					if (!k) {
@@ -588,7 +703,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 					ss->sub.next_seq = oldest;
 					continue;
 				}
-				s->lagged = room;
+				snprintf(s->lagged, sizeof(s->lagged), "%s", room->name);
 				if (n) { /* deliver what was good first; the next fill reports it */
 					flags = RG_FILL_MORE;
 				} else {
@@ -616,12 +731,20 @@ out:
 	return flags;
 }
 
-/* Checks one of the body's name lists: an array of valid, known, distinct names. */
-static int rg__names(struct rg_session *s, json_t *list, json_t *other, enum rg_err *err,
-		     const char **why)
+/* A name of a steering body, in a set that finds repeats in one pass. */
+struct rg__name {
+	const char *name;
+	size_t len;
+	UT_hash_handle hh;
+};
+
+/* Checks one of the body's name lists: an array of valid, known names, none of which
+ * is in the set already (the other list's, or its own earlier ones); adds them. */
+static int rg__names(struct rg_session *s, json_t *list, struct rg__name **set,
+		     struct rg__name *slots, size_t *used, enum rg_err *err, const char **why)
 {
-	size_t i, j;
-	json_t *v, *w;
+	size_t i;
+	json_t *v;
 
 	if (!list)
 		return 0;
@@ -633,6 +756,7 @@ static int rg__names(struct rg_session *s, json_t *list, json_t *other, enum rg_
 	json_array_foreach(list, i, v) {
 		const char *name = json_string_value(v);
 		size_t len = name ? json_string_length(v) : 0;
+		struct rg__name *seen;
 		if (!name || strlen(name) != len || !rg_room_name_valid(name, len)) {
 			*err = RG_E_BAD_REQUEST;
 			*why = rg__room_why;
@@ -643,13 +767,16 @@ static int rg__names(struct rg_session *s, json_t *list, json_t *other, enum rg_
 			*why = "no such room";
 			return -1;
 		}
-		json_array_foreach(other, j, w) {
-			if (json_equal(v, w)) {
-				*err = RG_E_BAD_REQUEST;
-				*why = "a room both to join and to leave";
-				return -1;
-			}
+		HASH_FIND(hh, *set, name, len, seen);
+		if (seen) {
+			*err = RG_E_BAD_REQUEST;
+			*why = "a room named twice in join and leave";
+			return -1;
 		}
+		slots[*used].name = name;
+		slots[*used].len = len;
+		HASH_ADD_KEYPTR(hh, *set, name, len, &slots[*used]);
+		(*used)++;
 	}
 	return 0;
 }
@@ -658,8 +785,9 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 		     enum rg_err *err, const char **why)
 {
 	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *join, *leave, *v;
-	unsigned adds = 0;
-	size_t i;
+	struct rg__name *set = NULL, *slots = NULL;
+	size_t i, used = 0, n;
+	long final;
 	int rc = -1;
 
 	*answer = NULL;
@@ -675,28 +803,47 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 		*why = "expected {\"join\":[...],\"leave\":[...]}";
 		goto out;
 	}
-	if (rg__names(s, join, leave, err, why) || rg__names(s, leave, join, err, why))
+	n = json_array_size(join) + json_array_size(leave);
+	if (n && !(slots = calloc(n, sizeof(*slots)))) {
+		*err = RG_E_INTERNAL;
+		*why = "out of memory";
 		goto out;
+	}
+	if (rg__names(s, join, &set, slots, &used, err, why) ||
+	    rg__names(s, leave, &set, slots, &used, err, why))
+		goto out;
+	final = (long)s->nsubs;
 	json_array_foreach(join, i, v)
-		adds += !rg__find(s, json_string_value(v), json_string_length(v));
+		final += !rg_session_joined(s, json_string_value(v), json_string_length(v));
 	json_array_foreach(leave, i, v)
-		adds -= !!rg__find(s, json_string_value(v), json_string_length(v));
-	if (s->nsubs + adds > s->reg->cfg->max_rooms_per_connection) {
+		final -= !!rg_session_joined(s, json_string_value(v), json_string_length(v));
+	if (final > (long)s->reg->cfg->max_rooms_per_connection) {
 		*err = RG_E_LIMIT_EXCEEDED;
 		*why = "more rooms than limits.max_rooms_per_connection";
 		goto out;
 	}
-	json_array_foreach(leave, i, v)
-		rg_session_leave(s, json_string_value(v), json_string_length(v));
+	/* Joins first, quietly, so that a refused one is undone without a trace; the
+	 * leaves, which cannot fail, once every join holds. */
 	json_array_foreach(join, i, v) {
-		struct rg_join j = {
-			.room = json_string_value(v), .len = json_string_length(v), .since = -1};
+		struct rg_join j = {.room = json_string_value(v),
+				    .len = json_string_length(v),
+				    .since = -1,
+				    .quiet = 1,
+				    .over_limit = 1};
 		if (rg_session_join(s, &j)) {
 			*err = j.err;
 			*why = j.why;
+			for (struct rg_session_sub *ss = s->subs, *next; ss; ss = next) {
+				next = ss->next;
+				if (!ss->announced)
+					rg__drop(s, ss);
+			}
 			goto out;
 		}
 	}
+	json_array_foreach(leave, i, v)
+		rg_session_leave(s, json_string_value(v), json_string_length(v));
+	rg_session_announce(s);
 	json_t *rooms = json_object(),
 	       *ans = json_pack("{s:s, s:o}", "stream", s->token, "rooms", rooms);
 	for (struct rg_session_sub *ss = s->subs; ans && ss; ss = ss->next)
@@ -711,6 +858,8 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 	}
 	rc = 0;
 out:
+	HASH_CLEAR(hh, set);
+	free(slots);
 	json_decref(doc);
 	return rc;
 }

@@ -10,6 +10,13 @@
  * include what the gateway tells a client unasked: gap notices and presence events.
  * The session owns its subscriptions and queued answers; rg_session_cleanup() frees
  * them (and tells presence rooms the member left).
+ *
+ * What a session is owed is bounded in bytes, cfg->max_pending_bytes (DESIGN
+ * invariant 4): room messages by the room (room.h), unsolicited answers here. A client
+ * that sends requests faster than it reads their answers is not judged, it is paused:
+ * the transport stops reading it while rg_session_paused() says so. A session that
+ * falls behind the budget is judged slow once (its doom callback), and its next fill
+ * says RG_FILL_LAGGED.
  */
 #ifndef RG_SESSION_H
 #define RG_SESSION_H
@@ -19,8 +26,8 @@
 
 enum rg_format { RG_FMT_WS, RG_FMT_SSE };
 
-/* Answers a session may have queued before it counts as not reading. */
-#define RG_SESSION_MAX_ANSWERS 256
+/* Bytes of queued answers past which the transport stops reading the client. */
+#define RG_SESSION_PAUSE_BYTES (64 * 1024)
 
 struct rg_answer;
 struct rg_session;
@@ -28,24 +35,32 @@ struct rg_session;
 struct rg_session_sub {
 	struct rg_sub sub; /* sub.owner is the session */
 	struct rg_session_sub *next;
+	UT_hash_handle hh;          /* in the session's by_room, keyed by the room's name */
 	char user[RG_NAME_MAX + 1]; /* who this member is in presence */
+	int announced;              /* presence members were told it joined */
 };
 
 struct rg_session {
 	struct rg_registry *reg;
 	enum rg_format fmt;
 	rg_wake_fn wake; /* the transport's: "this connection has something to write" */
+	rg_wake_fn doom; /* or NULL: "this connection is judged slow", once, at once */
 	void *owner;
 	char user[24];               /* the connection's own presence name: conn-N */
 	struct rg_session_sub *subs; /* in join order */
+	struct rg_session_sub *by_room;
 	unsigned nsubs;
 	unsigned rr; /* index of the subscription the next fill starts with */
 	struct rg_answer *ans_head, *ans_tail;
 	unsigned nans;
-	int overflow;                 /* answers piled past the limit: close as lagged */
-	char token[33];               /* "" or the stream id (rg_session_publish_token) */
-	UT_hash_handle hh;            /* in reg->streams while token is set */
-	const struct rg_room *lagged; /* set once a subscription fell off its ring */
+	size_t ans_bytes;  /* what the queued answers weigh */
+	int overflow;      /* unsolicited answers went past the budget: close as lagged */
+	int doomed;        /* the doom callback ran */
+	char token[33];    /* "" or the stream id (rg_session_publish_token) */
+	UT_hash_handle hh; /* in reg->streams while token is set */
+	/* why the last fill said RG_FILL_LAGGED: the room it fell behind in, or "" when
+	 * its answers went past the budget */
+	char lagged[RG_ROOM_NAME_MAX + 1];
 };
 
 /* Fill flags. */
@@ -56,12 +71,15 @@ void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_form
 		     rg_wake_fn wake, void *owner);
 void rg_session_cleanup(struct rg_session *s);
 
-/* Handles one complete client message (WS); queues exactly one answer. 0, -ENOMEM, or
- * -ENOBUFS when RG_SESSION_MAX_ANSWERS are already queued (the client does not read). */
+/* Handles one complete client message (WS); queues exactly one answer. 0 or -ENOMEM. */
 int rg_session_handle(struct rg_session *s, const char *text, size_t len);
 
 /* Queues an error answer for input the transport refused itself. Same returns. */
 int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why);
+
+/* 1 while the answers queued for the client weigh RG_SESSION_PAUSE_BYTES or more: the
+ * transport reads nothing more from it until a fill brings them below. */
+int rg_session_paused(const struct rg_session *s);
 
 /* A join: what to join, and what came of it. */
 struct rg_join {
@@ -69,6 +87,8 @@ struct rg_join {
 	size_t len;
 	int64_t since;    /* -1: live only; else the last seq the client has */
 	const char *name; /* presence name, or NULL for the connection's */
+	int quiet;        /* tell presence members later (rg_session_announce) */
+	int over_limit;   /* the caller checked max_rooms_per_connection itself */
 	/* out */
 	struct rg_session_sub *ss;
 	uint64_t gap_from, gap_to; /* messages no longer stored (gap_from 0: none) */
@@ -83,6 +103,12 @@ struct rg_join {
  * 0, or -1 with j->err and j->why set. */
 int rg_session_join(struct rg_session *s, struct rg_join *j);
 
+/* Tells presence members about quiet joins: once a multi-room subscription is whole. */
+void rg_session_announce(struct rg_session *s);
+
+/* The session's subscription to room (len bytes), or NULL. */
+struct rg_session_sub *rg_session_joined(struct rg_session *s, const char *room, size_t len);
+
 /* Leaves a room: 0, or -ENOENT when the session had not joined it. */
 int rg_session_leave(struct rg_session *s, const char *room, size_t len);
 
@@ -90,7 +116,8 @@ int rg_session_leave(struct rg_session *s, const char *room, size_t len);
  * {"type":"stream","stream":ID} for the client. 0, -EIO (no randomness), -ENOMEM. */
 int rg_session_publish_token(struct rg_session *s);
 /* Changes a stream's rooms as a JSON body {"join":[ROOM...],"leave":[ROOM...]} asks
- * (both optional): all or nothing, joined rooms start live. 0 and *answer (malloc'd
+ * (both optional): all or nothing (presence members see nothing of a refused change),
+ * joined rooms start live; linear in the names. 0 and *answer (malloc'd
  * {"stream":ID,"rooms":{ROOM:CURSOR,...}}: every room's last delivered seq), or -1
  * with *err and *why set. */
 int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **answer,

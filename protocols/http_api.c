@@ -336,11 +336,15 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 	int get = meth == LWSHUMETH_GET, post = meth == LWSHUMETH_POST;
 	int has_body = !get && meth != LWSHUMETH_HEAD;
 
+	const char *framing = rg_http_framing_error(wsi);
+
 	pss->room_len = 0;
 	pss->stream[0] = '\0';
 	pss->refused = 0;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
+	if (framing)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, framing, NULL, 1);
 
 	if (!strcmp(uri, "/healthz")) {
 		if (!get)
@@ -394,6 +398,9 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
 		return rg_srv_bind(wsi, in);
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return 1; /* only the chat protocol upgrades to WebSocket, on its path */
 
 	case LWS_CALLBACK_HTTP:
 		if (srv->stopping)

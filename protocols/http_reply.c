@@ -68,6 +68,23 @@ void rg_http_reply_clear(struct rg_http_reply *r)
 	r->len = 0;
 }
 
+const char *rg_http_framing_error(struct lws *wsi)
+{
+	char cl[24];
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+
+	if (lws_get_network_wsi(wsi) != wsi || n <= 0)
+		return NULL;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+		return "Content-Length together with Transfer-Encoding";
+	/* lws joins a repeated header's values with commas */
+	if ((size_t)n >= sizeof(cl) ||
+	    lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) != n ||
+	    strspn(cl, "0123456789") != (size_t)n)
+		return "Content-Length: expected one decimal number";
+	return NULL;
+}
+
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap)
 {
 	size_t i = 0;

@@ -28,6 +28,13 @@ int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err er
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);
 void rg_http_reply_clear(struct rg_http_reply *r);
 
+/* How an HTTP/1.1 request frames its body, checked as RFC 9112 6.3 asks: NULL when
+ * it is unambiguous, else why not (Content-Length with Transfer-Encoding, a repeated
+ * or non-numeric Content-Length), to be answered 400 with the connection closed: a
+ * server and a proxy in front of it that read such a request differently would
+ * disagree on where the next request starts. HTTP/2 frames its own bodies: NULL. */
+const char *rg_http_framing_error(struct lws *wsi);
+
 /* The media type of the request without parameters, lowercased, into out. */
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap);
 

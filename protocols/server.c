@@ -67,7 +67,7 @@ static void rg__on_heartbeat(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(l->ctx, 0, &l->heartbeat, rg__on_heartbeat, RG_HEARTBEAT_US);
 }
 
-/* The once-a-second tick: drops idle pattern rooms. */
+/* The once-a-second tick: drops idle pattern rooms, reports suppressed log lines. */
 struct rg__tick {
 	lws_sorted_usec_list_t sul;
 	struct rg_srv *srv;
@@ -81,6 +81,7 @@ static void rg__on_tick(lws_sorted_usec_list_t *sul)
 
 	if (n)
 		rg_info("dropped %u idle pattern room(s)", n);
+	rg_log_flush();
 	lws_sul_schedule(t->ctx, 0, &t->sul, rg__on_tick, RG_TICK_US);
 }
 

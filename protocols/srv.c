@@ -74,6 +74,14 @@ void rg_wake(void *owner)
 	DL_PREPEND(srv->pending, w);
 }
 
+void rg_wake_doom(void *owner)
+{
+	struct rg_wake *w = owner;
+
+	lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK, (int)w->srv->cfg->ws_ping_timeout_seconds);
+	lws_callback_on_writable(w->wsi);
+}
+
 void rg_wake_cancel(struct rg_wake *w)
 {
 	if (rg__queued(w))
@@ -91,4 +99,9 @@ void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, siz
 	b->bytes += len;
 	if (b->bytes < RG_RX_PASS_BYTES)
 		ev_feed_fd_event(srv->ev, lws_get_socket_fd(wsi), EV_READ);
+}
+
+void rg_rx_resume(struct rg_srv *srv, struct lws *wsi)
+{
+	ev_feed_fd_event(srv->ev, lws_get_socket_fd(wsi), EV_READ);
 }

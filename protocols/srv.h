@@ -44,6 +44,10 @@ void rg_wake_init(struct rg_wake *w, struct rg_srv *srv, struct lws *wsi);
 /* The session wake callback (owner: a struct rg_wake): asks for a writeable callback,
  * at once or at the end of the coalescing window. */
 void rg_wake(void *owner);
+/* The session doom callback (owner: a struct rg_wake): the connection is judged slow.
+ * It is asked to write, which closes it as lagged; one that cannot write within
+ * ws.ping_timeout_seconds (a stalled peer) is closed by lws's timeout. */
+void rg_wake_doom(void *owner);
 /* Forgets a pending wake; before the connection's memory goes. */
 void rg_wake_cancel(struct rg_wake *w);
 /* Asks every pending connection to write now (the window's end, or shutdown). */
@@ -65,6 +69,10 @@ struct rg_rx_budget {
  * costs one recv() returning EAGAIN. */
 #define RG_RX_PASS_BYTES (64 * 1024)
 void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, size_t len);
+
+/* After rx flow control was lifted: reads what lws kept meanwhile, in the next pass
+ * (lws would wait for new bytes from the peer first). */
+void rg_rx_resume(struct rg_srv *srv, struct lws *wsi);
 
 /* The server state of wsi's protocol on its vhost; NULL before PROTOCOL_INIT, as for
  * lws's vhost-wide events that come with a placeholder wsi. */

@@ -7,8 +7,12 @@
 #include "../gateway/log.h"
 #include "../gateway/session.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct pss__rg_sse {
 	struct rg_http_reply reply; /* an error answered instead of a stream */
@@ -60,147 +64,116 @@ static int rg__last_event_id(struct lws *wsi, char *out, size_t cap)
 	return 0;
 }
 
-/* Where the stream resumes in room (len bytes): the cursor the id gives, or -1. */
-static int64_t rg__since(const struct rg_cursor *c, int nc, const char *room, size_t len)
-{
-	for (int i = 0; i < nc; i++)
-		if (!c[i].room[0] || (strlen(c[i].room) == len && !memcmp(c[i].room, room, len)))
-			return (int64_t)c[i].seq;
-	return -1;
-}
-
-/* 1 when since (-1: none) does not go beyond the room's last seq; a pattern room that
- * is not alive has none. */
-static int rg__since_ok(struct rg_srv *srv, const char *room, size_t len, int64_t since)
-{
-	struct rg_room *r;
-	return since <= (rg_registry_get(&srv->reg, room, len, 0, &r) ? 0 : (int64_t)r->last_seq);
-}
-
-/* Subscribes to every room= argument, all or none: every name is checked before the
- * first join, so a refused request leaves no pattern room behind. With a
- * Last-Event-ID, each room resumes after its cursor (gap notices first where the
- * ring no longer reaches back). 0, or -1 with *err and *why set. */
+/* Subscribes to every room= argument, then moves each room named by the
+ * Last-Event-ID to its cursor (a named room the URL lacks was added to the stream
+ * later, by POST /streams/{id}/rooms: it joins again), with gap notices where the ring
+ * no longer reaches back. The joins are quiet: presence members hear of them only
+ * when the stream starts (rg_session_announce), and a refused request, cleaned up by
+ * the caller, leaves nothing behind. Linear in the rooms. 0, or -1 with *err and *why
+ * set. */
 static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss,
 			 enum rg_err *err, const char **why)
 {
 	static char id[32 + 150 * 1024];
-	char arg[16 + RG_ROOM_NAME_MAX], other[16 + RG_ROOM_NAME_MAX];
-	unsigned max = srv->cfg->max_rooms_per_connection;
 	static struct rg_cursor cursors[1024];
-	size_t len, olen;
-	unsigned rooms = 0;
+	struct rg_session *s = &pss->session;
+	char arg[16 + RG_ROOM_NAME_MAX];
+	unsigned max = srv->cfg->max_rooms_per_connection;
+	size_t len;
 	int r, nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
 
-	if (idlen < 0 || (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors,
-							     (int)(max < 64 ? max : 64))) < 0)) {
+	if (idlen < 0 ||
+	    (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors, (int)max)) < 0)) {
 		*err = RG_E_BAD_REQUEST;
 		*why = "Last-Event-ID: expected SEQ or ROOM=SEQ,... as this gateway sends";
 		return -1;
 	}
 	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		struct rg_join j = {.since = -1, .quiet = 1};
 		if (!(r = rg__room_arg(wsi, i, arg, sizeof(arg), &len)))
 			continue;
-		if (r < 0)
-			goto bad;
-		if (!rg_registry_conf_for(&srv->reg, arg, len)) {
-			*err = RG_E_UNKNOWN_ROOM;
-			*why = "no such room";
+		if (r < 0) {
+			*err = RG_E_BAD_REQUEST;
+			*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
 			return -1;
 		}
-		for (int j = 0; j < i; j++) {
-			if (rg__room_arg(wsi, j, other, sizeof(other), &olen) == 1 && olen == len &&
-			    !memcmp(arg, other, len)) {
-				*err = RG_E_BAD_REQUEST;
-				*why = "room: the same room twice";
-				return -1;
-			}
+		if (rg_session_joined(s, arg, len)) {
+			*err = RG_E_BAD_REQUEST;
+			*why = "room: the same room twice";
+			return -1;
 		}
-		if (++rooms > max) {
+		if (s->nsubs >= max) {
 			*err = RG_E_LIMIT_EXCEEDED;
 			*why = "more rooms than limits.max_rooms_per_connection";
 			return -1;
 		}
+		j.room = arg;
+		j.len = len;
+		if (rg_session_join(s, &j)) {
+			*err = j.err;
+			*why = j.why;
+			return -1;
+		}
 	}
-	if (!rooms) {
+	if (!s->nsubs) {
 		*err = RG_E_BAD_REQUEST;
 		*why = "room: expected at least one room=NAME argument";
 		return -1;
 	}
-	/* A bare SEQ belongs to the stream's only room. A named room that the URL lacks
-	 * was added to the stream later (POST /streams/{id}/rooms): it joins again. */
-	static int extra[1024];
-	memset(extra, 0, sizeof(extra));
+	unsigned url_rooms = s->nsubs;
 	for (int c = 0; c < nc; c++) {
-		int found = 0;
-		for (int i = 0;
-		     !found && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++)
-			found = rg__room_arg(wsi, i, arg, sizeof(arg), &len) == 1 &&
-				(cursors[c].room[0] ? !strcmp(arg, cursors[c].room) : rooms == 1);
-		if (found && !rg__since_ok(srv, arg, len, (int64_t)cursors[c].seq))
-			goto beyond;
-		if (found)
-			continue;
-		if (!cursors[c].room[0]) {
-			*err = RG_E_BAD_REQUEST;
-			*why = "Last-Event-ID: a bare SEQ fits only a one-room stream";
-			return -1;
+		struct rg_join j = {.since = (int64_t)cursors[c].seq, .quiet = 1};
+		if (!cursors[c].room[0]) { /* a bare SEQ belongs to a one-room stream */
+			if (url_rooms != 1) {
+				*err = RG_E_BAD_REQUEST;
+				*why = "Last-Event-ID: a bare SEQ fits only a one-room stream";
+				return -1;
+			}
+			j.room = s->subs->sub.room->name;
+		} else {
+			j.room = cursors[c].room;
 		}
-		if (!rg_registry_conf_for(&srv->reg, cursors[c].room, strlen(cursors[c].room))) {
+		j.len = strlen(j.room);
+		if (!rg_registry_conf_for(&srv->reg, j.room, j.len)) {
 			*err = RG_E_BAD_REQUEST;
 			*why = "Last-Event-ID: names a room that does not exist";
 			return -1;
 		}
-		if (!rg__since_ok(srv, cursors[c].room, strlen(cursors[c].room),
-				  (int64_t)cursors[c].seq))
-			goto beyond;
-		if (++rooms > max) {
+		if (!rg_session_joined(s, j.room, j.len) && s->nsubs >= max) {
 			*err = RG_E_LIMIT_EXCEEDED;
 			*why = "more rooms than limits.max_rooms_per_connection";
 			return -1;
 		}
-		extra[c] = 1;
-	}
-	for (int i = 0, c = 0;; i++) {
-		struct rg_join j = {0};
-		if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0) {
-			if (rg__room_arg(wsi, i, arg, sizeof(arg), &len) != 1)
-				continue;
-			j.room = arg;
-			j.len = len;
-			j.since = rg__since(cursors, nc, arg, len);
-		} else {
-			while (c < nc && !extra[c])
-				c++;
-			if (c == nc)
-				break;
-			j.room = cursors[c].room;
-			j.len = strlen(cursors[c].room);
-			j.since = (int64_t)cursors[c++].seq;
-		}
-		if (rg_session_join(&pss->session, &j)) {
+		if (rg_session_join(s, &j)) {
 			*err = j.err;
-			*why = j.err == RG_E_BAD_REQUEST && j.since >= 0
+			*why = j.err == RG_E_BAD_REQUEST
 				       ? "Last-Event-ID: beyond the room's last seq"
 				       : j.why;
 			return -1;
 		}
-		if (j.gap_from &&
-		    rg_session_gap(&pss->session, j.ss->sub.room, j.gap_from, j.gap_to)) {
+		if (j.gap_from && rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to)) {
 			*err = RG_E_INTERNAL;
 			*why = "out of memory";
 			return -1;
 		}
 	}
 	return 0;
-bad:
-	*err = RG_E_BAD_REQUEST;
-	*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
-	return -1;
-beyond:
-	*err = RG_E_BAD_REQUEST;
-	*why = "Last-Event-ID: beyond the room's last seq";
-	return -1;
+}
+
+/* An HTTP/1.1 stream has no ping: the keepalive comment is its liveness check, but
+ * a write to a peer that vanished without a FIN or RST (a black-holed network, a
+ * sleeping laptop) is retransmitted for many minutes before TCP gives up. Bounding
+ * how long written data may stay unacknowledged ends such a stream within
+ * sse.keepalive_seconds + ws.ping_timeout_seconds, as pings end a WebSocket. HTTP/2
+ * connections are pinged by lws (retry_and_idle_policy). */
+static void rg__liveness(struct rg_srv *srv, struct lws *wsi)
+{
+	unsigned ms = srv->cfg->ws_ping_timeout_seconds * 1000;
+	int fd = lws_get_socket_fd(wsi);
+
+	if (lws_get_network_wsi(wsi) == wsi && fd >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)))
+		rg_warn("sse: TCP_USER_TIMEOUT: %s", strerror(errno));
 }
 
 static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss, const char *rest)
@@ -212,15 +185,20 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	enum rg_err err;
 	const char *why;
 
+	const char *framing = rg_http_framing_error(wsi);
+	int meth = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+
+	/* An unread body: the reply closes the connection (rg_http_reply_json). */
+	if (framing)
+		return rg_http_reply_error(wsi, &pss->reply, RG_E_BAD_REQUEST, framing, NULL);
 	if (rest && *rest && strcmp(rest, "/"))
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_NOT_FOUND, "no such path", NULL);
-	if (lws_http_get_uri_and_method(wsi, &uri, &ulen) != LWSHUMETH_GET) {
-		pss->reply.close_after = 1;
+	if (meth != LWSHUMETH_GET)
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
 					   "/events takes GET", "GET");
-	}
 	rg_wake_init(&pss->wake, srv, wsi);
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
+	pss->session.doom = rg_wake_doom;
 	/* the stream id comes first: the page needs it to add and drop rooms */
 	if (rg_session_publish_token(&pss->session)) {
 		rg_wake_cancel(&pss->wake);
@@ -245,9 +223,11 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	}
 	pss->streaming = 1;
 	srv->streams++;
+	rg_session_announce(&pss->session);
 	/* Drops the request headers and makes the stream immune to lws's idle
 	 * timeouts (on HTTP/2 the whole connection); must happen exactly once. */
 	lws_http_mark_sse(wsi);
+	rg__liveness(srv, wsi);
 	lws_set_timer_usecs(wsi, (lws_usec_t)srv->cfg->sse_keepalive_seconds * LWS_US_PER_SEC);
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -279,7 +259,8 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 	}
 	n += len;
 	if (flags & RG_FILL_LAGGED) {
-		rg_info("sse: ending a stream of %s: lagged", pss->session.lagged->name);
+		rg_info("sse: ending a stream: lagged (%s)",
+			pss->session.lagged[0] ? pss->session.lagged : "its answers went unread");
 		pss->closing = 1;
 	}
 	if (!n && pss->keepalive_due) {
@@ -304,6 +285,18 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
 		return rg_srv_bind(wsi, in);
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return 1; /* only the chat protocol upgrades to WebSocket, on its path */
+
+	case LWS_CALLBACK_HTTP_BODY:
+		return 0; /* a refused request's body: read and dropped */
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* lws's default would end the transaction before the refusal is written */
+		if (pss->reply.buf)
+			lws_callback_on_writable(wsi);
+		return 0;
 
 	case LWS_CALLBACK_HTTP:
 		if (srv->stopping)

@@ -16,6 +16,7 @@ struct pss__rg_chat {
 	struct rg_session session;
 	struct rg_wake wake;
 	int established;
+	int paused;         /* not read while its answers wait (rg_session_paused) */
 	int in_message;     /* a message's first fragment arrived, its last not yet */
 	int discard;        /* the current message is refused; drop its bytes */
 	enum rg_err refuse; /* why, when discarding */
@@ -70,9 +71,11 @@ static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void 
 	free(pss->rx);
 	pss->rx = NULL;
 	pss->rx_len = 0;
-	if (rc == -ENOBUFS) {
-		lws_close_reason(pss->wsi, RG_WS_CLOSE_LAGGED, (unsigned char *)"lagged", 6);
-		return -1;
+	/* A client that asks faster than it reads is paused, not judged: what it sends
+	 * meanwhile waits in its socket (lws keeps what it read already). */
+	if (!rc && !pss->paused && rg_session_paused(&pss->session)) {
+		pss->paused = 1;
+		lws_rx_flow_control(pss->wsi, 0);
 	}
 	return rc ? -1 : 0;
 }
@@ -103,9 +106,16 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 		return -1;
 	}
 	if (flags & RG_FILL_LAGGED) {
-		rg_info("ws: closing a subscriber of %s: lagged", pss->session.lagged->name);
+		rg_info("ws: closing a connection: lagged (%s)",
+			pss->session.lagged[0] ? pss->session.lagged : "its answers went unread");
 		lws_close_reason(pss->wsi, RG_WS_CLOSE_LAGGED, (unsigned char *)"lagged", 6);
 		return -1;
+	}
+	if (pss->paused && !rg_session_paused(&pss->session)) {
+		pss->paused = 0;
+		lws_rx_flow_control(pss->wsi, 1);
+		/* what lws kept while paused is read in the next loop pass */
+		rg_rx_resume(srv, pss->wsi);
 	}
 	if (len) {
 		size_t hl = h2 ? rg__ws_header_len(buf) : 0;
@@ -148,13 +158,17 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->wsi = wsi;
 		rg_wake_init(&pss->wake, srv, wsi);
 		rg_session_init(&pss->session, &srv->reg, RG_FMT_WS, rg_wake, &pss->wake);
+		pss->session.doom = rg_wake_doom;
 		pss->established = 1;
 		srv->streams++;
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
-		rg_rx_more(srv, wsi, &pss->rx_budget, len);
-		return rg__receive(srv, pss, in, len);
+		if (rg__receive(srv, pss, in, len))
+			return -1;
+		if (!pss->paused)
+			rg_rx_more(srv, wsi, &pss->rx_budget, len);
+		return 0;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return rg__writeable(srv, pss);

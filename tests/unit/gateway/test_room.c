@@ -188,7 +188,6 @@ static void test_registry(void)
 	CHECK(rg_registry_get(&reg, "p:y", 3, 1, &r) == 0);
 	CHECK(rg_registry_get(&reg, "p:z", 3, 1, &r) == 0);
 	CHECK(reg.nrooms == 6);
-	CHECK(rg_registry_get(&reg, "p:w", 3, 1, &r) == -ENOSPC); /* max_rooms 6 */
 
 	doc = rg_registry_describe(&reg);
 	CHECK_STR(doc, "{\"rooms\":["
@@ -224,6 +223,53 @@ static void test_registry(void)
 	rg_registry_cleanup(&reg);
 }
 
+/* max_rooms (6 here, 3 of them named) is never a wall that idle rooms hold up. */
+static void test_registry_room_slots(void)
+{
+	struct rg_registry reg;
+	struct rg_room *x, *y, *z, *r;
+	struct rg_sub sx, sy, sz;
+	uint64_t seq;
+
+	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
+	/* a pattern room that never held a message goes with its last subscriber */
+	CHECK(rg_registry_get(&reg, "p:x", 3, 1, &x) == 0);
+	rg_sub_attach(&sx, x, wake, &wakes[0]);
+	rg_sub_detach(&sx);
+	rg_registry_release(&reg, x);
+	CHECK(reg.nrooms == 3 && rg_registry_get(&reg, "p:x", 3, 0, &r) == -ENOENT);
+	/* one that did stays, for its history */
+	CHECK(rg_registry_get(&reg, "p:x", 3, 1, &x) == 0);
+	CHECK(rg_room_publish(x, "1", 1, NULL, &seq) == 0);
+	rg_sub_attach(&sx, x, wake, &wakes[0]);
+	rg_sub_detach(&sx);
+	rg_registry_release(&reg, x);
+	CHECK(rg_registry_get(&reg, "p:x", 3, 0, &r) == 0 && r == x);
+	/* at the limit, the room idle the longest makes way; a used one moves back */
+	CHECK(rg_registry_get(&reg, "p:y", 3, 1, &y) == 0);
+	CHECK(rg_registry_get(&reg, "p:z", 3, 1, &z) == 0);
+	CHECK(rg_room_publish(x, "2", 1, NULL, &seq) == 0); /* x: used last */
+	CHECK(reg.nrooms == 6 && reg.evicted == 0);
+	CHECK(rg_registry_get(&reg, "p:w", 3, 1, &r) == 0);
+	CHECK(reg.nrooms == 6 && reg.evicted == 1);
+	CHECK(rg_registry_get(&reg, "p:y", 3, 0, &r) == -ENOENT);
+	CHECK(rg_registry_get(&reg, "p:x", 3, 0, &r) == 0);
+	/* rooms with subscribers are never dropped: then the limit holds */
+	CHECK(rg_registry_get(&reg, "p:z", 3, 0, &z) == 0);
+	CHECK(rg_registry_get(&reg, "p:w", 3, 0, &r) == 0);
+	rg_sub_attach(&sx, x, wake, &wakes[0]);
+	rg_sub_attach(&sz, z, wake, &wakes[1]);
+	rg_sub_attach(&sy, r, wake, &wakes[2]);
+	CHECK(rg_registry_get(&reg, "p:v", 3, 1, &r) == -ENOSPC);
+	CHECK(rg_registry_sweep(&reg, rg_now_ms() + 5000) == 0);
+	rg_sub_detach(&sz);
+	CHECK(rg_registry_get(&reg, "p:v", 3, 1, &r) == 0 && reg.evicted == 2);
+	CHECK(rg_registry_get(&reg, "p:z", 3, 0, &r) == -ENOENT);
+	rg_sub_detach(&sx);
+	rg_sub_detach(&sy);
+	rg_registry_cleanup(&reg);
+}
+
 int main(void)
 {
 	test_message_encoding();
@@ -231,5 +277,6 @@ int main(void)
 	test_ring_growth();
 	test_fanout_wakes_once();
 	test_registry();
+	test_registry_room_slots();
 	return check_done("room");
 }

@@ -88,6 +88,11 @@ static const struct {
 	 "t.json: limits.max_mesage_bytes: unknown key\n"},
 	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_rooms_per_connection\":0}}",
 	 "t.json: limits.max_rooms_per_connection: expected an integer 1..1024\n"},
+	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_pending_bytes\":1000}}",
+	 "t.json: limits.max_pending_bytes: expected an integer 65536..1073741824\n"},
+	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_message_bytes\":1048576}}",
+	 "t.json: limits.max_pending_bytes: expected at least 4 x limits.max_message_bytes "
+	 "(4194304)\n"},
 	{"{" LISTEN ",\"rooms\":{}}", "t.json: rooms: expected an array of 1..10000 rooms\n"},
 	{"{" LISTEN ",\"rooms\":[]}", "t.json: rooms: expected an array of 1..10000 rooms\n"},
 	{"{" LISTEN ",\"rooms\":[\"lobby\"]}", "t.json: rooms[0]: expected an object\n"},
@@ -177,7 +182,7 @@ static void test_full(void)
 		"\"sse\":{\"keepalive_seconds\":2,\"retry_ms\":0},"
 		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
 		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":"
-		"9},"
+		"9,\"max_pending_bytes\":65536},"
 		"\"shutdown\":{\"drain_ms\":0},\"delivery\":{\"coalesce_us\":0},"
 		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\",\"presence\":true,"
 		"\"on_lag\":\"skip\"},"
@@ -195,6 +200,7 @@ static void test_full(void)
 	CHECK(cfg->ws_ping_seconds == 3 && cfg->ws_ping_timeout_seconds == 4);
 	CHECK(cfg->max_message_bytes == 16 && cfg->max_rooms == 7);
 	CHECK(cfg->max_rooms_per_connection == 9 && cfg->drain_ms == 0 && cfg->coalesce_us == 0);
+	CHECK(cfg->max_pending_bytes == 65536);
 	CHECK(cfg->nrooms == 2);
 	CHECK(!strcmp(cfg->rooms[0].name, "n") && !cfg->rooms[0].is_pattern);
 	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_PUBLISH_SERVER);
@@ -219,6 +225,7 @@ static void test_default_file(void)
 	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_PUBLISH_SERVER);
 	CHECK(!strcmp(cfg->rooms[2].name, "dm:") && cfg->rooms[2].is_pattern);
 	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
+	CHECK(cfg->max_pending_bytes == 1048576);
 	CHECK(cfg->drain_ms == 1000 && cfg->coalesce_us == 0);
 	rg_config_free(cfg);
 

@@ -9,22 +9,29 @@ WORKDIR /src
 # The same Debian -dev packages as a build on the host (README: scripts/deps.sh).
 COPY scripts/deps.sh scripts/missing-pkgs.sh scripts/
 RUN sh scripts/deps.sh
+# libwebsockets 4.1.6 from Debian's source package with patches/lws/ applied, static
+# with the libev glue built in (scripts/lws.sh; its own layer, rebuilt only when the
+# script or a patch changes). The deb-src entry comes from this image's apt sources.
+COPY scripts/lws.sh scripts/
+COPY patches/lws patches/lws
+RUN sh scripts/lws.sh
 COPY CMakeLists.txt ./
 COPY gateway gateway
 COPY protocols protocols
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
+      -DRG_LWS_PREFIX="$(sh scripts/lws.sh)" \
  && cmake --build build -j"$(nproc)" \
  && cmake --install build --prefix /usr/local --strip \
  && /usr/local/bin/roomgate --version
 
 # ---- runtime stage -------------------------------------------------------------------
 FROM debian:bookworm-slim
-# Runtime libraries only (ldd build/roomgate, and lws's libev glue, which lws loads
-# at start), plus the openssl CLI, which makes a self-signed certificate at start when
-# none is mounted and runs the health check.
+# Runtime libraries only (ldd build/roomgate: lws itself is linked in statically),
+# plus the openssl CLI, which makes a self-signed certificate at start when none is
+# mounted and runs the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libwebsockets17 libwebsockets-evlib-ev libev4 libjansson4 libssl3 openssl \
+      libev4 libjansson4 libssl3 libcap2 openssl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 # A fixed non-root user (uid/gid 10001): mounted keys must be readable by it.
 # /var/lib/roomgate is the working directory the entrypoint fills at start (links to

@@ -67,13 +67,16 @@ static void rg__doom(struct rg_session *s)
 }
 
 /* Queues b. An unsolicited answer that would take the session past its budget is
- * dropped and the session judged slow: -ENOBUFS. */
+ * dropped and the session judged slow: -ENOBUFS. Answers to the client's own requests
+ * stop at twice the budget, which a transport that pauses the client never reaches
+ * (RG_SESSION_PAUSE_BYTES and one answer are well below it); one that cannot pause
+ * (lws does not flow-control HTTP/2 streams) is bounded all the same. */
 static int rg__push(struct rg_session *s, struct rg_blob *b, int unsolicited)
 {
+	size_t cap = (unsolicited ? 1 : 2) * (size_t)s->reg->cfg->max_pending_bytes;
 	struct rg_answer *a;
 
-	if (unsolicited &&
-	    (s->overflow || s->ans_bytes + b->len > s->reg->cfg->max_pending_bytes)) {
+	if (s->overflow || s->ans_bytes + b->len > cap) {
 		s->overflow = 1;
 		rg__doom(s);
 		return -ENOBUFS;

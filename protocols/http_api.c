@@ -336,15 +336,11 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 	int get = meth == LWSHUMETH_GET, post = meth == LWSHUMETH_POST;
 	int has_body = !get && meth != LWSHUMETH_HEAD;
 
-	const char *framing = rg_http_framing_error(wsi);
-
 	pss->room_len = 0;
 	pss->stream[0] = '\0';
 	pss->refused = 0;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
-	if (framing)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, framing, NULL, 1);
 
 	if (!strcmp(uri, "/healthz")) {
 		if (!get)

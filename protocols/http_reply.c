@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
 		       size_t len, const char *allow)
@@ -11,12 +12,11 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
 					  *end = hdr + sizeof(hdr) - 1;
 
-	rg_http_reply_clear(r);
-	/* On HTTP/2 an unread body only concerns its own stream, which the reply ends.
-	 * On HTTP/1.1 every answer ends its connection: lws 4.1.6 spins forever on a
-	 * request pipelined behind a completed one (it waits for POLLOUT in a loop that
-	 * never polls), so no request may be left buffered behind ours. */
-	r->close_after = lws_get_network_wsi(wsi) == wsi;
+	rg_http_reply_free(r);
+	/* On HTTP/2 an unread body only concerns its own stream, which the reply ends;
+	 * on HTTP/1.1 the next request would start inside it. */
+	if (lws_get_network_wsi(wsi) != wsi)
+		r->close_after = 0;
 	r->buf = malloc(LWS_PRE + len);
 	if (!r->buf)
 		return -1;
@@ -61,28 +61,78 @@ int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret)
 	return 1;
 }
 
-void rg_http_reply_clear(struct rg_http_reply *r)
+void rg_http_reply_free(struct rg_http_reply *r)
 {
 	free(r->buf);
 	r->buf = NULL;
 	r->len = 0;
 }
 
+void rg_http_reply_clear(struct rg_http_reply *r)
+{
+	rg_http_reply_free(r);
+	r->close_after = 0;
+}
+
+/* The value of header h, trailing blanks cut, into v: its length, or -1. */
+static int rg__value(struct lws *wsi, enum lws_token_indexes h, char *v, int cap)
+{
+	int n = lws_hdr_copy(wsi, v, cap, h);
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return n;
+}
+
 const char *rg_http_framing_error(struct lws *wsi)
 {
-	char cl[24];
-	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	static const char why[] = "Content-Length, Transfer-Encoding: the body's length is "
+				  "ambiguous (RFC 9112 6.3)";
+	int te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+	char v[64];
+	int n;
 
-	if (lws_get_network_wsi(wsi) != wsi || n <= 0)
+	if (lws_get_network_wsi(wsi) != wsi)
 		return NULL;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
-		return "Content-Length together with Transfer-Encoding";
-	/* lws joins a repeated header's values with commas */
-	if ((size_t)n >= sizeof(cl) ||
-	    lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) != n ||
-	    strspn(cl, "0123456789") != (size_t)n)
-		return "Content-Length: expected one decimal number";
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		/* lws keeps a repeated header as a second fragment of the same token */
+		if (te || lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)
+			return why;
+		n = rg__value(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, v, sizeof(v));
+		if (n <= 0 || n > 19 || strspn(v, "0123456789") != (size_t)n)
+			return why;
+	}
+	if (te) { /* its last coding must be chunked (the API then answers 411) */
+		n = rg__value(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, v, sizeof(v));
+		if (n < 7 || strncasecmp(v + n - 7, "chunked", 7) ||
+		    (n > 7 && !strchr(" ,\t", v[n - 8])))
+			return why;
+	}
 	return NULL;
+}
+
+int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
+{
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+					   *end = buf + sizeof(buf) - 1;
+	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", rg_err_code(err), "message", why);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	size_t len = text ? strlen(text) : 0;
+	int rc = -1;
+
+	if (text && len < 512 &&
+	    !lws_add_http_common_headers(wsi, (unsigned)rg_err_http_status(err), "application/json",
+					 len, &p, end) &&
+	    !lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+					 (const unsigned char *)"close", 5, &p, end) &&
+	    !lws_finalize_http_header(wsi, &p, end) && (size_t)(end - p) > len) {
+		memcpy(p, text, len);
+		p += len;
+		rc = lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) < 0 ? -1 : 0;
+	}
+	free(text);
+	json_decref(o);
+	return rc;
 }
 
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap)

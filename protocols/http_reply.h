@@ -13,7 +13,8 @@
 struct rg_http_reply {
 	unsigned char *buf; /* LWS_PRE headroom, then the body */
 	size_t len;
-	int close_after; /* the request body was not read: do not reuse the connection */
+	int close_after; /* the request body is not read: the answer closes the connection
+			  * (HTTP/1.1; set before answering) */
 };
 
 /* Answers status with body (JSON text, copied); allow: an Allow header value or
@@ -26,14 +27,20 @@ int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err er
 /* From HTTP_WRITEABLE: 1 if a reply was pending (then *ret is the callback's
  * return value), 0 if there was none. */
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);
+/* Frees the body; _clear also forgets close_after, for the connection's next request. */
+void rg_http_reply_free(struct rg_http_reply *r);
 void rg_http_reply_clear(struct rg_http_reply *r);
 
 /* How an HTTP/1.1 request frames its body, checked as RFC 9112 6.3 asks: NULL when
- * it is unambiguous, else why not (Content-Length with Transfer-Encoding, a repeated
- * or non-numeric Content-Length), to be answered 400 with the connection closed: a
- * server and a proxy in front of it that read such a request differently would
+ * it is unambiguous, else why not (a Transfer-Encoding with a Content-Length, one whose
+ * last coding is not chunked, a repeated or non-numeric Content-Length), to be
+ * answered 400 with the connection closed. lws 4.1.6 would frame such a body by the
+ * first Content-Length it saw, where a proxy in front may read it otherwise and
  * disagree on where the next request starts. HTTP/2 frames its own bodies: NULL. */
 const char *rg_http_framing_error(struct lws *wsi);
+/* Writes the error answer of err at once, with connection: close, for a request
+ * refused before any protocol took it; the caller then returns nonzero. 0 or -1. */
+int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why);
 
 /* The media type of the request without parameters, lowercased, into out. */
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap);

@@ -185,17 +185,15 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	enum rg_err err;
 	const char *why;
 
-	const char *framing = rg_http_framing_error(wsi);
 	int meth = lws_http_get_uri_and_method(wsi, &uri, &ulen);
 
-	/* An unread body: the reply closes the connection (rg_http_reply_json). */
-	if (framing)
-		return rg_http_reply_error(wsi, &pss->reply, RG_E_BAD_REQUEST, framing, NULL);
 	if (rest && *rest && strcmp(rest, "/"))
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_NOT_FOUND, "no such path", NULL);
-	if (meth != LWSHUMETH_GET)
+	if (meth != LWSHUMETH_GET) {
+		pss->reply.close_after = 1; /* a body may follow, unread */
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
 					   "/events takes GET", "GET");
+	}
 	rg_wake_init(&pss->wake, srv, wsi);
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;

@@ -1,5 +1,6 @@
 #include "ws_chat.h"
 
+#include "http_reply.h"
 #include "srv.h"
 
 #include "../gateway/log.h"
@@ -16,6 +17,7 @@ struct pss__rg_chat {
 	struct rg_session session;
 	struct rg_wake wake;
 	int established;
+	int closing;        /* shutting down: its close is under way */
 	int paused;         /* not read while its answers wait (rg_session_paused) */
 	int in_message;     /* a message's first fragment arrived, its last not yet */
 	int discard;        /* the current message is refused; drop its bytes */
@@ -97,6 +99,12 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 	int flags;
 
 	if (srv->stopping) {
+		/* Once: lws then sends the close frame and waits for the peer's
+		 * (LRS_AWAITING_CLOSE_ACK, which still calls us writeable); closing again
+		 * would drop the connection under the peer's reply. */
+		if (pss->closing)
+			return 0;
+		pss->closing = 1;
 		lws_close_reason(pss->wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL, 0);
 		return -1;
 	}
@@ -145,6 +153,17 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
 		rg_info("tls: SSL_MODE_RELEASE_BUFFERS on vhost %s", lws_get_vhost_name(in));
 		return 0;
+
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION: {
+		/* protocols[0] sees every HTTP request first, before lws frames its body
+		 * (by the first Content-Length) and before any mount takes it. */
+		const char *why = rg_http_framing_error(wsi);
+		if (why) {
+			rg_http_refuse_now(wsi, RG_E_BAD_REQUEST, why);
+			return 1;
+		}
+		return 0;
+	}
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* Only /ws upgrades; anything else is refused before it costs a session. */

@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs the Debian bookworm packages roomgate needs: to build and run (default), or
 # also to test (--test). Runs apt-get only for what is missing. Needs root.
+# libwebsockets is not among them: scripts/lws.sh builds it from Debian's source package
+# (dpkg-dev for apt-get source; libssl-dev, libev-dev, libcap-dev, zlib1g-dev for lws).
 set -eu
-pkgs="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libssl-dev libjansson-dev uthash-dev openssl"
+pkgs="build-essential cmake pkg-config dpkg-dev libev-dev libssl-dev libcap-dev zlib1g-dev libjansson-dev uthash-dev openssl"
 if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs python3 python3-websockets curl clang clang-format"
+	pkgs="$pkgs python3 python3-websockets python3-h2 curl clang clang-format iproute2 util-linux"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi

@@ -219,6 +219,8 @@ class Gateway:
             info = self.room_info(room)
             if info is not None and info.get("subscribers") == n:
                 return info
+            if info is None and n == 0:  # a pattern room that never held a message
+                return info              # goes with its last subscriber
             time.sleep(0.05)
         raise AssertionError(f"room {room!r}: expected {n} subscribers within {timeout}s,"
                              f" /rooms says {info}")

@@ -1,6 +1,6 @@
 /* A config built in code for dispatcher tests: rooms "a" (history 4), "big" (history
  * 100), "srv" (server-only) and pattern "p:*" (history 4, idle 1 s); a connection may
- * be owed 4 KB. */
+ * be owed 64 KB (the least the config allows). */
 #ifndef RG_TEST_FIXTURES_H
 #define RG_TEST_FIXTURES_H
 
@@ -21,7 +21,7 @@ __attribute__((unused)) static struct rg_config fx_cfg = {
 	.max_message_bytes = 1024,
 	.max_rooms = 6,
 	.max_rooms_per_connection = 3,
-	.max_pending_bytes = 4096,
+	.max_pending_bytes = 65536,
 	.rooms = fx_rooms,
 	.nrooms = sizeof(fx_rooms) / sizeof(fx_rooms[0]),
 };

@@ -154,6 +154,14 @@ static void test_errors(void)
 	rg_session_cleanup(&s);
 }
 
+static int dooms;
+
+static void doom(void *owner)
+{
+	(void)owner;
+	dooms++;
+}
+
 static void test_requests_faster_than_reads_pause(void)
 {
 	struct rg_session s;
@@ -173,6 +181,23 @@ static void test_requests_faster_than_reads_pause(void)
 	CHECK(!rg_session_paused(&s));
 	rg_session_cleanup(&s);
 	CHECK(s.nans == 0 && s.ans_head == NULL && s.ans_bytes == 0);
+
+	/* a transport that cannot pause: answers stop at twice the budget */
+	struct rg_config cfg = fx_cfg;
+	struct rg_registry r2;
+	cfg.max_pending_bytes = 16 * 1024;
+	rg_registry_init(&r2, &cfg);
+	rg_session_init(&s, &r2, RG_FMT_WS, wake, NULL);
+	s.doom = doom;
+	dooms = n = 0;
+	while (!s.overflow && n < 100000) {
+		CHECK(handle(&s, "{\"type\":\"ping\"}") == 0 || s.overflow);
+		n++;
+	}
+	CHECK(s.overflow && dooms == 1 && s.ans_bytes <= 32 * 1024 && s.ans_bytes > 30 * 1024);
+	CHECK(rg_session_fill(&s, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED);
+	rg_session_cleanup(&s);
+	rg_registry_cleanup(&r2);
 }
 
 static void test_batching_and_caps(void)
@@ -219,14 +244,6 @@ static void test_batching_and_caps(void)
 	rg_session_cleanup(&pub);
 }
 
-static int dooms;
-
-static void doom(void *owner)
-{
-	(void)owner;
-	dooms++;
-}
-
 static void test_lag(void)
 {
 	struct rg_session ws, sse, pub;
@@ -237,6 +254,7 @@ static void test_lag(void)
 	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
 	rg_session_init(&pub, &reg, RG_FMT_WS, wake, NULL);
 	ws.doom = sse.doom = doom;
+	dooms = 0;
 	handle(&ws, "{\"type\":\"join\",\"room\":\"a\"}");
 	drain_ws(&ws);
 	CHECK(join(&sse, "a", -1) == 0);
@@ -265,16 +283,16 @@ static void test_lag(void)
 	CHECK(a->count == 4);
 	drain_ws(&ws);
 	rg_session_fill(&sse, buf, sizeof(buf), 0, &len);
-	/* Past the budget (4 KB owed) a reader that does not read has lagged: it is
+	/* Past the budget (64 KB owed) a reader that does not read has lagged: it is
 	 * judged once, at once, and what it was owed is dropped. */
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 1000; i++) {
 		handle(&pub, "{\"type\":\"publish\",\"room\":\"a\",\"data\":0}");
 		drain_ws(&pub);
 	}
 	CHECK(dooms == 2 && ws.doomed && sse.doomed);
 	CHECK(a->bytes - (rg_room_get(a, rg_room_first_seq(a))->end_bytes -
 			  rg_msg_weight(rg_room_get(a, rg_room_first_seq(a)))) <=
-	      4096);
+	      65536);
 	CHECK(rg_session_fill(&ws, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED && len == 0);
 	CHECK_STR(ws.lagged, "a");
 	CHECK(rg_session_fill(&sse, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED);
@@ -449,17 +467,17 @@ static void test_skip_policy(void)
 	rg_session_init(&pub, &r2, RG_FMT_WS, wake, NULL);
 	CHECK(join(&slow, "s", -1) == 0);
 	handle(&pub, "{\"type\":\"join\",\"room\":\"s\"}");
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 1000; i++) {
 		handle(&pub, "{\"type\":\"publish\",\"room\":\"s\",\"data\":0}");
 		drain_ws(&pub);
 	}
-	/* what lay past the 4 KB budget is gone, and with the reader lagged, nothing is
+	/* what lay past the 64 KB budget is gone, and with the reader lagged, nothing is
 	 * kept for it past the history: a gap notice, then the rest, and the stream stays
 	 * open */
 	struct rg_room *room;
 	CHECK(rg_registry_get(&r2, "s", 1, 0, &room) == 0);
 	uint64_t first = rg_room_first_seq(room);
-	CHECK(first == 97);
+	CHECK(first == 997);
 	CHECK(rg_session_fill(&slow, buf, sizeof(buf), 0, &len) == 0);
 	buf[len] = '\0';
 	char want[128];
@@ -469,7 +487,7 @@ static void test_skip_policy(void)
 		"%llu\n",
 		(unsigned long long)first - 1, (unsigned long long)first);
 	CHECK(!strncmp((char *)buf, want, strlen(want)));
-	CHECK(strstr((char *)buf, "id: 100\n") != NULL);
+	CHECK(strstr((char *)buf, "id: 1000\n") != NULL);
 	CHECK(!slow.lagged[0] && !slow.doomed);
 	rg_session_cleanup(&slow);
 	rg_session_cleanup(&pub);
@@ -522,21 +540,21 @@ static void test_presence(void)
 				  "{\"type\":\"presence\",\"room\":\"p\",\"event\":\"join\","
 				  "\"user\":\"bob\"}\n\n") != NULL);
 	CHECK(strstr((char *)buf, "\"event\":\"leave\",\"user\":\"alice\"") != NULL);
-	/* a member that does not read what it is told is judged slow at its budget (4 KB),
-	 * not waited for: nothing queued past it */
+	/* a member that does not read what it is told is judged slow at its budget
+	 * (64 KB), not waited for: nothing queued past it */
 	drain_ws(&b);
 	b.doom = doom;
 	dooms = 0;
 	int n = 0;
-	while (!b.overflow && n < 1000) {
+	while (!b.overflow && n < 5000) {
 		handle(&a, "{\"type\":\"join\",\"room\":\"p\"}");
 		rg_session_cleanup(&a);
 		n++;
 	}
-	CHECK(b.overflow && dooms == 1 && n > 10 && b.ans_bytes <= 4096);
+	CHECK(b.overflow && dooms == 1 && n > 100 && b.ans_bytes <= 65536);
 	handle(&a, "{\"type\":\"join\",\"room\":\"p\"}");
 	rg_session_cleanup(&a);
-	CHECK(dooms == 1 && b.ans_bytes <= 4096);
+	CHECK(dooms == 1 && b.ans_bytes <= 65536);
 	CHECK(rg_session_fill(&b, buf, sizeof(buf), 0, &len) == RG_FILL_LAGGED);
 	CHECK_STR(b.lagged, "");
 	/* an SSE member is told why its stream ends */

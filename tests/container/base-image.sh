@@ -33,7 +33,10 @@ fi
 if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
 	mirror=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
 fi
-mirror=${mirror:-http://deb.debian.org/debian}
+if [ -z "$mirror" ]; then
+	echo "base-image: no Debian mirror in this machine's apt sources" >&2
+	exit 1
+fi
 
 rootfs=$(mktemp -d /var/tmp/roomgate-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT

@@ -229,8 +229,7 @@ int rg_server_run(const struct rg_config *cfg)
 	info.foreign_loops = foreign;
 	ctx = lws_create_context(&info);
 	if (!ctx) {
-		rg_err("cannot create the lws context (see the lws error above; lws loads its "
-		       "libev glue from the libwebsockets-evlib-ev package)");
+		rg_err("cannot create the lws context (see the lws error above)");
 		goto out;
 	}
 	if (rg_static_confine(ctx, cfg->web_root))

@@ -16,6 +16,7 @@ static struct rg_config cfg = {
 	.max_message_bytes = 4096,
 	.max_rooms = 8,
 	.max_rooms_per_connection = 4,
+	.max_pending_bytes = 65536,
 	.rooms = rooms,
 	.nrooms = 3,
 };
@@ -42,7 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* join first so that publish paths are reached too */
 	rg_session_handle(&s, "{\"type\":\"join\",\"room\":\"a\"}", 26);
 	rg_session_handle(&s, (const char *)data, size);
-	while (rg_session_fill(&s, buf, sizeof(buf), 0, &len) > 0)
+	/* as a transport does: write while there is more; a lagged session is closed */
+	int flags;
+	while ((flags = rg_session_fill(&s, buf, sizeof(buf), 0, &len)) > 0 &&
+	       !(flags & RG_FILL_LAGGED))
 		;
 	rg_session_cleanup(&s);
 	if (!rg_body_parse((const char *)data, size, &out, &len, &err, &why))

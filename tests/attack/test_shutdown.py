@@ -24,6 +24,7 @@ import signal
 import struct
 import time
 
+import attack  # noqa: F401  (puts tests/integration, the harness, on the path)
 from harness import SUBPROTOCOL, GatewayTestCase, client_ssl, run_tests
 
 CLIENTS = 600

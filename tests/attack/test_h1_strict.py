@@ -21,6 +21,7 @@ import socket
 import ssl
 import time
 
+import attack  # noqa: F401  (puts tests/integration, the harness, on the path)
 from harness import GatewayTestCase, http, raw_tls, run_tests
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -5,6 +5,7 @@ close frame with an invalid status code or a 1-byte payload is answered with 100
 import asyncio
 import struct
 
+import attack  # noqa: F401  (puts tests/integration, the harness, on the path)
 from harness import GatewayTestCase, RawWS, run_tests, ws_frame
 
 

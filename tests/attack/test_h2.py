@@ -23,6 +23,7 @@ import time
 
 import hpack
 
+import attack  # noqa: F401  (puts tests/integration, the harness, on the path)
 from harness import GatewayTestCase, run_tests
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

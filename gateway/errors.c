@@ -1,5 +1,7 @@
 #include "errors.h"
 
+#include <errno.h>
+
 static const struct {
 	const char *code;
 	int status;
@@ -29,4 +31,24 @@ const char *rg_err_code(enum rg_err e)
 int rg_err_http_status(enum rg_err e)
 {
 	return (unsigned)e < RG_E_COUNT ? rg__errs[e].status : 500;
+}
+
+const char rg_why_room_name[] = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+
+enum rg_err rg_err_room(int rc, const char **why)
+{
+	switch (rc) {
+	case -EINVAL:
+		*why = rg_why_room_name;
+		return RG_E_BAD_REQUEST;
+	case -ENOENT:
+		*why = "no such room";
+		return RG_E_UNKNOWN_ROOM;
+	case -ENOSPC:
+		*why = "the gateway holds limits.max_rooms rooms, each with a subscriber";
+		return RG_E_LIMIT_EXCEEDED;
+	default:
+		*why = "out of memory";
+		return RG_E_INTERNAL;
+	}
 }

@@ -1,6 +1,8 @@
 /*
- * Stable error codes answered to clients (docs/PROTOCOL.md, "Error codes").
- * The code strings are part of the v1 wire contract: add, never rename.
+ * Stable error codes answered to clients (docs/PROTOCOL.md, "Error codes"), each with
+ * its HTTP status, and the messages every transport shares: one vocabulary for the
+ * WebSocket, SSE and the HTTP API. The code strings are part of the v1 wire contract:
+ * add, never rename.
  */
 #ifndef RG_ERRORS_H
 #define RG_ERRORS_H
@@ -28,5 +30,12 @@ enum rg_err {
 const char *rg_err_code(enum rg_err e);
 /* The HTTP status that carries this error. */
 int rg_err_http_status(enum rg_err e);
+
+/* The message for a name that is not a room name, wherever a client sends one. */
+extern const char rg_why_room_name[];
+
+/* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOMEM) as
+ * the error every transport answers, and its message in *why. */
+enum rg_err rg_err_room(int rc, const char **why);
 
 #endif

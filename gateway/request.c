@@ -100,8 +100,7 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 	if (!v)
 		return rg__refuse(req, RG_E_BAD_REQUEST, "room: missing");
 	if (rg__string(v, &s, &n) || !rg_room_name_valid(s, n))
-		return rg__refuse(req, RG_E_BAD_REQUEST,
-				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -");
+		return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_room_name);
 	memcpy(req->room, s, n + 1);
 	req->room_len = n;
 

@@ -25,8 +25,6 @@ struct rg_answer {
 	struct rg_blob *blob;
 };
 
-static const char rg__room_why[] = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
-
 /* A WebSocket frame of text, or an SSE event named type with text as its data. */
 static struct rg_blob *rg__blob(enum rg_format fmt, const char *type, const char *text, size_t tl)
 {
@@ -318,24 +316,6 @@ struct rg_session_sub *rg_session_joined(struct rg_session *s, const char *room,
 	return ss;
 }
 
-static enum rg_err rg__room_err(int rc, const char **why)
-{
-	switch (rc) {
-	case -EINVAL:
-		*why = rg__room_why;
-		return RG_E_BAD_REQUEST;
-	case -ENOENT:
-		*why = "no such room";
-		return RG_E_UNKNOWN_ROOM;
-	case -ENOSPC:
-		*why = "the gateway holds limits.max_rooms rooms";
-		return RG_E_LIMIT_EXCEEDED;
-	default:
-		*why = "out of memory";
-		return RG_E_INTERNAL;
-	}
-}
-
 /* Points the cursor just after since, or at the oldest stored message with a gap. */
 static void rg__seek(struct rg_join *j)
 {
@@ -378,13 +358,13 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	if (rc == -ENOENT)
 		rc = rg_registry_get(s->reg, j->room, j->len, 1, &r);
 	if (rc) {
-		j->err = rg__room_err(rc, &j->why);
+		j->err = rg_err_room(rc, &j->why);
 		return -1;
 	}
 	if (!j->ss) {
 		struct rg_session_sub *ss = calloc(1, sizeof(*ss)), **tail = &s->subs;
 		if (!ss) {
-			j->err = rg__room_err(-ENOMEM, &j->why);
+			j->err = rg_err_room(-ENOMEM, &j->why);
 			return -1;
 		}
 		if (j->name)
@@ -449,9 +429,12 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 	const struct rg_room_conf *rc =
 		ss ? ss->sub.room->conf : rg_registry_conf_for(s->reg, req->room, req->room_len);
 	uint64_t seq;
+	const char *why;
 
-	if (!rc)
-		return rg__error(s, RG_E_UNKNOWN_ROOM, "no such room", req->id);
+	if (!rc) {
+		enum rg_err err = rg_err_room(-ENOENT, &why);
+		return rg__error(s, err, why, req->id);
+	}
 	if (rc->publish == RG_PUBLISH_SERVER)
 		return rg__error(s, RG_E_FORBIDDEN, "only the HTTP API publishes to this room",
 				 req->id);
@@ -493,7 +476,7 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 		rc = 0;
 	}
 	if (rc) {
-		enum rg_err err = rg__room_err(rc, &why);
+		enum rg_err err = rg_err_room(rc, &why);
 		return rg__error(s, err, why, req->id);
 	}
 	if (req->since > (int64_t)room->last_seq)
@@ -523,9 +506,12 @@ static int rg__presence(struct rg_session *s, const struct rg_request *req)
 {
 	const struct rg_room_conf *rc = rg_registry_conf_for(s->reg, req->room, req->room_len);
 	struct rg_room *room;
+	const char *why;
 
-	if (!rc)
-		return rg__error(s, RG_E_UNKNOWN_ROOM, "no such room", req->id);
+	if (!rc) {
+		enum rg_err err = rg_err_room(-ENOENT, &why);
+		return rg__error(s, err, why, req->id);
+	}
 	if (!rc->presence)
 		return rg__error(s, RG_E_NO_PRESENCE, "this room has no presence", req->id);
 	json_t *users = json_array();
@@ -762,12 +748,11 @@ static int rg__names(struct rg_session *s, json_t *list, struct rg__name **set,
 		struct rg__name *seen;
 		if (!name || strlen(name) != len || !rg_room_name_valid(name, len)) {
 			*err = RG_E_BAD_REQUEST;
-			*why = rg__room_why;
+			*why = rg_why_room_name;
 			return -1;
 		}
 		if (!rg_registry_conf_for(s->reg, name, len)) {
-			*err = RG_E_UNKNOWN_ROOM;
-			*why = "no such room";
+			*err = rg_err_room(-ENOENT, why);
 			return -1;
 		}
 		HASH_FIND(hh, *set, name, len, seen);

@@ -33,6 +33,15 @@ static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err,
 	return rg_http_reply_error(wsi, &pss->reply, err, why, allow);
 }
 
+/* A failed room lookup (rg_registry_get's return), answered as every transport does. */
+static int rg__refuse_room(struct lws *wsi, struct pss__rg_api *pss, int rc, int body_unread)
+{
+	const char *why;
+	enum rg_err err = rg_err_room(rc, &why);
+
+	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
+}
+
 static int rg__rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	char *text = rg_registry_describe(&srv->reg);
@@ -71,12 +80,9 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 	size_t len;
 	int rc = rg_registry_get(&srv->reg, name, nlen, 0, &room);
 
-	if (rc == -EINVAL)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
-				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
-				  NULL, 0);
-	if (rc == -ENOENT && !rg_registry_conf_for(&srv->reg, name, nlen))
-		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 0);
+	/* a pattern room that is not alive is answered below, empty */
+	if (rc && (rc != -ENOENT || !rg_registry_conf_for(&srv->reg, name, nlen)))
+		return rg__refuse_room(wsi, pss, rc, 0);
 	if (rg__count_arg(wsi, "since", INT64_MAX, &since) < 0)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: expected an integer >= 0",
 				  NULL, 0);
@@ -115,11 +121,9 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 	char *users = NULL, *out;
 
 	if (!rg_room_name_valid(name, nlen))
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
-				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
-				  NULL, 0);
+		return rg__refuse_room(wsi, pss, -EINVAL, 0);
 	if (!rc)
-		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 0);
+		return rg__refuse_room(wsi, pss, -ENOENT, 0);
 	if (!rc->presence)
 		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, "this room has no presence", NULL, 0);
 	if (!rg_registry_get(&srv->reg, name, nlen, 0, &room))
@@ -203,17 +207,8 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 	if (rc || pss->refused)
 		return rc;
 	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
-	if (rc == -EINVAL)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
-				  "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -",
-				  NULL, 1);
-	if (rc == -ENOENT)
-		return rg__refuse(wsi, pss, RG_E_UNKNOWN_ROOM, "no such room", NULL, 1);
-	if (rc == -ENOSPC)
-		return rg__refuse(wsi, pss, RG_E_LIMIT_EXCEEDED,
-				  "the gateway holds limits.max_rooms rooms", NULL, 1);
 	if (rc)
-		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 1);
+		return rg__refuse_room(wsi, pss, rc, 1);
 	if (rg__idempotency_key(wsi, pss->key, sizeof(pss->key)) < 0)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
 				  "Idempotency-Key: expected 1..64 bytes, no control characters",
@@ -306,12 +301,11 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 	if (rc)
 		return rg__refuse(wsi, pss, err, why, NULL, 0);
 	rc = rg_registry_get(&srv->reg, pss->room, pss->room_len, 1, &room);
-	if (rc == -ENOSPC) {
+	if (rc) {
 		free(data);
-		return rg__refuse(wsi, pss, RG_E_LIMIT_EXCEEDED,
-				  "the gateway holds limits.max_rooms rooms", NULL, 0);
+		return rg__refuse_room(wsi, pss, rc, 0);
 	}
-	rc = rc ? rc : rg_room_publish(room, data, dlen, pss->key[0] ? pss->key : NULL, &seq);
+	rc = rg_room_publish(room, data, dlen, pss->key[0] ? pss->key : NULL, &seq);
 	free(data);
 	if (rc == -EEXIST)
 		return rg__refuse(

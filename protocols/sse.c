@@ -94,7 +94,7 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 			continue;
 		if (r < 0) {
 			*err = RG_E_BAD_REQUEST;
-			*why = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+			*why = rg_why_room_name;
 			return -1;
 		}
 		if (rg_session_joined(s, arg, len)) {

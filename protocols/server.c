@@ -134,166 +134,216 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 	return 0;
 }
 
-int rg_server_run(const struct rg_config *cfg)
+/* The protocols, in the order lws sees them: the chat protocol first (protocols[0]
+ * gets the vhost-wide callbacks and a WebSocket upgrade that names no subprotocol). */
+enum { RG__CHAT, RG__SSE, RG__API, RG__NPROTOS };
+
+/* The callback mounts, longest prefix first; the static web root comes last. */
+static const struct {
+	const char *mountpoint;
+	int proto;
+} rg__mount_table[] = {
+	{"/events", RG__SSE},
+	{"/rooms", RG__API},
+	{"/streams", RG__API},
+	{"/healthz", RG__API},
+};
+#define RG__NMOUNTS (sizeof(rg__mount_table) / sizeof(rg__mount_table[0]) + 1)
+
+/* Everything the server holds while it runs; lws keeps pointers into it (protocols,
+ * options, mounts, vhost names), so it lives as long as the context. */
+struct rg__server {
+	struct rg_srv srv;
+	struct rg__loop loop;
+	struct rg__tick tick;
+	struct lws_context *ctx;
+	struct lws_protocols protos[RG__NPROTOS + 1];
+	const struct lws_protocols *pprotos[RG__NPROTOS + 1];
+	struct lws_protocol_vhost_options srv_opt, pvos[RG__NPROTOS];
+	struct lws_http_mount mounts[RG__NMOUNTS];
+	lws_retry_bo_t retry;
+	char names[RG_LISTEN_MAX][32];
+};
+
+/* The protocols with their per-vhost option (the server state) and the mounts. */
+static void rg__protocols(struct rg__server *s)
 {
-	struct rg_srv srv = {.cfg = cfg};
-	struct lws_context_creation_info info;
-	struct lws_context *ctx = NULL;
-	struct rg__tick tick = {.srv = &srv};
-	struct rg__loop loop = {.srv = &srv};
-	int rc = -1;
+	const struct lws_protocols *all[RG__NPROTOS] = {
+		[RG__CHAT] = &rg_ws_chat_protocol,
+		[RG__SSE] = &rg_sse_protocol,
+		[RG__API] = &rg_http_api_protocol,
+	};
+	size_t i;
 
-	if (rg_registry_init(&srv.reg, cfg)) {
-		rg_err("out of memory");
-		return -1;
+	s->srv_opt =
+		(struct lws_protocol_vhost_options){NULL, NULL, RG_SRV_PVO, (const char *)&s->srv};
+	for (i = 0; i < RG__NPROTOS; i++) {
+		s->protos[i] = *all[i];
+		/* A batch of frames leaves in one send() (and one TLS record run): without
+		 * an explicit tx_packet_size lws would cut sends at rx_buffer_size. */
+		s->protos[i].tx_packet_size = s->srv.scratch_len;
+		s->pprotos[i] = &s->protos[i];
+		s->pvos[i] = (struct lws_protocol_vhost_options){
+			i + 1 < RG__NPROTOS ? &s->pvos[i + 1] : NULL, &s->srv_opt,
+			s->protos[i].name, ""};
 	}
-	srv.scratch_len = rg_session_max_item(cfg);
-	if (srv.scratch_len < RG_SCRATCH_MIN)
-		srv.scratch_len = RG_SCRATCH_MIN;
-	srv.scratch = malloc(LWS_PRE + srv.scratch_len);
-	if (!srv.scratch) {
-		rg_err("out of memory");
-		goto out;
+	for (i = 0; i + 1 < RG__NMOUNTS; i++) {
+		s->mounts[i] = (struct lws_http_mount){
+			.mount_next = &s->mounts[i + 1],
+			.mountpoint = rg__mount_table[i].mountpoint,
+			.protocol = s->protos[rg__mount_table[i].proto].name,
+			.origin_protocol = LWSMPRO_CALLBACK,
+			.mountpoint_len = (unsigned char)strlen(rg__mount_table[i].mountpoint),
+		};
 	}
-
-	/* A batch of frames leaves in one send() (and one TLS record run): without an
-	 * explicit tx_packet_size lws would cut sends at rx_buffer_size. */
-	struct lws_protocols protos[] = {
-		rg_ws_chat_protocol, rg_sse_protocol, rg_http_api_protocol, {0}};
-	for (size_t i = 0; protos[i].callback; i++)
-		protos[i].tx_packet_size = srv.scratch_len;
-	const struct lws_protocols *pprotos[] = {&protos[0], &protos[1], &protos[2], NULL};
-
-	struct lws_protocol_vhost_options srv_opt = {NULL, NULL, RG_SRV_PVO, (const char *)&srv};
-	struct lws_protocol_vhost_options pvo_api = {NULL, &srv_opt, protos[2].name, ""};
-	struct lws_protocol_vhost_options pvo_sse = {&pvo_api, &srv_opt, protos[1].name, ""};
-	struct lws_protocol_vhost_options pvo_chat = {&pvo_sse, &srv_opt, protos[0].name, ""};
-
-	struct lws_http_mount m_static = {
+	s->mounts[i] = (struct lws_http_mount){
 		.mountpoint = "/",
-		.origin = cfg->web_root,
+		.origin = s->srv.cfg->web_root,
 		.def = "index.html",
 		.origin_protocol = LWSMPRO_FILE,
 		.mountpoint_len = 1,
 	};
-	struct lws_http_mount m_health = {
-		.mount_next = &m_static,
-		.mountpoint = "/healthz",
-		.protocol = protos[2].name,
-		.origin_protocol = LWSMPRO_CALLBACK,
-		.mountpoint_len = 8,
-	};
-	struct lws_http_mount m_streams = {
-		.mount_next = &m_health,
-		.mountpoint = "/streams",
-		.protocol = protos[2].name,
-		.origin_protocol = LWSMPRO_CALLBACK,
-		.mountpoint_len = 8,
-	};
-	struct lws_http_mount m_rooms = {
-		.mount_next = &m_streams,
-		.mountpoint = "/rooms",
-		.protocol = protos[2].name,
-		.origin_protocol = LWSMPRO_CALLBACK,
-		.mountpoint_len = 6,
-	};
-	struct lws_http_mount m_events = {
-		.mount_next = &m_rooms,
-		.mountpoint = "/events",
-		.protocol = protos[1].name,
-		.origin_protocol = LWSMPRO_CALLBACK,
-		.mountpoint_len = 7,
-	};
-	/* Idle connections (WS, and HTTP/2 connections carrying SSE) are pinged, and
-	 * closed if the peer stays silent past the timeout. */
-	lws_retry_bo_t retry = {
-		.secs_since_valid_ping = (uint16_t)cfg->ws_ping_seconds,
-		.secs_since_valid_hangup =
-			(uint16_t)(cfg->ws_ping_seconds + cfg->ws_ping_timeout_seconds),
-	};
+}
+
+/* The libev loop and the lws context on it. 0, or -1 (logged). */
+static int rg__context(struct rg__server *s)
+{
+	struct lws_context_creation_info info;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN | (rg_log_get_level() >= RG_LOG_INFO ? LLL_NOTICE : 0),
 			  rg__lws_log);
-
-	loop.ev = ev_loop_new(EVFLAG_AUTO);
-	if (!loop.ev) {
+	s->loop.ev = ev_loop_new(EVFLAG_AUTO);
+	if (!s->loop.ev) {
 		rg_err("cannot create the event loop (libev)");
-		goto out;
+		return -1;
 	}
-	srv.ev = loop.ev;
-	void *foreign[] = {loop.ev};
+	s->srv.ev = s->loop.ev;
+	void *foreign[] = {s->loop.ev};
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		       LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = foreign;
-	ctx = lws_create_context(&info);
-	if (!ctx) {
+	s->ctx = lws_create_context(&info);
+	if (!s->ctx) {
 		rg_err("cannot create the lws context (see the lws error above)");
-		goto out;
+		return -1;
 	}
-	if (rg_static_confine(ctx, cfg->web_root))
-		goto out;
-	tick.ctx = ctx;
+	return rg_static_confine(s->ctx, s->srv.cfg->web_root);
+}
 
-	char names[RG_LISTEN_MAX][32];
+/* One vhost per listener, each with every protocol and mount. 0, or -1 (logged). */
+static int rg__listeners(struct rg__server *s)
+{
+	const struct rg_config *cfg = s->srv.cfg;
+
+	/* Idle connections (WS, and HTTP/2 connections carrying SSE) are pinged, and
+	 * closed if the peer stays silent past the timeout. */
+	s->retry = (lws_retry_bo_t){
+		.secs_since_valid_ping = (uint16_t)cfg->ws_ping_seconds,
+		.secs_since_valid_hangup =
+			(uint16_t)(cfg->ws_ping_seconds + cfg->ws_ping_timeout_seconds),
+	};
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct lws_context_creation_info vi;
 		memset(&vi, 0, sizeof(vi));
 		vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
-		vi.pprotocols = pprotos;
-		vi.pvo = &pvo_chat;
-		vi.mounts = &m_events;
-		vi.retry_and_idle_policy = &retry;
-		if (rg__listen(ctx, &cfg->listen[i], &vi, names[i]))
-			goto out;
+		vi.pprotocols = s->pprotos;
+		vi.pvo = &s->pvos[0];
+		vi.mounts = &s->mounts[0];
+		vi.retry_and_idle_policy = &s->retry;
+		if (rg__listen(s->ctx, &cfg->listen[i], &vi, s->names[i]))
+			return -1;
 	}
+	return 0;
+}
+
+/* Signals, the wake window, the heartbeat and the tick; then the loop, until a signal. */
+static void rg__serve(struct rg__server *s)
+{
+	struct rg__loop *l = &s->loop;
 
 	signal(SIGPIPE, SIG_IGN);
-	ev_signal_init(&loop.sigint, rg__on_signal, SIGINT);
-	ev_signal_init(&loop.sigterm, rg__on_signal, SIGTERM);
-	loop.sigint.data = loop.sigterm.data = &loop;
-	ev_signal_start(loop.ev, &loop.sigint);
-	ev_signal_start(loop.ev, &loop.sigterm);
-	ev_init(&srv.flush, rg_wake_on_window);
-	srv.flush.data = &srv;
-	loop.ctx = ctx;
-	loop.srv = &srv;
-	rg__on_heartbeat(&loop.heartbeat);
+	ev_signal_init(&l->sigint, rg__on_signal, SIGINT);
+	ev_signal_init(&l->sigterm, rg__on_signal, SIGTERM);
+	l->sigint.data = l->sigterm.data = l;
+	ev_signal_start(l->ev, &l->sigint);
+	ev_signal_start(l->ev, &l->sigterm);
+	ev_init(&s->srv.flush, rg_wake_on_window);
+	s->srv.flush.data = &s->srv;
+	l->ctx = s->ctx;
+	l->srv = &s->srv;
+	rg__on_heartbeat(&l->heartbeat);
+	s->tick.ctx = s->ctx;
+	lws_sul_schedule(s->ctx, 0, &s->tick.sul, rg__on_tick, RG_TICK_US);
+	rg_notice("roomgate serving %zu room(s) and %zu pattern(s)", (size_t)s->srv.reg.nrooms,
+		  s->srv.cfg->nrooms - s->srv.reg.nrooms);
+	ev_run(l->ev, 0);
+}
 
-	lws_sul_schedule(ctx, 0, &tick.sul, rg__on_tick, RG_TICK_US);
-	rg_notice("roomgate serving %zu room(s) and %zu pattern(s)", (size_t)srv.reg.nrooms,
-		  cfg->nrooms - srv.reg.nrooms);
-	ev_run(loop.ev, 0);
+/* Closes every WebSocket (1001) and SSE stream, and waits up to shutdown.drain_ms for
+ * them to go. */
+static void rg__drain(struct rg__server *s)
+{
+	struct rg__loop *l = &s->loop;
 
-	rg_notice("signal %d: closing connections", loop.signum);
-	srv.stopping = 1;
-	rg_wake_flush(&srv);
-	ev_timer_stop(loop.ev, &srv.flush);
-	lws_callback_on_writable_all_protocol(ctx, &protos[0]);
-	lws_callback_on_writable_all_protocol(ctx, &protos[1]);
+	rg_notice("signal %d: closing connections", l->signum);
+	s->srv.stopping = 1;
+	rg_wake_flush(&s->srv);
+	ev_timer_stop(l->ev, &s->srv.flush);
+	lws_callback_on_writable_all_protocol(s->ctx, &s->protos[RG__CHAT]);
+	lws_callback_on_writable_all_protocol(s->ctx, &s->protos[RG__SSE]);
 	/* A second signal ends the drain early. */
-	loop.until = lws_now_usecs() + (lws_usec_t)cfg->drain_ms * 1000;
-	ev_timer_init(&loop.drain, rg__on_drain, RG_DRAIN_POLL, RG_DRAIN_POLL);
-	loop.drain.data = &loop;
-	ev_timer_start(loop.ev, &loop.drain);
-	if (srv.streams)
-		ev_run(loop.ev, 0);
-	ev_timer_stop(loop.ev, &loop.drain);
+	l->until = lws_now_usecs() + (lws_usec_t)s->srv.cfg->drain_ms * 1000;
+	ev_timer_init(&l->drain, rg__on_drain, RG_DRAIN_POLL, RG_DRAIN_POLL);
+	l->drain.data = l;
+	ev_timer_start(l->ev, &l->drain);
+	if (s->srv.streams)
+		ev_run(l->ev, 0);
+	ev_timer_stop(l->ev, &l->drain);
+}
+
+int rg_server_run(const struct rg_config *cfg)
+{
+	struct rg__server *s = calloc(1, sizeof(*s));
+	int rc = -1;
+
+	if (!s || rg_registry_init(&s->srv.reg, cfg)) {
+		rg_err("out of memory");
+		free(s);
+		return -1;
+	}
+	s->srv.cfg = cfg;
+	s->tick.srv = &s->srv;
+	s->loop.srv = &s->srv;
+	s->srv.scratch_len = rg_session_max_item(cfg);
+	if (s->srv.scratch_len < RG_SCRATCH_MIN)
+		s->srv.scratch_len = RG_SCRATCH_MIN;
+	s->srv.scratch = malloc(LWS_PRE + s->srv.scratch_len);
+	if (!s->srv.scratch) {
+		rg_err("out of memory");
+		goto out;
+	}
+	rg__protocols(s);
+	if (rg__context(s) || rg__listeners(s))
+		goto out;
+	rg__serve(s);
+	rg__drain(s);
 	rc = 0;
 out:
-	if (ctx) {
-		lws_sul_cancel(&tick.sul);
-		lws_sul_cancel(&loop.heartbeat);
-		lws_context_destroy(ctx);
+	if (s->ctx) {
+		lws_sul_cancel(&s->tick.sul);
+		lws_sul_cancel(&s->loop.heartbeat);
+		lws_context_destroy(s->ctx);
 	}
-	if (loop.ev) {
-		ev_signal_stop(loop.ev, &loop.sigint);
-		ev_signal_stop(loop.ev, &loop.sigterm);
-		ev_loop_destroy(loop.ev);
+	if (s->loop.ev) {
+		ev_signal_stop(s->loop.ev, &s->loop.sigint);
+		ev_signal_stop(s->loop.ev, &s->loop.sigterm);
+		ev_loop_destroy(s->loop.ev);
 	}
-	rg_registry_cleanup(&srv.reg);
-	free(srv.scratch);
+	rg_registry_cleanup(&s->srv.reg);
+	free(s->srv.scratch);
+	free(s);
 	if (!rc)
 		rg_notice("stopped");
 	return rc;

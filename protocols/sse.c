@@ -64,100 +64,100 @@ static int rg__last_event_id(struct lws *wsi, char *out, size_t cap)
 	return 0;
 }
 
-/* Subscribes to every room= argument, then moves each room named by the
- * Last-Event-ID to its cursor (a named room the URL lacks was added to the stream
- * later, by POST /streams/{id}/rooms: it joins again), with gap notices where the ring
- * no longer reaches back. The joins are quiet: presence members hear of them only
- * when the stream starts (rg_session_announce), and a refused request, cleaned up by
- * the caller, leaves nothing behind. Linear in the rooms. 0, or -1 with *err and *why
+/* Sets the refusal and returns -1. */
+static int rg__refused(enum rg_err *err, const char **why, enum rg_err e, const char *w)
+{
+	*err = e;
+	*why = w;
+	return -1;
+}
+
+/* Joins every room= argument of the URL, live and quiet, each once. 0, or -1 with
+ * *err and *why set. */
+static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_session *s,
+			      enum rg_err *err, const char **why)
+{
+	char arg[16 + RG_ROOM_NAME_MAX];
+	size_t len;
+	int r;
+
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		struct rg_join j = {.since = -1, .quiet = 1};
+		if (!(r = rg__room_arg(wsi, i, arg, sizeof(arg), &len)))
+			continue;
+		if (r < 0)
+			return rg__refused(err, why, RG_E_BAD_REQUEST, rg_why_room_name);
+		if (rg_session_joined(s, arg, len))
+			return rg__refused(err, why, RG_E_BAD_REQUEST, "room: the same room twice");
+		if (s->nsubs >= srv->cfg->max_rooms_per_connection)
+			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED,
+					   "more rooms than limits.max_rooms_per_connection");
+		j.room = arg;
+		j.len = len;
+		if (rg_session_join(s, &j))
+			return rg__refused(err, why, j.err, j.why);
+	}
+	if (!s->nsubs)
+		return rg__refused(err, why, RG_E_BAD_REQUEST,
+				   "room: expected at least one room=NAME argument");
+	return 0;
+}
+
+/* Moves each room a Last-Event-ID cursor names to it (joining, quietly, a room the URL
+ * lacks: one added to the stream later), with gap notices where the ring no longer
+ * reaches back. url_rooms: how many rooms the URL named. 0, or -1 with *err and *why
  * set. */
+static int rg__resume(struct rg_srv *srv, struct rg_session *s, const struct rg_cursor *cursors,
+		      int nc, unsigned url_rooms, enum rg_err *err, const char **why)
+{
+	for (int c = 0; c < nc; c++) {
+		struct rg_join j = {.since = (int64_t)cursors[c].seq, .quiet = 1};
+		if (cursors[c].room[0])
+			j.room = cursors[c].room;
+		else if (url_rooms == 1) /* a bare SEQ belongs to a one-room stream */
+			j.room = s->subs->sub.room->name;
+		else
+			return rg__refused(err, why, RG_E_BAD_REQUEST,
+					   "Last-Event-ID: a bare SEQ fits only a one-room stream");
+		j.len = strlen(j.room);
+		if (!rg_registry_conf_for(&srv->reg, j.room, j.len))
+			return rg__refused(err, why, RG_E_BAD_REQUEST,
+					   "Last-Event-ID: names a room that does not exist");
+		if (!rg_session_joined(s, j.room, j.len) &&
+		    s->nsubs >= srv->cfg->max_rooms_per_connection)
+			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED,
+					   "more rooms than limits.max_rooms_per_connection");
+		if (rg_session_join(s, &j))
+			return rg__refused(err, why, j.err,
+					   j.err == RG_E_BAD_REQUEST
+						   ? "Last-Event-ID: beyond the room's last seq"
+						   : j.why);
+		if (j.gap_from && rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to))
+			return rg__refused(err, why, RG_E_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* The stream's rooms: the URL's, then where the Last-Event-ID resumes them. The joins
+ * are quiet: presence members hear of them only when the stream starts
+ * (rg_session_announce), and a refused request, cleaned up by the caller, leaves
+ * nothing behind. Linear in the rooms. 0, or -1 with *err and *why set. */
 static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss,
 			 enum rg_err *err, const char **why)
 {
 	static char id[32 + 150 * 1024];
 	static struct rg_cursor cursors[1024];
-	struct rg_session *s = &pss->session;
-	char arg[16 + RG_ROOM_NAME_MAX];
 	unsigned max = srv->cfg->max_rooms_per_connection;
-	size_t len;
-	int r, nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
+	int nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
 
 	if (idlen < 0 ||
-	    (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors, (int)max)) < 0)) {
-		*err = RG_E_BAD_REQUEST;
-		*why = "Last-Event-ID: expected SEQ or ROOM=SEQ,... as this gateway sends";
+	    (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors, (int)max)) < 0))
+		return rg__refused(err, why, RG_E_BAD_REQUEST,
+				   "Last-Event-ID: expected SEQ or ROOM=SEQ,... as this gateway "
+				   "sends");
+	if (rg__join_url_rooms(srv, wsi, &pss->session, err, why))
 		return -1;
-	}
-	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
-		struct rg_join j = {.since = -1, .quiet = 1};
-		if (!(r = rg__room_arg(wsi, i, arg, sizeof(arg), &len)))
-			continue;
-		if (r < 0) {
-			*err = RG_E_BAD_REQUEST;
-			*why = rg_why_room_name;
-			return -1;
-		}
-		if (rg_session_joined(s, arg, len)) {
-			*err = RG_E_BAD_REQUEST;
-			*why = "room: the same room twice";
-			return -1;
-		}
-		if (s->nsubs >= max) {
-			*err = RG_E_LIMIT_EXCEEDED;
-			*why = "more rooms than limits.max_rooms_per_connection";
-			return -1;
-		}
-		j.room = arg;
-		j.len = len;
-		if (rg_session_join(s, &j)) {
-			*err = j.err;
-			*why = j.why;
-			return -1;
-		}
-	}
-	if (!s->nsubs) {
-		*err = RG_E_BAD_REQUEST;
-		*why = "room: expected at least one room=NAME argument";
-		return -1;
-	}
-	unsigned url_rooms = s->nsubs;
-	for (int c = 0; c < nc; c++) {
-		struct rg_join j = {.since = (int64_t)cursors[c].seq, .quiet = 1};
-		if (!cursors[c].room[0]) { /* a bare SEQ belongs to a one-room stream */
-			if (url_rooms != 1) {
-				*err = RG_E_BAD_REQUEST;
-				*why = "Last-Event-ID: a bare SEQ fits only a one-room stream";
-				return -1;
-			}
-			j.room = s->subs->sub.room->name;
-		} else {
-			j.room = cursors[c].room;
-		}
-		j.len = strlen(j.room);
-		if (!rg_registry_conf_for(&srv->reg, j.room, j.len)) {
-			*err = RG_E_BAD_REQUEST;
-			*why = "Last-Event-ID: names a room that does not exist";
-			return -1;
-		}
-		if (!rg_session_joined(s, j.room, j.len) && s->nsubs >= max) {
-			*err = RG_E_LIMIT_EXCEEDED;
-			*why = "more rooms than limits.max_rooms_per_connection";
-			return -1;
-		}
-		if (rg_session_join(s, &j)) {
-			*err = j.err;
-			*why = j.err == RG_E_BAD_REQUEST
-				       ? "Last-Event-ID: beyond the room's last seq"
-				       : j.why;
-			return -1;
-		}
-		if (j.gap_from && rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to)) {
-			*err = RG_E_INTERNAL;
-			*why = "out of memory";
-			return -1;
-		}
-	}
-	return 0;
+	return rg__resume(srv, &pss->session, cursors, nc, pss->session.nsubs, err, why);
 }
 
 /* An HTTP/1.1 stream has no ping: the keepalive comment is its liveness check, but

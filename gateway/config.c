@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,18 +362,68 @@ out:
 	rg__pop(p, old);
 }
 
+/* The config's integer keys: one row each drives the parser (type, range, unknown
+ * keys), the defaults, and the key table of docs/CONFIG.md, which a unit test holds to
+ * this table. A section whose keys are all here is parsed from it alone. */
+static const struct rg_config_key rg__keys[] = {
+	{"sse", "keepalive_seconds", 1, 3600, 15,
+	 offsetof(struct rg_config, sse_keepalive_seconds)},
+	{"sse", "retry_ms", 0, 600000, 3000, offsetof(struct rg_config, sse_retry_ms)},
+	{"ws", "ping_seconds", 1, 3600, 30, offsetof(struct rg_config, ws_ping_seconds)},
+	{"ws", "ping_timeout_seconds", 1, 3600, 10,
+	 offsetof(struct rg_config, ws_ping_timeout_seconds)},
+	{"limits", "max_message_bytes", 16, 16 * 1024 * 1024, 65536,
+	 offsetof(struct rg_config, max_message_bytes)},
+	{"limits", "max_rooms", 1, 1000000, 10000, offsetof(struct rg_config, max_rooms)},
+	{"limits", "max_rooms_per_connection", 1, 1024, 64,
+	 offsetof(struct rg_config, max_rooms_per_connection)},
+	{"limits", "max_pending_bytes", 65536, 1024 * 1024 * 1024, 1024 * 1024,
+	 offsetof(struct rg_config, max_pending_bytes)},
+	{"shutdown", "drain_ms", 0, 60000, 1000, offsetof(struct rg_config, drain_ms)},
+	{"delivery", "coalesce_us", 0, 100000, 0, offsetof(struct rg_config, coalesce_us)},
+};
+#define RG__NKEYS (sizeof(rg__keys) / sizeof(rg__keys[0]))
+
+const struct rg_config_key *rg_config_keys(size_t *n)
+{
+	*n = RG__NKEYS;
+	return rg__keys;
+}
+
+static uint32_t *rg__field(struct rg_config *cfg, const struct rg_config_key *k)
+{
+	return (uint32_t *)(void *)((char *)cfg + k->offset);
+}
+
+/* The table's sections: each an object whose keys are exactly its rows. */
+static void rg__table_sections(struct rg__cp *p, json_t *root, struct rg_config *cfg)
+{
+	for (size_t i = 0; i < RG__NKEYS; i++) {
+		const char *sec = rg__keys[i].section, *keys[RG__NKEYS + 1];
+		size_t nk = 0;
+		json_t *o;
+
+		if (i && !strcmp(rg__keys[i - 1].section, sec))
+			continue; /* rows of a section are adjacent */
+		for (size_t j = i; j < RG__NKEYS && !strcmp(rg__keys[j].section, sec); j++)
+			keys[nk++] = rg__keys[j].key;
+		keys[nk] = NULL;
+		if (!(o = rg__object(p, root, sec)))
+			continue;
+		size_t old = rg__push_key(p, sec);
+		rg__only_keys(p, o, keys);
+		for (size_t j = i; j < i + nk; j++)
+			rg__uint(p, o, rg__keys[j].key, rg__keys[j].min, rg__keys[j].max,
+				 rg__field(cfg, &rg__keys[j]));
+		rg__pop(p, old);
+	}
+}
+
 static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 {
 	static const char *const keys[] = {"listen", "http",     "sse",      "ws", "limits",
 					   "rooms",  "shutdown", "delivery", NULL};
-	static const char *const shutdown_keys[] = {"drain_ms", NULL};
-	static const char *const delivery_keys[] = {"coalesce_us", NULL};
 	static const char *const http_keys[] = {"web_root", NULL};
-	static const char *const sse_keys[] = {"keepalive_seconds", "retry_ms", NULL};
-	static const char *const ws_keys[] = {"ping_seconds", "ping_timeout_seconds", NULL};
-	static const char *const limit_keys[] = {"max_message_bytes", "max_rooms",
-						 "max_rooms_per_connection", "max_pending_bytes",
-						 NULL};
 	json_t *o;
 	size_t old;
 
@@ -396,42 +447,7 @@ static void rg__top(struct rg__cp *p, json_t *root, struct rg_config *cfg)
 			rg__pop(p, old);
 		}
 	}
-	if ((o = rg__object(p, root, "sse"))) {
-		old = rg__push_key(p, "sse");
-		rg__only_keys(p, o, sse_keys);
-		rg__uint(p, o, "keepalive_seconds", 1, 3600, &cfg->sse_keepalive_seconds);
-		rg__uint(p, o, "retry_ms", 0, 600000, &cfg->sse_retry_ms);
-		rg__pop(p, old);
-	}
-	if ((o = rg__object(p, root, "ws"))) {
-		old = rg__push_key(p, "ws");
-		rg__only_keys(p, o, ws_keys);
-		rg__uint(p, o, "ping_seconds", 1, 3600, &cfg->ws_ping_seconds);
-		rg__uint(p, o, "ping_timeout_seconds", 1, 3600, &cfg->ws_ping_timeout_seconds);
-		rg__pop(p, old);
-	}
-	if ((o = rg__object(p, root, "limits"))) {
-		old = rg__push_key(p, "limits");
-		rg__only_keys(p, o, limit_keys);
-		rg__uint(p, o, "max_message_bytes", 16, 16 * 1024 * 1024, &cfg->max_message_bytes);
-		rg__uint(p, o, "max_rooms", 1, 1000000, &cfg->max_rooms);
-		rg__uint(p, o, "max_rooms_per_connection", 1, 1024, &cfg->max_rooms_per_connection);
-		rg__uint(p, o, "max_pending_bytes", 65536, 1024 * 1024 * 1024,
-			 &cfg->max_pending_bytes);
-		rg__pop(p, old);
-	}
-	if ((o = rg__object(p, root, "shutdown"))) {
-		old = rg__push_key(p, "shutdown");
-		rg__only_keys(p, o, shutdown_keys);
-		rg__uint(p, o, "drain_ms", 0, 60000, &cfg->drain_ms);
-		rg__pop(p, old);
-	}
-	if ((o = rg__object(p, root, "delivery"))) {
-		old = rg__push_key(p, "delivery");
-		rg__only_keys(p, o, delivery_keys);
-		rg__uint(p, o, "coalesce_us", 0, 100000, &cfg->coalesce_us);
-		rg__pop(p, old);
-	}
+	rg__table_sections(p, root, cfg);
 	rg__rooms(p, json_object_get(root, "rooms"), cfg);
 
 	/* A connection must be able to owe a few of the largest messages without being
@@ -466,16 +482,8 @@ struct rg_config *rg_config_parse(const char *name, const char *text, size_t len
 		rg__fail(&p, "out of memory");
 		goto fail;
 	}
-	cfg->sse_keepalive_seconds = 15;
-	cfg->sse_retry_ms = 3000;
-	cfg->ws_ping_seconds = 30;
-	cfg->ws_ping_timeout_seconds = 10;
-	cfg->max_message_bytes = 65536;
-	cfg->max_rooms = 10000;
-	cfg->max_rooms_per_connection = 64;
-	cfg->max_pending_bytes = 1024 * 1024;
-	cfg->drain_ms = 1000;
-	cfg->coalesce_us = 0;
+	for (size_t i = 0; i < RG__NKEYS; i++)
+		*rg__field(cfg, &rg__keys[i]) = rg__keys[i].def;
 
 	if (!len) {
 		rg__fail(&p, "the file is empty, expected a JSON object");

@@ -57,6 +57,17 @@ struct rg_config {
 	size_t nrooms;
 };
 
+/* One integer key of the config: SECTION.KEY, its range and default, and where it
+ * lands (a uint32_t field of struct rg_config). */
+struct rg_config_key {
+	const char *section, *key;
+	uint32_t min, max, def;
+	size_t offset;
+};
+
+/* The integer keys, the table that drives their parsing and defaults. */
+const struct rg_config_key *rg_config_keys(size_t *n);
+
 typedef void (*rg_config_err_fn)(void *ctx, const char *line);
 
 /* Load and validate the file at path. */

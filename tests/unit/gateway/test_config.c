@@ -266,8 +266,50 @@ static void test_default_file(void)
 	CHECK_STR(errs, "no/such/file.json: cannot open: No such file or directory\n");
 }
 
+/* docs/CONFIG.md documents every key of the table with the table's range and default:
+ * a row "| `SECTION.KEY` | integer MIN..MAX... | DEFAULT |". */
+static void test_doc_matches_table(void)
+{
+	FILE *f = fopen("docs/CONFIG.md", "rb");
+	char *doc = calloc(1, 1 << 20);
+	size_t n, nkeys;
+	const struct rg_config_key *keys = rg_config_keys(&nkeys);
+
+	CHECK(f && doc && nkeys >= 10);
+	if (!f || !doc) {
+		free(doc);
+		if (f)
+			fclose(f);
+		return;
+	}
+	n = fread(doc, 1, (1 << 20) - 1, f);
+	doc[n] = '\0';
+	fclose(f);
+	for (size_t i = 0; i < nkeys; i++) {
+		char want[256];
+		snprintf(want, sizeof(want), "\n| `%s.%s` | integer %u..%u", keys[i].section,
+			 keys[i].key, keys[i].min, keys[i].max);
+		const char *row = strstr(doc, want);
+		if (!row)
+			fprintf(stderr, "docs/CONFIG.md: no row %s\n", want + 1);
+		CHECK(row != NULL);
+		if (!row)
+			continue;
+		/* the third column: the default */
+		const char *col = strchr(row + strlen(want), '|');
+		char def[32];
+		snprintf(def, sizeof(def), "| %u |", keys[i].def);
+		if (!col || strncmp(col, def, strlen(def)))
+			fprintf(stderr, "docs/CONFIG.md: %s.%s: default is not %u\n",
+				keys[i].section, keys[i].key, keys[i].def);
+		CHECK(col && !strncmp(col, def, strlen(def)));
+	}
+	free(doc);
+}
+
 int main(void)
 {
+	test_doc_matches_table();
 	test_bad();
 	test_long_name();
 	test_full();

@@ -7,16 +7,14 @@
 #include "ws_chat.h"
 
 #include "../gateway/log.h"
-#include "../gateway/session.h"
 
 #include <ev.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RG_SCRATCH_MIN (64 * 1024)
-#define RG_TICK_US     (1 * LWS_US_PER_SEC)
-#define RG_DRAIN_POLL  0.01 /* s: how often the drain checks for open streams */
+#define RG_TICK_US    (1 * LWS_US_PER_SEC)
+#define RG_DRAIN_POLL 0.01 /* s: how often the drain checks for open streams */
 
 _Static_assert(LWS_PRE <= 32, "scratch headroom is LWS_PRE");
 
@@ -175,8 +173,8 @@ static void rg__protocols(struct rg__server *s)
 	};
 	size_t i;
 
-	s->srv_opt =
-		(struct lws_protocol_vhost_options){NULL, NULL, RG_SRV_PVO, (const char *)&s->srv};
+	/* every protocol takes the state from the context's user pointer (rg__context) */
+	s->srv_opt = (struct lws_protocol_vhost_options){NULL, NULL, RG_SRV_PVO_SHARED, ""};
 	for (i = 0; i < RG__NPROTOS; i++) {
 		s->protos[i] = *all[i];
 		/* A batch of frames leaves in one send() (and one TLS record run): without
@@ -224,6 +222,7 @@ static int rg__context(struct rg__server *s)
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		       LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = foreign;
+	info.user = &s->srv;
 	s->ctx = lws_create_context(&info);
 	if (!s->ctx) {
 		rg_err("cannot create the lws context (see the lws error above)");
@@ -316,9 +315,7 @@ int rg_server_run(const struct rg_config *cfg)
 	s->srv.cfg = cfg;
 	s->tick.srv = &s->srv;
 	s->loop.srv = &s->srv;
-	s->srv.scratch_len = rg_session_max_item(cfg);
-	if (s->srv.scratch_len < RG_SCRATCH_MIN)
-		s->srv.scratch_len = RG_SCRATCH_MIN;
+	s->srv.scratch_len = rg_srv_scratch_len(cfg);
 	s->srv.scratch = malloc(LWS_PRE + s->srv.scratch_len);
 	if (!s->srv.scratch) {
 		rg_err("out of memory");

@@ -1,18 +1,105 @@
 #include "srv.h"
 
+#include "../gateway/log.h"
+#include "../gateway/session.h"
+
+#include <stdlib.h>
 #include <utlist.h>
+
+#define RG_SCRATCH_MIN (64 * 1024)
+#define RG_SWEEP_US    (1 * LWS_US_PER_SEC)
+
+size_t rg_srv_scratch_len(const struct rg_config *cfg)
+{
+	size_t n = rg_session_max_item(cfg);
+	return n < RG_SCRATCH_MIN ? RG_SCRATCH_MIN : n;
+}
+
+struct rg_srv *rg_srv_new(struct rg_config *cfg)
+{
+	struct rg_srv *srv = calloc(1, sizeof(*srv));
+
+	if (!srv || rg_registry_init(&srv->reg, cfg)) {
+		free(srv);
+		return NULL;
+	}
+	srv->cfg = cfg;
+	srv->own_cfg = cfg;
+	srv->scratch_len = rg_srv_scratch_len(cfg);
+	if (!(srv->scratch = malloc(LWS_PRE + srv->scratch_len))) {
+		rg_registry_cleanup(&srv->reg);
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void rg_srv_free(struct rg_srv *srv)
+{
+	if (!srv)
+		return;
+	rg_registry_cleanup(&srv->reg);
+	free(srv->scratch);
+	rg_config_free(srv->own_cfg);
+	free(srv);
+}
+
+static void rg__config_err(void *ctx, const char *line)
+{
+	(void)ctx;
+	rg_err("%s", line);
+}
+
+static void rg__on_sweep(lws_sorted_usec_list_t *sul)
+{
+	struct rg_srv *srv = lws_container_of(sul, struct rg_srv, sweep);
+
+	rg_registry_sweep(&srv->reg, rg_now_ms());
+	lws_sul_schedule(srv->ctx, 0, &srv->sweep, rg__on_sweep, RG_SWEEP_US);
+}
 
 int rg_srv_bind(struct lws *wsi, const void *in)
 {
-	const struct lws_protocol_vhost_options *o =
-		lws_pvo_search((const struct lws_protocol_vhost_options *)in, RG_SRV_PVO);
-	struct rg_srv **slot = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
-							   lws_get_protocol(wsi), sizeof(*slot));
+	const struct lws_protocol_vhost_options *pvo = in, *o;
+	const struct lws_protocols *proto = lws_get_protocol(wsi);
+	struct rg_srv **slot =
+		lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), proto, sizeof(*slot));
+	struct rg_config *cfg;
 
-	if (!o || !slot)
+	if (!slot) {
+		rg_err("%s: out of memory", proto->name);
 		return -1;
-	*slot = (struct rg_srv *)(uintptr_t)o->value;
-	return 0;
+	}
+	if ((o = lws_pvo_search(pvo, RG_SRV_PVO_CONFIG))) {
+		if (!(cfg = rg_config_load(o->value, rg__config_err, NULL)))
+			return -1; /* every problem logged */
+		if (!(*slot = rg_srv_new(cfg))) {
+			rg_config_free(cfg);
+			rg_err("%s: out of memory", proto->name);
+			return -1;
+		}
+		(*slot)->ctx = lws_get_context(wsi);
+		lws_sul_schedule((*slot)->ctx, 0, &(*slot)->sweep, rg__on_sweep, RG_SWEEP_US);
+		return 0;
+	}
+	if (lws_pvo_search(pvo, RG_SRV_PVO_SHARED) &&
+	    (*slot = lws_context_user(lws_get_context(wsi))))
+		return 0;
+	rg_err("%s: needs the per-vhost option \"" RG_SRV_PVO_CONFIG
+	       "\" (the path of a roomgate JSON config)",
+	       proto->name);
+	return -1;
+}
+
+void rg_srv_unbind(struct lws *wsi)
+{
+	struct rg_srv **slot = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+
+	if (!slot || !*slot || !(*slot)->own_cfg)
+		return;
+	lws_sul_cancel(&(*slot)->sweep);
+	rg_srv_free(*slot);
+	*slot = NULL;
 }
 
 struct rg_srv *rg_srv_of(struct lws *wsi)
@@ -61,7 +148,7 @@ void rg_wake(void *owner)
 	struct rg_wake *w = owner;
 	struct rg_srv *srv = w->srv;
 
-	if (!srv->cfg->coalesce_us) {
+	if (!srv->cfg->coalesce_us || !srv->ev) {
 		lws_callback_on_writable(w->wsi);
 		return;
 	}
@@ -90,6 +177,8 @@ void rg_wake_cancel(struct rg_wake *w)
 
 void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, size_t len)
 {
+	if (!srv->ev) /* lws's own loop: it reads on by itself */
+		return;
 	unsigned it = ev_iteration(srv->ev);
 
 	if (b->iteration != it) {
@@ -103,5 +192,6 @@ void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, siz
 
 void rg_rx_resume(struct rg_srv *srv, struct lws *wsi)
 {
-	ev_feed_fd_event(srv->ev, lws_get_socket_fd(wsi), EV_READ);
+	if (srv->ev)
+		ev_feed_fd_event(srv->ev, lws_get_socket_fd(wsi), EV_READ);
 }

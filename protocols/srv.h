@@ -1,6 +1,14 @@
 /*
- * State shared by the protocols of one gateway process, handed to each protocol as
- * the per-vhost option "rg-srv" (a pointer). Lives on the lws service thread only.
+ * The server state the protocols share: the config, the rooms, the write buffer, the
+ * wake batching. Lives on the lws service thread only.
+ *
+ * How a protocol finds it, per vhost (lws_protocol_vh_priv_zalloc), from its per-vhost
+ * options (docs/OPERATIONS.md, "Embedding the chat protocol"):
+ * - "shared": the state of the roomgate process, which the server sets as the lws
+ *   context's user pointer (one state for every listener and protocol);
+ * - "config": the path of a roomgate JSON config: the protocol, loaded as a plugin
+ *   into another lws server, makes a state of its own for the vhost from it, and frees
+ *   it with the vhost.
  */
 #ifndef RG_SRV_H
 #define RG_SRV_H
@@ -32,13 +40,28 @@ struct rg_srv {
 	ev_timer flush;     /* the window's end; data: this rg_srv */
 	unsigned streams;   /* open WebSocket sessions and SSE streams */
 	int stopping;       /* SIGTERM/SIGINT seen: close connections, accept nothing */
+	/* a state of the vhost's own ("config"): its config, and the sweep of idle
+	 * pattern rooms that roomgate's server otherwise runs */
+	struct rg_config *own_cfg;
+	lws_sorted_usec_list_t sweep;
+	struct lws_context *ctx;
 };
 
-#define RG_SRV_PVO "rg-srv"
+#define RG_SRV_PVO_SHARED "shared"
+#define RG_SRV_PVO_CONFIG "config"
 
-/* From a protocol's PROTOCOL_INIT (in: its options): keeps the server state as the
- * protocol's per-vhost data. 0, or -1 (no "rg-srv" option, no memory). */
+/* Makes and frees a state for a server that has none of its own: cfg (owned), no event
+ * loop of ours (no rx-more, no coalescing window). NULL when out of memory. */
+struct rg_srv *rg_srv_new(struct rg_config *cfg);
+void rg_srv_free(struct rg_srv *srv);
+/* The write buffer a config needs. */
+size_t rg_srv_scratch_len(const struct rg_config *cfg);
+
+/* From a protocol's PROTOCOL_INIT (in: its per-vhost options): finds or makes the
+ * server state and keeps it as the protocol's per-vhost data. 0, or -1 (logged). */
 int rg_srv_bind(struct lws *wsi, const void *in);
+/* From PROTOCOL_DESTROY: frees a state the vhost made itself. */
+void rg_srv_unbind(struct lws *wsi);
 /* Prepares w for wsi. */
 void rg_wake_init(struct rg_wake *w, struct rg_srv *srv, struct lws *wsi);
 /* The session wake callback (owner: a struct rg_wake): asks for a writeable callback,

@@ -147,6 +147,10 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_PROTOCOL_INIT:
 		return rg_srv_bind(wsi, in);
 
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		rg_srv_unbind(wsi);
+		return 0;
+
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		/* lws tells protocols[0] about each TLS vhost's SSL_CTX. An idle TLS
 		 * connection then holds no TLS read/write buffers. */
@@ -209,11 +213,27 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* rx_buffer_size is allocated per connection: small keeps idle connections cheap,
- * and messages arrive in chunks that rg__receive reassembles. */
-const struct lws_protocols rg_ws_chat_protocol = {
-	.name = "roomgate.v1",
-	.callback = rg__callback,
-	.per_session_data_size = sizeof(struct pss__rg_chat),
-	.rx_buffer_size = 1024,
+/* The protocol in lws's plugin idiom (plugins/protocol_*.c): an initializer that
+ * roomgate compiles in (LWS_PLUGIN_STATIC) and that the plugin build exports as
+ * libprotocol_roomgate_chat.so. rx_buffer_size is allocated per connection: small
+ * keeps idle connections cheap, and messages arrive in chunks that rg__receive
+ * reassembles. A batch of frames leaves in one send of up to tx_packet_size (roomgate's
+ * server sets it to its write buffer). */
+#define LWS_PLUGIN_PROTOCOL_ROOMGATE_CHAT                                                     \
+	{                                                                                     \
+		.name = "roomgate.v1", .callback = rg__callback,                              \
+		.per_session_data_size = sizeof(struct pss__rg_chat), .rx_buffer_size = 1024, \
+		.tx_packet_size = 64 * 1024,                                                  \
+	}
+
+#if defined(LWS_PLUGIN_STATIC)
+const struct lws_protocols rg_ws_chat_protocol = LWS_PLUGIN_PROTOCOL_ROOMGATE_CHAT;
+#else
+static const struct lws_protocols rg__protocols[] = {LWS_PLUGIN_PROTOCOL_ROOMGATE_CHAT};
+
+LWS_VISIBLE const lws_plugin_protocol_t roomgate_chat = {
+	.hdr = {"roomgate chat", "lws_protocol_plugin", LWS_PLUGIN_API_MAGIC},
+	.protocols = rg__protocols,
+	.count_protocols = 1,
 };
+#endif

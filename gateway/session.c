@@ -457,21 +457,17 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 
 static int rg__history(struct rg_session *s, const struct rg_request *req)
 {
-	struct rg_room *room;
+	static const struct rg_room_conf none = {.history = 1};
+	struct rg_room *room, empty = {.conf = &none};
 	char prefix[128], *text;
 	size_t len;
 	int rc = rg_registry_get(s->reg, req->room, req->room_len, 0, &room);
 	const char *why;
 
 	/* a pattern room that is not alive holds nothing: answered as an empty room,
-	 * without making one */
+	 * without making one (its name is the request's, NUL-terminated, only read) */
 	if (rc == -ENOENT && rg_registry_conf_for(s->reg, req->room, req->room_len)) {
-		static struct rg_room_conf none = {.history = 1};
-		static struct rg_room empty = {.conf = &none};
-		char name[RG_ROOM_NAME_MAX + 1];
-		memcpy(name, req->room, req->room_len);
-		name[req->room_len] = '\0';
-		empty.name = name;
+		empty.name = (char *)req->room;
 		room = &empty;
 		rc = 0;
 	}

@@ -115,9 +115,9 @@ int rg_session_leave(struct rg_session *s, const char *room, size_t len);
 /* Gives the session a random stream id, findable with rg_session_find, and queues
  * {"type":"stream","stream":ID} for the client. 0, -EIO (no randomness), -ENOMEM. */
 int rg_session_publish_token(struct rg_session *s);
-/* Changes a stream's rooms as a JSON body {"join":[ROOM...],"leave":[ROOM...]} asks
- * (both optional): all or nothing (presence members see nothing of a refused change),
- * joined rooms start live; linear in the names. 0 and *answer (malloc'd
+/* (gateway/steer.c) Changes a stream's rooms as a JSON body {"join":[ROOM...],"leave":[ROOM...]}
+ * asks (both optional): all or nothing (presence members see nothing of a refused change), joined
+ * rooms start live; linear in the names. 0 and *answer (malloc'd
  * {"stream":ID,"rooms":{ROOM:CURSOR,...}}: every room's last delivered seq), or -1
  * with *err and *why set. */
 int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **answer,

@@ -1,3 +1,8 @@
+/* A session's room index starts small: most connections join a room or two, and
+ * uthash's default first table (32 buckets) would cost every connection 0.5 KB. */
+#define HASH_INITIAL_NUM_BUCKETS      4U
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
+
 #include "session.h"
 
 #include "history.h"
@@ -627,7 +632,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 
 	*len = 0;
 	if (s->overflow) {
-		s->lagged[0] = '\0';
+		s->lagged = "";
 		if (s->fmt == RG_FMT_SSE)
 			*len = rg__notice(s, NULL, 0, 0, buf, cap);
 		return RG_FILL_LAGGED;
@@ -688,7 +693,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 					ss->sub.next_seq = oldest;
 					continue;
 				}
-				snprintf(s->lagged, sizeof(s->lagged), "%s", room->name);
+				s->lagged = room->name;
 				if (n) { /* deliver what was good first; the next fill reports it */
 					flags = RG_FILL_MORE;
 				} else {

@@ -58,9 +58,10 @@ struct rg_session {
 	int doomed;        /* the doom callback ran */
 	char token[33];    /* "" or the stream id (rg_session_publish_token) */
 	UT_hash_handle hh; /* in reg->streams while token is set */
-	/* why the last fill said RG_FILL_LAGGED: the room it fell behind in, or "" when
-	 * its answers went past the budget */
-	char lagged[RG_ROOM_NAME_MAX + 1];
+	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
+	 * (valid while the session is subscribed to it), or "" when its answers went past
+	 * the budget; NULL before */
+	const char *lagged;
 };
 
 /* Fill flags. */

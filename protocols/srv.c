@@ -102,6 +102,20 @@ void rg_srv_unbind(struct lws *wsi)
 	*slot = NULL;
 }
 
+int rg_srv_lifecycle(struct lws *wsi, enum lws_callback_reasons reason, const void *in, int *ret)
+{
+	if (reason == LWS_CALLBACK_PROTOCOL_INIT) {
+		*ret = rg_srv_bind(wsi, in);
+		return 1;
+	}
+	if (reason == LWS_CALLBACK_PROTOCOL_DESTROY) {
+		rg_srv_unbind(wsi);
+		*ret = 0;
+		return 1;
+	}
+	return 0;
+}
+
 struct rg_srv *rg_srv_of(struct lws *wsi)
 {
 	struct rg_srv **slot = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));

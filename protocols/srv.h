@@ -62,6 +62,10 @@ size_t rg_srv_scratch_len(const struct rg_config *cfg);
 int rg_srv_bind(struct lws *wsi, const void *in);
 /* From PROTOCOL_DESTROY: frees a state the vhost made itself. */
 void rg_srv_unbind(struct lws *wsi);
+/* A protocol's PROTOCOL_INIT (rg_srv_bind) and PROTOCOL_DESTROY (rg_srv_unbind), the
+ * same for every protocol: 1 and the callback's return value in *ret when reason was
+ * one of them, else 0. */
+int rg_srv_lifecycle(struct lws *wsi, enum lws_callback_reasons reason, const void *in, int *ret);
 /* Prepares w for wsi. */
 void rg_wake_init(struct rg_wake *w, struct rg_srv *srv, struct lws *wsi);
 /* The session wake callback (owner: a struct rg_wake): asks for a writeable callback,

@@ -280,14 +280,9 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	struct rg_srv *srv = rg_srv_of(wsi);
 	int ret;
 
+	if (rg_srv_lifecycle(wsi, reason, in, &ret))
+		return ret;
 	switch (reason) {
-	case LWS_CALLBACK_PROTOCOL_INIT:
-		return rg_srv_bind(wsi, in);
-
-	case LWS_CALLBACK_PROTOCOL_DESTROY:
-		rg_srv_unbind(wsi);
-		return 0;
-
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return 1; /* only the chat protocol upgrades to WebSocket, on its path */
 

@@ -142,15 +142,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	struct pss__rg_chat *pss = user;
 	struct rg_srv *srv = rg_srv_of(wsi);
 	char uri[16];
+	int ret;
 
+	if (rg_srv_lifecycle(wsi, reason, in, &ret))
+		return ret;
 	switch (reason) {
-	case LWS_CALLBACK_PROTOCOL_INIT:
-		return rg_srv_bind(wsi, in);
-
-	case LWS_CALLBACK_PROTOCOL_DESTROY:
-		rg_srv_unbind(wsi);
-		return 0;
-
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		/* lws tells protocols[0] about each TLS vhost's SSL_CTX. An idle TLS
 		 * connection then holds no TLS read/write buffers. */

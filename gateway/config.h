@@ -3,7 +3,8 @@
  *
  * rg_config_load() reports every problem it finds through the error callback, one
  * line each, in the form "FILE: json.path: what was expected", and returns NULL when
- * there was any. The returned config is owned by the caller: rg_config_free().
+ * there was any. Every key is a row of one table (gateway/config_keys.c). The
+ * returned config is owned by the caller: rg_config_free().
  */
 #ifndef RG_CONFIG_H
 #define RG_CONFIG_H
@@ -29,7 +30,7 @@ struct rg_room_conf {
 };
 
 struct rg_listen_conf {
-	int port;
+	uint32_t port;
 	char *host; /* NULL: all interfaces */
 	char *cert; /* both NULL: plain */
 	char *key;
@@ -57,17 +58,6 @@ struct rg_config {
 	size_t nrooms;
 };
 
-/* One integer key of the config: SECTION.KEY, its range and default, and where it
- * lands (a uint32_t field of struct rg_config). */
-struct rg_config_key {
-	const char *section, *key;
-	uint32_t min, max, def;
-	size_t offset;
-};
-
-/* The integer keys, the table that drives their parsing and defaults. */
-const struct rg_config_key *rg_config_keys(size_t *n);
-
 typedef void (*rg_config_err_fn)(void *ctx, const char *line);
 
 /* Load and validate the file at path. */
@@ -76,6 +66,10 @@ struct rg_config *rg_config_load(const char *path, rg_config_err_fn err, void *c
 struct rg_config *rg_config_parse(const char *name, const char *text, size_t len,
 				  rg_config_err_fn err, void *ctx);
 void rg_config_free(struct rg_config *cfg);
+
+/* The key table of docs/CONFIG.md (Markdown, one row per key, from the table the parser
+ * walks), malloc'd; NULL when out of memory. */
+char *rg_config_doc(void);
 
 /* 1 if s is a valid room name (also used for names from clients). */
 int rg_room_name_valid(const char *s, size_t len);

@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef RG_VERSION
@@ -17,10 +18,11 @@
 static void rg__usage(FILE *f)
 {
 	fprintf(f, "usage: roomgate [--config FILE] [--check-config] [--verbose]\n"
-		   "       roomgate --version | --help\n\n"
+		   "       roomgate --config-keys | --version | --help\n\n"
 		   "  -c, --config FILE   the JSON config (default config/roomgate.json)\n"
 		   "  -t, --check-config  validate the config, print every error, exit 1 or 0\n"
 		   "  -v, --verbose       log connections and lws notices too\n"
+		   "  -k, --config-keys   print every config key (docs/CONFIG.md's table)\n"
 		   "  -V, --version       print the version\n"
 		   "  -h, --help          this text\n\n"
 		   "Config keys: docs/CONFIG.md. Wire protocol: docs/PROTOCOL.md.\n");
@@ -34,14 +36,17 @@ static void rg__print_error(void *ctx, const char *line)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 't'},
-		{"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check-config", no_argument, NULL, 't'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"config-keys", no_argument, NULL, 'k'},
+					     {NULL, 0, NULL, 0}};
 	const char *path = "config/roomgate.json";
 	int check = 0, c;
 
-	while ((c = getopt_long(argc, argv, "c:tvVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tvVhk", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -58,6 +63,16 @@ int main(int argc, char **argv)
 		case 'h':
 			rg__usage(stdout);
 			return 0;
+		case 'k': {
+			char *doc = rg_config_doc();
+			if (!doc) {
+				fprintf(stderr, "roomgate: out of memory\n");
+				return 1;
+			}
+			fputs(doc, stdout);
+			free(doc);
+			return 0;
+		}
 		default:
 			rg__usage(stderr);
 			return 2;

@@ -108,9 +108,9 @@ static void rg__lws_log(int level, const char *line)
 static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 		      struct lws_context_creation_info *vi, char name[32])
 {
-	snprintf(name, 32, "listen-%d", l->port);
+	snprintf(name, 32, "listen-%u", l->port);
 	vi->vhost_name = name;
-	vi->port = l->port;
+	vi->port = (int)l->port;
 	vi->iface = l->host;
 	vi->ssl_cert_filepath = l->cert;
 	vi->ssl_private_key_filepath = l->key;
@@ -118,15 +118,15 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 	if (l->cert)
 		vi->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	if (!lws_create_vhost(ctx, vi)) {
-		rg_err("cannot listen on %s:%d%s (see the lws error above)",
+		rg_err("cannot listen on %s:%u%s (see the lws error above)",
 		       l->host ? l->host : "*", l->port, l->cert ? " with TLS" : "");
 		return -1;
 	}
 	if (l->cert)
-		rg_notice("listening on %s:%d (TLS: https, wss; HTTP/2 by ALPN)",
+		rg_notice("listening on %s:%u (TLS: https, wss; HTTP/2 by ALPN)",
 			  l->host ? l->host : "*", l->port);
 	else
-		rg_warn("listening on %s:%d WITHOUT TLS (plain http, ws): add \"tls\" to this "
+		rg_warn("listening on %s:%u WITHOUT TLS (plain http, ws): add \"tls\" to this "
 			"listener for anything beyond local testing",
 			l->host ? l->host : "*", l->port);
 	return 0;

@@ -144,6 +144,16 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("--config", out + err)
         self.assertIn("--check-config", out + err)
 
+    def test_config_keys_is_the_documented_table(self):
+        """--config-keys prints docs/CONFIG.md's key table, byte for byte."""
+        rc, out, err = self.run_bin("--config-keys")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("| key | type, range | default | meaning |\n"), out[:200])
+        with open(os.path.join(REPO, "docs", "CONFIG.md"), encoding="utf-8") as f:
+            doc = f.read()
+        self.assertIn(out, doc, "docs/CONFIG.md lacks the table --config-keys prints")
+        self.assertIn("| `limits.max_pending_bytes` |", out)
+
     def test_bad_command_line(self):
         for args in (["--bogus"], ["--config"], ["--check-config", "--config"]):
             with self.subTest(args=args):

@@ -1,0 +1,353 @@
+/*
+ * Every key of the config, one row each: what gateway/config.c parses, defaults and
+ * documents (docs/CONFIG.md's key table is this table, printed by
+ * `roomgate --config-keys`; unit_config fails when they differ). A new key is a new row.
+ */
+#include "config_table.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RG__CONF(f)   offsetof(struct rg_config, f)
+#define RG__LISTEN(f) offsetof(struct rg_listen_conf, f)
+#define RG__ROOM(f)   offsetof(struct rg_room_conf, f)
+
+_Static_assert(sizeof(enum rg_publish) == sizeof(unsigned) &&
+		       sizeof(enum rg_on_lag) == sizeof(unsigned),
+	       "ENUM rows store an unsigned");
+
+static const char *const rg__publish[] = {
+	[RG_PUBLISH_ANYONE] = "anyone", [RG_PUBLISH_SERVER] = "server", NULL};
+static const char *const rg__on_lag[] = {
+	[RG_LAG_DISCONNECT] = "disconnect", [RG_LAG_SKIP] = "skip", NULL};
+
+static const char *rg__str(const struct rg_conf_key *k, void *obj)
+{
+	return *(char **)(void *)((char *)obj + k->offset);
+}
+
+static void rg__host(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	unsigned char addr[16];
+	const char *s = rg__str(k, obj);
+
+	if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1)
+		rg_conf_fail(p, NULL, "expected %s", k->what);
+}
+
+static void rg__readable_file(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	const char *file = rg__str(k, obj), *why = NULL;
+	struct stat st;
+
+	if (stat(file, &st))
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (access(file, R_OK))
+		why = strerror(errno);
+	if (why)
+		rg_conf_fail(
+			p, NULL,
+			"cannot read \"%s\" (%s); make a dev certificate with scripts/dev-cert.sh",
+			file, why);
+}
+
+static void rg__room_name(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	const char *s = rg__str(k, obj);
+
+	if (!rg_room_name_valid(s, strlen(s)))
+		rg_conf_fail(p, NULL, "expected %s", k->what);
+}
+
+/* Keeps the prefix before the '*'. */
+static void rg__pattern(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	char *s = *(char **)(void *)((char *)obj + k->offset);
+	size_t n = strlen(s);
+
+	if (s[n - 1] != '*' || n - 1 > RG_ROOM_NAME_MAX || (n > 1 && !rg_room_name_valid(s, n - 1)))
+		rg_conf_fail(p, NULL, "expected %s", k->what);
+	s[n - 1] = '\0';
+}
+
+static void rg__listener(struct rg_conf_parse *p, json_t *elem, void *arr, size_t i)
+{
+	struct rg_listen_conf *l = arr;
+
+	(void)elem;
+	for (size_t j = 0; l[i].port && j < i; j++)
+		if (l[j].port == l[i].port)
+			rg_conf_fail(p, "port", "port %u is already used by listen[%zu]", l[i].port,
+				     j);
+}
+
+static void rg__room(struct rg_conf_parse *p, json_t *elem, void *arr, size_t i)
+{
+	struct rg_room_conf *r = arr, *rc = &r[i];
+	int has_pattern = json_object_get(elem, "pattern") != NULL;
+
+	if (!json_object_get(elem, "name") == !has_pattern) {
+		rg_conf_fail(p, NULL, "expected exactly one of \"name\" or \"pattern\"");
+		return;
+	}
+	rc->is_pattern = has_pattern;
+	if (!has_pattern && json_object_get(elem, "idle_seconds"))
+		rg_conf_fail(p, "idle_seconds", "only pattern rooms are dropped when idle");
+	for (size_t j = 0; rc->name && j < i; j++)
+		if (r[j].name && r[j].is_pattern == rc->is_pattern && !strcmp(r[j].name, rc->name))
+			rg_conf_fail(p, NULL, "the same %s as rooms[%zu]",
+				     rc->is_pattern ? "pattern" : "name", j);
+}
+
+void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg)
+{
+	struct stat st;
+
+	if (cfg->web_root && (stat(cfg->web_root, &st) || !S_ISDIR(st.st_mode)))
+		rg_conf_fail(p, "http.web_root", "\"%s\" is not a directory", cfg->web_root);
+	/* A connection must be able to owe a few of the largest messages without being
+	 * judged slow for it. */
+	if ((uint64_t)cfg->max_pending_bytes < 4 * (uint64_t)cfg->max_message_bytes)
+		rg_conf_fail(p, "limits.max_pending_bytes",
+			     "expected at least 4 x limits.max_message_bytes (%llu)",
+			     4ULL * cfg->max_message_bytes);
+	size_t exact = 0;
+	for (size_t i = 0; i < cfg->nrooms; i++)
+		exact += cfg->rooms[i].name && !cfg->rooms[i].is_pattern;
+	if (exact > cfg->max_rooms)
+		rg_conf_fail(p, "limits.max_rooms",
+			     "%u is less than the %zu rooms named in \"rooms\"", cfg->max_rooms,
+			     exact);
+}
+
+#define RG__ROOM_NAME "a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)"
+
+const struct rg_conf_key rg_conf_keys[] = {
+	{.path = "listen",
+	 .type = RG_CONF_ARRAY,
+	 .flags = RG_CONF_REQUIRED,
+	 .min = 1,
+	 .max = RG_LISTEN_MAX,
+	 .offset = RG__CONF(listen),
+	 .count_offset = RG__CONF(nlisten),
+	 .elem_size = sizeof(struct rg_listen_conf),
+	 .what = "listeners",
+	 .each = rg__listener,
+	 .doc = "the ports to serve; every listener serves everything"},
+	{.path = "listen[].port",
+	 .type = RG_CONF_UINT,
+	 .flags = RG_CONF_REQUIRED,
+	 .min = 1,
+	 .max = 65535,
+	 .offset = RG__LISTEN(port),
+	 .what = "unique",
+	 .doc = "TCP port"},
+	{.path = "listen[].host",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__LISTEN(host),
+	 .what = "an IPv4 or IPv6 address",
+	 .check = rg__host,
+	 .def_doc = "all interfaces",
+	 .doc = "bind to one address only (`127.0.0.1` for local tests)"},
+	{.path = "listen[].tls",
+	 .type = RG_CONF_OBJECT,
+	 .def_doc = "none: plain, with a warning in the log",
+	 .doc = "serve TLS (HTTP/1.1 and HTTP/2 by ALPN)"},
+	{.path = "listen[].tls.cert",
+	 .type = RG_CONF_STRING,
+	 .flags = RG_CONF_REQUIRED,
+	 .offset = RG__LISTEN(cert),
+	 .what = "a certificate file path",
+	 .check = rg__readable_file,
+	 .def_doc = "required in `tls`",
+	 .doc = "PEM certificate (chain)"},
+	{.path = "listen[].tls.key",
+	 .type = RG_CONF_STRING,
+	 .flags = RG_CONF_REQUIRED,
+	 .offset = RG__LISTEN(key),
+	 .what = "a private key file path",
+	 .check = rg__readable_file,
+	 .def_doc = "required in `tls`",
+	 .doc = "PEM private key"},
+
+	{.path = "http", .type = RG_CONF_OBJECT},
+	{.path = "http.web_root",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(web_root),
+	 .what = "a directory path",
+	 .def_str = "web",
+	 .doc = "static files served at `/` (`index.html` for a directory); nothing outside it "
+		"is reachable"},
+
+	{.path = "sse", .type = RG_CONF_OBJECT},
+	{.path = "sse.keepalive_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 3600,
+	 .def = 15,
+	 .offset = RG__CONF(sse_keepalive_seconds),
+	 .doc = "interval of the `: keepalive` comment on every SSE stream"},
+	{.path = "sse.retry_ms",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 600000,
+	 .def = 3000,
+	 .offset = RG__CONF(sse_retry_ms),
+	 .doc = "the `retry:` sent on connect (EventSource's reconnect delay)"},
+
+	{.path = "ws", .type = RG_CONF_OBJECT},
+	{.path = "ws.ping_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 3600,
+	 .def = 30,
+	 .offset = RG__CONF(ws_ping_seconds),
+	 .doc = "a connection (WS, or the HTTP/2 connection) with no traffic for this long is "
+		"pinged"},
+	{.path = "ws.ping_timeout_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 3600,
+	 .def = 10,
+	 .offset = RG__CONF(ws_ping_timeout_seconds),
+	 .doc = "it is closed when nothing arrives for this long after the ping was due"},
+
+	{.path = "limits", .type = RG_CONF_OBJECT},
+	{.path = "limits.max_message_bytes",
+	 .type = RG_CONF_UINT,
+	 .min = 16,
+	 .max = 16 * 1024 * 1024,
+	 .def = 65536,
+	 .offset = RG__CONF(max_message_bytes),
+	 .doc = "the largest WebSocket message and HTTP body accepted"},
+	{.path = "limits.max_rooms",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 1000000,
+	 .def = 10000,
+	 .offset = RG__CONF(max_rooms),
+	 .doc = "the most rooms alive at once (configured + pattern rooms). At the limit, the "
+		"pattern room without subscribers that was used least recently is dropped (its "
+		"history with it) to make way for a new one; only when every pattern room has a "
+		"subscriber is a new one refused with `limit_exceeded`. A pattern room that never "
+		"held a message is dropped as soon as its last subscriber leaves"},
+	{.path = "limits.max_rooms_per_connection",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 1024,
+	 .def = 64,
+	 .offset = RG__CONF(max_rooms_per_connection),
+	 .doc = "the most rooms one WebSocket joins, or one SSE stream names"},
+	{.path = "limits.max_pending_bytes",
+	 .type = RG_CONF_UINT,
+	 .min = 65536,
+	 .max = 1024 * 1024 * 1024,
+	 .def = 1024 * 1024,
+	 .offset = RG__CONF(max_pending_bytes),
+	 .what = "at least 4 × `max_message_bytes`",
+	 .doc = "what one connection may be owed before it is judged too slow: room messages it "
+		"has not been able to write beyond the room's `history` (a room keeps a message "
+		"past its `history` while a subscriber still needs it, up to this many bytes "
+		"back), and events it did not ask for (presence). Past it: `on_lag` (disconnect "
+		"as `lagged`, or `gap`). A client's answers to its own requests are not counted: "
+		"it is paused instead (docs/PROTOCOL.md)"},
+
+	{.path = "shutdown", .type = RG_CONF_OBJECT},
+	{.path = "shutdown.drain_ms",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 60000,
+	 .def = 1000,
+	 .offset = RG__CONF(drain_ms),
+	 .doc = "on SIGTERM/SIGINT: WebSocket connections are closed with 1001 and SSE streams "
+		"ended; the gateway waits at most this long for them to go, then exits"},
+
+	{.path = "delivery", .type = RG_CONF_OBJECT},
+	{.path = "delivery.coalesce_us",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 100000,
+	 .def = 0,
+	 .offset = RG__CONF(coalesce_us),
+	 .doc = "connections that have something to write within this window (microseconds) are "
+		"given their write turn together at its end, so that under load each write "
+		"carries more messages (fewer system calls and TLS records), at the cost of up to "
+		"this much added latency (at least 1 ms in practice: the event loop's timers have "
+		"millisecond resolution). 0: a connection writes in the loop pass after its "
+		"messages arrived, every message pending by then in one write "
+		"([OPERATIONS.md](OPERATIONS.md#limits) has the measured trade-off)"},
+
+	{.path = "rooms",
+	 .type = RG_CONF_ARRAY,
+	 .flags = RG_CONF_REQUIRED,
+	 .min = 1,
+	 .max = 10000,
+	 .offset = RG__CONF(rooms),
+	 .count_offset = RG__CONF(nrooms),
+	 .elem_size = sizeof(struct rg_room_conf),
+	 .what = "rooms",
+	 .each = rg__room,
+	 .doc = "the rooms (by `name`) and room families (by `pattern`)"},
+	{.path = "rooms[].name",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__ROOM(name),
+	 .what = RG__ROOM_NAME,
+	 .check = rg__room_name,
+	 .def_doc = "one of `name` / `pattern`",
+	 .doc = "a room that always exists"},
+	{.path = "rooms[].pattern",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__ROOM(name),
+	 .what = "a pattern (room-name characters ending in one '*')",
+	 .check = rg__pattern,
+	 .def_doc = "one of `name` / `pattern`",
+	 .doc = "rooms created on first use whose name starts with the part before `*`"},
+	{.path = "rooms[].history",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 1000000,
+	 .def = 100,
+	 .offset = RG__ROOM(history),
+	 .doc = "messages kept per room: what `history` and resuming reach back to, and the "
+		"window in which publish ids are deduplicated. A subscriber may fall this far "
+		"behind, and further while it is owed less than `limits.max_pending_bytes`, "
+		"before `on_lag` applies"},
+	{.path = "rooms[].publish",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__publish,
+	 .def = RG_PUBLISH_ANYONE,
+	 .offset = RG__ROOM(publish),
+	 .doc = "who publishes: `anyone` = any WebSocket client that joined the room, and the "
+		"HTTP API; `server` = only the HTTP API"},
+	{.path = "rooms[].presence",
+	 .type = RG_CONF_BOOL,
+	 .def = 0,
+	 .offset = RG__ROOM(presence),
+	 .doc = "members see each other join and leave; `presence` queries answer the member "
+		"list"},
+	{.path = "rooms[].on_lag",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__on_lag,
+	 .def = RG_LAG_DISCONNECT,
+	 .offset = RG__ROOM(on_lag),
+	 .doc = "a subscriber that falls behind the room's `history` and "
+		"`limits.max_pending_bytes` is disconnected as lagged (it resumes with `since` / "
+		"Last-Event-ID), or told about the `gap` and moved to the oldest stored message"},
+	{.path = "rooms[].idle_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 86400,
+	 .def = 300,
+	 .offset = RG__ROOM(idle_seconds),
+	 .what = "`pattern` entries only",
+	 .doc = "a pattern room with no subscriber for this long is dropped (its history and seq "
+		"with it)"},
+};
+const size_t rg_conf_nkeys = sizeof(rg_conf_keys) / sizeof(rg_conf_keys[0]);

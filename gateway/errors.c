@@ -1,6 +1,7 @@
 #include "errors.h"
 
 #include <errno.h>
+#include <jansson.h>
 
 static const struct {
 	const char *code;
@@ -33,7 +34,26 @@ int rg_err_http_status(enum rg_err e)
 	return (unsigned)e < RG_E_COUNT ? rg__errs[e].status : 500;
 }
 
+char *rg_err_http_body(enum rg_err e, const char *why)
+{
+	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", rg_err_code(e), "message", why);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(o);
+	return text;
+}
+
 const char rg_why_room_name[] = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
+const char rg_why_nomem[] = "out of memory";
+const char rg_why_since[] = "since: expected an integer >= 0";
+const char rg_why_since_beyond[] = "since: beyond the room's last seq";
+const char rg_why_limit[] = "limit: expected an integer 1..1000";
+const char rg_why_no_presence[] = "this room has no presence";
+const char rg_why_too_many_rooms[] = "more rooms than limits.max_rooms_per_connection";
+const char rg_why_body_json[] = "the body is not valid JSON";
+const char rg_why_body_too_large[] = "the body exceeds limits.max_message_bytes";
+const char rg_why_no_stream[] = "no such stream";
+const char rg_why_unread[] = "its answers went unread";
 
 enum rg_err rg_err_room(int rc, const char **why)
 {
@@ -48,7 +68,7 @@ enum rg_err rg_err_room(int rc, const char **why)
 		*why = "the gateway holds limits.max_rooms rooms, each with a subscriber";
 		return RG_E_LIMIT_EXCEEDED;
 	default:
-		*why = "out of memory";
+		*why = rg_why_nomem;
 		return RG_E_INTERNAL;
 	}
 }

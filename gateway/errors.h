@@ -30,9 +30,22 @@ enum rg_err {
 const char *rg_err_code(enum rg_err e);
 /* The HTTP status that carries this error. */
 int rg_err_http_status(enum rg_err e);
+/* The body of an HTTP answer with this error, {"error":{"code":..,"message":why}}:
+ * malloc'd, NULL when out of memory. */
+char *rg_err_http_body(enum rg_err e, const char *why);
 
-/* The message for a name that is not a room name, wherever a client sends one. */
-extern const char rg_why_room_name[];
+/* The messages more than one place answers, each written once. */
+extern const char rg_why_room_name[];      /* a name that is not a room name */
+extern const char rg_why_nomem[];          /* RG_E_INTERNAL */
+extern const char rg_why_since[];          /* "since" is not a count */
+extern const char rg_why_since_beyond[];   /* "since" past the room's last seq */
+extern const char rg_why_limit[];          /* "limit" of a history query */
+extern const char rg_why_no_presence[];    /* RG_E_NO_PRESENCE */
+extern const char rg_why_too_many_rooms[]; /* past limits.max_rooms_per_connection */
+extern const char rg_why_body_json[];      /* an HTTP body that is not JSON */
+extern const char rg_why_body_too_large[]; /* past limits.max_message_bytes */
+extern const char rg_why_no_stream[];      /* an SSE stream id that is not open */
+extern const char rg_why_unread[];         /* lagged: the connection's answers went unread */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOMEM) as
  * the error every transport answers, and its message in *why. */

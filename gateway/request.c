@@ -106,13 +106,12 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 
 	if (req->type == RG_REQ_JOIN || req->type == RG_REQ_HISTORY) {
 		if ((req->since = rg__count(obj, "since")) == -2)
-			return rg__refuse(req, RG_E_BAD_REQUEST, "since: expected an integer >= 0");
+			return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_since);
 	}
 	if (req->type == RG_REQ_HISTORY) {
 		int64_t limit = rg__count(obj, "limit");
 		if (limit == 0 || limit == -2 || limit > RG_HISTORY_LIMIT_MAX)
-			return rg__refuse(req, RG_E_BAD_REQUEST,
-					  "limit: expected an integer 1..1000");
+			return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_limit);
 		req->limit = limit < 0 ? 0 : (unsigned)limit;
 	}
 	if (req->type == RG_REQ_JOIN && (v = json_object_get(obj, "name"))) {
@@ -133,7 +132,7 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 		return rg__refuse(req, RG_E_BAD_REQUEST, "data: missing");
 	req->data = malloc(span_len ? span_len : 1);
 	if (!req->data)
-		return rg__refuse(req, RG_E_INTERNAL, "out of memory");
+		return rg__refuse(req, RG_E_INTERNAL, rg_why_nomem);
 	req->data_len = rg_json_minify(span, span_len, req->data);
 	return 0;
 }
@@ -175,14 +174,14 @@ int rg_body_parse(const char *text, size_t len, char **out, size_t *out_len, enu
 	v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
 	if (!v) {
 		*err = RG_E_BAD_JSON;
-		*why = "the body is not valid JSON";
+		*why = rg_why_body_json;
 		return -1;
 	}
 	json_decref(v);
 	*out = malloc(len);
 	if (!*out) {
 		*err = RG_E_INTERNAL;
-		*why = "out of memory";
+		*why = rg_why_nomem;
 		return -1;
 	}
 	*out_len = rg_json_minify(text, len, *out);

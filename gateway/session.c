@@ -357,7 +357,7 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	if (j->since > (rc ? 0 : (int64_t)r->last_seq) && rc != -EINVAL &&
 	    rg_registry_conf_for(s->reg, j->room, j->len)) {
 		j->err = RG_E_BAD_REQUEST;
-		j->why = "since: beyond the room's last seq";
+		j->why = rg_why_since_beyond;
 		return -1;
 	}
 	if (rc == -ENOENT)
@@ -452,7 +452,7 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 		return rg__error(s, RG_E_CONFLICT,
 				 "id: this room stored another message under this id", req->id);
 	if (r < 0)
-		return rg__error(s, RG_E_INTERNAL, "out of memory", req->id);
+		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);
 	json_t *ack = json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
 				(json_int_t)seq);
 	if (ack && r == 1 && json_object_set_new(ack, "duplicate", json_true()))
@@ -481,7 +481,7 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 		return rg__error(s, err, why, req->id);
 	}
 	if (req->since > (int64_t)room->last_seq)
-		return rg__error(s, RG_E_BAD_REQUEST, "since: beyond the room's last seq", req->id);
+		return rg__error(s, RG_E_BAD_REQUEST, rg_why_since_beyond, req->id);
 	/* the id goes first so that text can be enqueued as it is */
 	if (req->id[0]) {
 		json_t *id = json_string(req->id);
@@ -497,7 +497,7 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 	text = rg_history_json(room, req->since, req->limit ? req->limit : RG_HISTORY_LIMIT_DEFAULT,
 			       s->reg->cfg->max_message_bytes, prefix, &len);
 	if (!text)
-		return rg__error(s, RG_E_INTERNAL, "out of memory", req->id);
+		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);
 	rc = rg__enqueue(s, "history", text, len);
 	free(text);
 	return rc;
@@ -514,7 +514,7 @@ static int rg__presence(struct rg_session *s, const struct rg_request *req)
 		return rg__error(s, err, why, req->id);
 	}
 	if (!rc->presence)
-		return rg__error(s, RG_E_NO_PRESENCE, "this room has no presence", req->id);
+		return rg__error(s, RG_E_NO_PRESENCE, rg_why_no_presence, req->id);
 	json_t *users = json_array();
 	if (!rg_registry_get(s->reg, req->room, req->room_len, 0, &room)) {
 		char *list = rg_presence_json(room);

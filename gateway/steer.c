@@ -70,7 +70,7 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 	*answer = NULL;
 	if (!doc) {
 		*err = RG_E_BAD_JSON;
-		*why = "the body is not valid JSON";
+		*why = rg_why_body_json;
 		return -1;
 	}
 	join = json_object_get(doc, "join");
@@ -83,7 +83,7 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 	n = json_array_size(join) + json_array_size(leave);
 	if (n && !(slots = calloc(n, sizeof(*slots)))) {
 		*err = RG_E_INTERNAL;
-		*why = "out of memory";
+		*why = rg_why_nomem;
 		goto out;
 	}
 	if (rg__names(s, join, &set, slots, &used, err, why) ||
@@ -96,7 +96,7 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 		final -= !!rg_session_joined(s, json_string_value(v), json_string_length(v));
 	if (final > (long)s->reg->cfg->max_rooms_per_connection) {
 		*err = RG_E_LIMIT_EXCEEDED;
-		*why = "more rooms than limits.max_rooms_per_connection";
+		*why = rg_why_too_many_rooms;
 		goto out;
 	}
 	/* Joins first, quietly, so that a refused one is undone without a trace; the
@@ -131,7 +131,7 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 	json_decref(ans);
 	if (!*answer) {
 		*err = RG_E_INTERNAL;
-		*why = "out of memory";
+		*why = rg_why_nomem;
 		goto out;
 	}
 	rc = 0;

@@ -46,7 +46,7 @@ static int rg__rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 {
 	char *text = rg_registry_describe(&srv->reg);
 	if (!text)
-		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	int rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL);
 	free(text);
 	return rc;
@@ -84,15 +84,12 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 	if (rc && (rc != -ENOENT || !rg_registry_conf_for(&srv->reg, name, nlen)))
 		return rg__refuse_room(wsi, pss, rc, 0);
 	if (rg__count_arg(wsi, "since", INT64_MAX, &since) < 0)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: expected an integer >= 0",
-				  NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since, NULL, 0);
 	if (rg__count_arg(wsi, "limit", RG_HISTORY_LIMIT_MAX, &limit) < 0 || !limit)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "limit: expected an integer 1..1000",
-				  NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_limit, NULL, 0);
 	if (rc == -ENOENT) { /* a pattern room that is not alive holds nothing */
 		if (since > 0)
-			return rg__refuse(wsi, pss, RG_E_BAD_REQUEST,
-					  "since: beyond the room's last seq", NULL, 0);
+			return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since_beyond, NULL, 0);
 		char empty[256];
 		int n = snprintf(
 			empty, sizeof(empty),
@@ -101,12 +98,11 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 		return rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, empty, (size_t)n, NULL);
 	}
 	if (since > (int64_t)room->last_seq)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, "since: beyond the room's last seq",
-				  NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since_beyond, NULL, 0);
 	char *text = rg_history_json(room, since, (unsigned)limit, srv->cfg->max_message_bytes, "",
 				     &len);
 	if (!text)
-		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, len, NULL);
 	free(text);
 	return rc;
@@ -125,13 +121,13 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 	if (!rc)
 		return rg__refuse_room(wsi, pss, -ENOENT, 0);
 	if (!rc->presence)
-		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, "this room has no presence", NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, rg_why_no_presence, NULL, 0);
 	if (!rg_registry_get(&srv->reg, name, nlen, 0, &room))
 		users = rg_presence_json(room);
 	size_t cap = 64 + nlen + (users ? strlen(users) : 2);
 	if (!(out = malloc(cap))) {
 		free(users);
-		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	}
 	int n = snprintf(out, cap, "{\"room\":\"%.*s\",\"users\":%s}", (int)nlen, name,
 			 users ? users : "[]");
@@ -160,8 +156,7 @@ static int rg__body_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 				  "send the body with a Content-Length header", NULL, 1);
 	if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
 	    strtoull(clen, NULL, 10) > srv->cfg->max_message_bytes)
-		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
-				  "the body exceeds limits.max_message_bytes", NULL, 1);
+		return rg__refuse(wsi, pss, RG_E_TOO_LARGE, rg_why_body_too_large, NULL, 1);
 	return 0;
 }
 
@@ -227,11 +222,11 @@ static int rg__steer_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_a
 	if (rc || pss->refused)
 		return rc;
 	if (len != 32 || strspn(id, "0123456789abcdef") < 32)
-		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 1);
+		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, rg_why_no_stream, NULL, 1);
 	memcpy(pss->stream, id, 32);
 	pss->stream[32] = '\0';
 	if (!rg_session_find(&srv->reg, pss->stream))
-		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 1);
+		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, rg_why_no_stream, NULL, 1);
 	pss->room_len = 0;
 	return 0;
 }
@@ -244,8 +239,7 @@ static int rg__body(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss
 	if (pss->body_len + len > srv->cfg->max_message_bytes) {
 		free(pss->body);
 		pss->body = NULL;
-		return rg__refuse(wsi, pss, RG_E_TOO_LARGE,
-				  "the body exceeds limits.max_message_bytes", NULL, 1);
+		return rg__refuse(wsi, pss, RG_E_TOO_LARGE, rg_why_body_too_large, NULL, 1);
 	}
 	char *b = realloc(pss->body, pss->body_len + len + 1);
 	if (!b)
@@ -266,7 +260,7 @@ static int rg__steer_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 
 	pss->stream[0] = '\0';
 	if (!s) /* it closed while the body arrived */
-		rc = rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such stream", NULL, 0);
+		rc = rg__refuse(wsi, pss, RG_E_NOT_FOUND, rg_why_no_stream, NULL, 0);
 	else if (rg_session_steer(s, pss->body ? pss->body : "", pss->body_len, &answer, &err,
 				  &why))
 		rc = rg__refuse(wsi, pss, err, why, NULL, 0);
@@ -313,7 +307,7 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 			"Idempotency-Key: this room stored another message under this key", NULL,
 			0);
 	if (rc < 0)
-		return rg__refuse(wsi, pss, RG_E_INTERNAL, "out of memory", NULL, 0);
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	/* a repeated key is answered with the original seq, 200 instead of 201 */
 	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu%s}", room->name,
 			 (unsigned long long)seq, rc == 1 ? ",\"duplicate\":true" : "");

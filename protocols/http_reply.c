@@ -1,7 +1,6 @@
 #include "http_reply.h"
 
 #include <ctype.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,13 +39,11 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err err, const char *why,
 			const char *allow)
 {
-	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", rg_err_code(err), "message", why);
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *text = rg_err_http_body(err, why);
 	int rc = text ? rg_http_reply_json(wsi, r, (unsigned)rg_err_http_status(err), text,
 					   strlen(text), allow)
 		      : -1;
 	free(text);
-	json_decref(o);
 	return rc;
 }
 
@@ -115,8 +112,7 @@ int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
 {
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
 					   *end = buf + sizeof(buf) - 1;
-	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", rg_err_code(err), "message", why);
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *text = rg_err_http_body(err, why);
 	size_t len = text ? strlen(text) : 0;
 	int rc = -1;
 
@@ -131,7 +127,6 @@ int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
 		rc = lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) < 0 ? -1 : 0;
 	}
 	free(text);
-	json_decref(o);
 	return rc;
 }
 

@@ -90,8 +90,7 @@ static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_ses
 		if (rg_session_joined(s, arg, len))
 			return rg__refused(err, why, RG_E_BAD_REQUEST, "room: the same room twice");
 		if (s->nsubs >= srv->cfg->max_rooms_per_connection)
-			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED,
-					   "more rooms than limits.max_rooms_per_connection");
+			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED, rg_why_too_many_rooms);
 		j.room = arg;
 		j.len = len;
 		if (rg_session_join(s, &j))
@@ -125,15 +124,14 @@ static int rg__resume(struct rg_srv *srv, struct rg_session *s, const struct rg_
 					   "Last-Event-ID: names a room that does not exist");
 		if (!rg_session_joined(s, j.room, j.len) &&
 		    s->nsubs >= srv->cfg->max_rooms_per_connection)
-			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED,
-					   "more rooms than limits.max_rooms_per_connection");
+			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED, rg_why_too_many_rooms);
 		if (rg_session_join(s, &j))
 			return rg__refused(err, why, j.err,
 					   j.err == RG_E_BAD_REQUEST
 						   ? "Last-Event-ID: beyond the room's last seq"
 						   : j.why);
 		if (j.gap_from && rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to))
-			return rg__refused(err, why, RG_E_INTERNAL, "out of memory");
+			return rg__refused(err, why, RG_E_INTERNAL, rg_why_nomem);
 	}
 	return 0;
 }
@@ -258,7 +256,7 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 	n += len;
 	if (flags & RG_FILL_LAGGED) {
 		rg_info("sse: ending a stream: lagged (%s)",
-			pss->session.lagged[0] ? pss->session.lagged : "its answers went unread");
+			pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
 		pss->closing = 1;
 	}
 	if (!n && pss->keepalive_due) {

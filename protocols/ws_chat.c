@@ -115,7 +115,7 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 	}
 	if (flags & RG_FILL_LAGGED) {
 		rg_info("ws: closing a connection: lagged (%s)",
-			pss->session.lagged[0] ? pss->session.lagged : "its answers went unread");
+			pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
 		lws_close_reason(pss->wsi, RG_WS_CLOSE_LAGGED, (unsigned char *)"lagged", 6);
 		return -1;
 	}

@@ -130,6 +130,18 @@ int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
 	return rc;
 }
 
+int rg_http_path(struct lws *wsi, char *out, size_t cap)
+{
+	int n = lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_GET_URI);
+
+	if (n <= 0)
+		n = lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_HTTP_COLON_PATH);
+	if (n <= 0)
+		return -1;
+	out[strcspn(out, "?")] = '\0';
+	return 0;
+}
+
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap)
 {
 	size_t i = 0;

@@ -42,6 +42,11 @@ const char *rg_http_framing_error(struct lws *wsi);
  * refused before any protocol took it; the caller then returns nonzero. 0 or -1. */
 int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why);
 
+/* The request's path without its query, into out (NUL-terminated): from the
+ * request line on HTTP/1.1, from :path on HTTP/2 (an RFC 8441 WebSocket CONNECT has no
+ * request line). 0, or -1 when there is none or it does not fit. */
+int rg_http_path(struct lws *wsi, char *out, size_t cap);
+
 /* The media type of the request without parameters, lowercased, into out. */
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap);
 

@@ -166,9 +166,9 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	}
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* Only /ws upgrades; anything else is refused before it costs a session. */
-		if (!srv || srv->stopping ||
-		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
+		/* Only /ws upgrades, over HTTP/1.1 or as an HTTP/2 extended CONNECT
+		 * (RFC 8441); anything else is refused before it costs a session. */
+		if (!srv || srv->stopping || rg_http_path(wsi, uri, sizeof(uri)) ||
 		    strcmp(uri, "/ws"))
 			return 1;
 		return 0;

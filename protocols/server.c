@@ -134,7 +134,7 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 
 /* The protocols, in the order lws sees them: the chat protocol first (protocols[0]
  * gets the vhost-wide callbacks and a WebSocket upgrade that names no subprotocol). */
-enum { RG__CHAT, RG__SSE, RG__API, RG__NPROTOS };
+enum { RG__CHAT, RG__SSE, RG__API, RG__STATIC, RG__NPROTOS };
 
 /* The callback mounts, longest prefix first; the static web root comes last. */
 static const struct {
@@ -170,6 +170,7 @@ static void rg__protocols(struct rg__server *s)
 		[RG__CHAT] = &rg_ws_chat_protocol,
 		[RG__SSE] = &rg_sse_protocol,
 		[RG__API] = &rg_http_api_protocol,
+		[RG__STATIC] = &rg_static_protocol,
 	};
 	size_t i;
 
@@ -198,6 +199,7 @@ static void rg__protocols(struct rg__server *s)
 		.mountpoint = "/",
 		.origin = s->srv.cfg->web_root,
 		.def = "index.html",
+		.protocol = s->protos[RG__STATIC].name,
 		.origin_protocol = LWSMPRO_FILE,
 		.mountpoint_len = 1,
 	};

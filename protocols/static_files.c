@@ -1,24 +1,38 @@
 #include "static_files.h"
 
+#include "http_reply.h"
+
 #include "../gateway/log.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+struct pss__rg_static {
+	struct rg_http_reply reply;
+};
 
 static char rg__root[PATH_MAX];
 static size_t rg__root_len;
 static lws_fop_fd_t (*rg__open)(const struct lws_plat_file_ops *fops, const char *filename,
 				const char *vpath, lws_fop_flags_t *flags);
 
+/* 1 if real lies inside the web root. */
+static int rg__inside(const char *real)
+{
+	return !strncmp(real, rg__root, rg__root_len) &&
+	       (real[rg__root_len] == '/' || real[rg__root_len] == '\0');
+}
+
 static lws_fop_fd_t rg__confined_open(const struct lws_plat_file_ops *fops, const char *filename,
 				      const char *vpath, lws_fop_flags_t *flags)
 {
 	char real[PATH_MAX];
 
-	if (!realpath(filename, real) || strncmp(real, rg__root, rg__root_len) ||
-	    (real[rg__root_len] != '/' && real[rg__root_len] != '\0'))
+	if (!realpath(filename, real) || !rg__inside(real))
 		return NULL;
 	return rg__open(fops, filename, vpath, flags);
 }
@@ -38,3 +52,65 @@ int rg_static_confine(struct lws_context *ctx, const char *web_root)
 	}
 	return 0;
 }
+
+/* Whether lws will find a file for path (the URI, decoded, under the mount "/"): the
+ * file it opens (index.html for a path ending in '/'), regular, inside the root. */
+static int rg__is_file(const char *path)
+{
+	char file[PATH_MAX], real[PATH_MAX];
+	size_t n = strlen(path);
+	struct stat st;
+
+	if (!rg__root_len || snprintf(file, sizeof(file), "%s%s%s", rg__root, path,
+				      !n || path[n - 1] == '/' ? (n ? "index.html" : "/index.html")
+							       : "") >= (int)sizeof(file))
+		return 0;
+	return realpath(file, real) && rg__inside(real) && !stat(real, &st) && S_ISREG(st.st_mode);
+}
+
+static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct pss__rg_static *pss = user;
+	int ret;
+
+	switch (reason) {
+	case LWS_CALLBACK_CHECK_ACCESS_RIGHTS: {
+		/* lws asks before it serves the file; final = 1: answered here. */
+		struct lws_process_html_args *args = in;
+		char *uri;
+		int ulen, meth = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+
+		rg_http_reply_clear(&pss->reply);
+		if (meth != LWSHUMETH_GET && meth != LWSHUMETH_HEAD) {
+			args->final = 1;
+			pss->reply.close_after = 1; /* a body may follow, unread */
+			return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
+						   "static files take GET and HEAD", "GET, HEAD");
+		}
+		if (!rg__is_file(uri)) {
+			args->final = 1;
+			return rg_http_reply_error(wsi, &pss->reply, RG_E_NOT_FOUND, "no such path",
+						   NULL);
+		}
+		return 0;
+	}
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
+			return ret;
+		break;
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		rg_http_reply_free(&pss->reply);
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols rg_static_protocol = {
+	.name = "rg-static",
+	.callback = rg__callback,
+	.per_session_data_size = sizeof(struct pss__rg_static),
+};

@@ -58,11 +58,31 @@ class StaticTest(GatewayTestCase):
                     self.assertTrue(r.content_type.startswith("text/html"), r.headers)
 
     async def test_missing_files_404(self):
-        for path in ("/nope.html", "/sub/nope.html", "/nope/", "/index.html/x.html",
-                     "/.hidden.html", "/secret.html"):
-            with self.subTest(path=path):
-                r = await self.ahttp("GET", path)
-                self.assertEqual(r.status, 404, r)
+        """A path that names no file is answered as the API answers: JSON not_found
+        (lws's own page was HTML linking a missing /error.css)."""
+        for http2 in (False, True):
+            for path in ("/nope.html", "/sub/nope.html", "/nope/", "/index.html/x.html",
+                         "/.hidden.html", "/secret.html", "/foo", "/metrics", "/ws",
+                         "/sub", "/roomsx", "/events.js"):
+                with self.subTest(http2=http2, path=path):
+                    r = await self.ahttp("GET", path, http2=http2)
+                    self.assertError(r, 404, "not_found")
+        r = await self.ahttp("GET", "/")  # the connection's next request is served
+        self.assertEqual((r.status, r.text), (200, INDEX_HTML))
+
+    async def test_other_methods_405(self):
+        """Static files take GET and HEAD: any other method on a file or a missing
+        path is JSON method_not_allowed with Allow, its body never read."""
+        for http2 in (False, True):
+            for method, path, body in (("POST", "/index.html", "{}"), ("PUT", "/", "x"),
+                                       ("DELETE", "/foo", None), ("PATCH", "/sub/", "x"),
+                                       ("OPTIONS", "/index.html", None)):
+                with self.subTest(http2=http2, method=method, path=path):
+                    r = await self.ahttp(method, path, body, http2=http2)
+                    self.assertError(r, 405, "method_not_allowed")
+                    self.assertEqual(r.headers.get("allow"), "GET, HEAD", r.headers)
+            r = await self.ahttp("HEAD", "/index.html", http2=http2)
+            self.assertEqual(r.status, 200, r)
 
     async def test_traversal_never_leaks(self):
         for http2 in (False, True):

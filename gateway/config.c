@@ -156,6 +156,12 @@ static void rg__free_struct(const char *scope, void *obj)
 			continue;
 		if (k->type == RG_CONF_STRING && rg__owns(k, scope, slen)) {
 			free(*(char **)rg__at(obj, k->offset));
+		} else if (k->type == RG_CONF_STRINGS) {
+			char **arr = *(char ***)rg__at(obj, k->offset);
+			size_t n = *(size_t *)rg__at(obj, k->count_offset);
+			for (size_t j = 0; arr && j < n; j++)
+				free(arr[j]);
+			free(arr);
 		} else if (k->type == RG_CONF_ARRAY) {
 			char *arr = *(char **)rg__at(obj, k->offset), elem[128];
 			size_t n = *(size_t *)rg__at(obj, k->count_offset);
@@ -196,6 +202,29 @@ static void rg__array(struct rg_conf_parse *p, const struct rg_conf_key *k, json
 			if (k->each)
 				k->each(p, e, *arr, i);
 		}
+		rg__pop(p, old);
+	}
+}
+
+static void rg__strings(struct rg_conf_parse *p, const struct rg_conf_key *k, json_t *v, void *obj)
+{
+	char ***arr = rg__at(obj, k->offset);
+	size_t *n = rg__at(obj, k->count_offset), i;
+	json_t *e;
+
+	if (!json_array_size(v))
+		return;
+	if (!(*arr = calloc(json_array_size(v), sizeof(char *)))) {
+		rg__fail(p, "out of memory");
+		return;
+	}
+	json_array_foreach(v, i, e) {
+		size_t old = rg__push_index(p, i);
+		const char *s = json_string_value(e);
+		if (!s || !*s || strlen(s) != json_string_length(e) || (k->valid && !k->valid(s)))
+			rg__fail(p, "expected %s", k->what);
+		else if (!((*arr)[(*n)++] = strdup(s)))
+			rg__fail(p, "out of memory");
 		rg__pop(p, old);
 	}
 }
@@ -241,6 +270,9 @@ static void rg__value(struct rg_conf_parse *p, const struct rg_conf_key *k, json
 	case RG_CONF_ARRAY:
 		snprintf(expected, sizeof(expected), "an array of %u..%u %s", k->min, k->max,
 			 k->what);
+		break;
+	case RG_CONF_STRINGS:
+		snprintf(expected, sizeof(expected), "an array of %u..%u strings", k->min, k->max);
 		break;
 	}
 	if (!v) {
@@ -293,6 +325,11 @@ static void rg__value(struct rg_conf_parse *p, const struct rg_conf_key *k, json
 	}
 	case RG_CONF_ARRAY:
 		rg__array(p, k, v, obj);
+		return;
+	case RG_CONF_STRINGS:
+		if (!json_is_array(v) || json_array_size(v) < k->min || json_array_size(v) > k->max)
+			break;
+		rg__strings(p, k, v, obj);
 		return;
 	}
 	(void)scope;
@@ -351,6 +388,9 @@ static void rg__doc_type(const struct rg_conf_key *k, char *out, size_t cap)
 		return;
 	case RG_CONF_ARRAY:
 		snprintf(out, cap, "array of %u..%u %s", k->min, k->max, k->what);
+		return;
+	case RG_CONF_STRINGS:
+		snprintf(out, cap, "array of %u..%u strings: %s", k->min, k->max, k->what);
 		return;
 	}
 }

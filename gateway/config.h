@@ -41,6 +41,9 @@ struct rg_config {
 	struct rg_listen_conf *listen;
 	size_t nlisten;
 	char *web_root;
+	/* web origins besides the gateway's own that may use it from a browser (origin.h) */
+	char **allowed_origins;
+	size_t nallowed_origins;
 	uint32_t sse_keepalive_seconds;
 	uint32_t sse_retry_ms;
 	uint32_t ws_ping_seconds;

@@ -4,6 +4,7 @@
  * `roomgate --config-keys`; unit_config fails when they differ). A new key is a new row.
  */
 #include "config_table.h"
+#include "origin.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -185,6 +186,21 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .def_str = "web",
 	 .doc = "static files served at `/` (`index.html` for a directory); nothing outside it "
 		"is reachable"},
+	{.path = "http.allowed_origins",
+	 .type = RG_CONF_STRINGS,
+	 .min = 0,
+	 .max = 64,
+	 .offset = RG__CONF(allowed_origins),
+	 .count_offset = RG__CONF(nallowed_origins),
+	 .what = "an origin, scheme://host[:port] with scheme http or https, or \"*\"",
+	 .valid = rg_origin_valid,
+	 .def_doc = "`[]`: the gateway's own origin only",
+	 .doc = "web pages on these origins may use the gateway from a browser: WebSocket (an "
+		"upgrade from any other `Origin` is refused 403), SSE and the HTTP API (CORS: "
+		"`Access-Control-Allow-Origin` and preflight; any other `Origin` is refused 403 "
+		"`forbidden`, so no page elsewhere can publish). A page the gateway serves itself "
+		"(the `Origin` names the host it was sent to) is always allowed, and requests "
+		"without `Origin` (curl, servers) are not judged. `*`: any origin"},
 
 	{.path = "sse", .type = RG_CONF_OBJECT},
 	{.path = "sse.keepalive_seconds",

@@ -19,12 +19,13 @@
 #include <stdint.h>
 
 enum rg_conf_type {
-	RG_CONF_UINT,   /* uint32_t, min..max */
-	RG_CONF_BOOL,   /* int, 0 or 1 */
-	RG_CONF_ENUM,   /* an enum field: the index of the string in choices */
-	RG_CONF_STRING, /* char *, non-empty, owned by the config */
-	RG_CONF_OBJECT, /* its keys are the rows under it; absent: they keep their defaults */
-	RG_CONF_ARRAY,  /* min..max objects, each a struct of elem_size (calloc'd array) */
+	RG_CONF_UINT,    /* uint32_t, min..max */
+	RG_CONF_BOOL,    /* int, 0 or 1 */
+	RG_CONF_ENUM,    /* an enum field: the index of the string in choices */
+	RG_CONF_STRING,  /* char *, non-empty, owned by the config */
+	RG_CONF_OBJECT,  /* its keys are the rows under it; absent: they keep their defaults */
+	RG_CONF_ARRAY,   /* min..max objects, each a struct of elem_size (calloc'd array) */
+	RG_CONF_STRINGS, /* min..max non-empty strings: char ** (calloc'd), each owned */
 };
 
 #define RG_CONF_REQUIRED 1u
@@ -43,19 +44,20 @@ struct rg_conf_key {
 	const char *path;
 	enum rg_conf_type type;
 	unsigned flags;
-	uint32_t min, max;          /* UINT: the range; ARRAY: how many elements */
-	uint32_t def;               /* UINT, BOOL, ENUM (an index into choices) */
-	const char *const *choices; /* ENUM, NULL-terminated */
-	const char *def_str;        /* STRING: the default, NULL for none */
-	size_t offset;              /* the field, in the struct of the enclosing element */
-	size_t count_offset;        /* ARRAY: its size_t count, in the same struct */
-	size_t elem_size;           /* ARRAY */
-	const char *what;           /* STRING: what is expected; ARRAY: the elements'
-				       noun; UINT: a condition after the range, or NULL */
-	const char *def_doc;        /* the documented default where the value does not say it */
-	const char *doc;            /* the meaning; NULL: an object without a row of its own */
-	rg_conf_check_fn check;     /* STRING: a value that was given */
-	rg_conf_elem_fn each;       /* ARRAY */
+	uint32_t min, max;           /* UINT: the range; ARRAY: how many elements */
+	uint32_t def;                /* UINT, BOOL, ENUM (an index into choices) */
+	const char *const *choices;  /* ENUM, NULL-terminated */
+	const char *def_str;         /* STRING: the default, NULL for none */
+	size_t offset;               /* the field, in the struct of the enclosing element */
+	size_t count_offset;         /* ARRAY, STRINGS: its size_t count, same struct */
+	size_t elem_size;            /* ARRAY */
+	const char *what;            /* STRING, STRINGS: what is expected (of each); ARRAY: the
+					elements' noun; UINT: a condition after the range, or NULL */
+	const char *def_doc;         /* the documented default where the value does not say it */
+	const char *doc;             /* the meaning; NULL: an object without a row of its own */
+	rg_conf_check_fn check;      /* STRING: a value that was given */
+	rg_conf_elem_fn each;        /* ARRAY */
+	int (*valid)(const char *s); /* STRINGS: 1 if an element is what is expected */
 };
 
 extern const struct rg_conf_key rg_conf_keys[];

@@ -54,6 +54,7 @@ const char rg_why_body_json[] = "the body is not valid JSON";
 const char rg_why_body_too_large[] = "the body exceeds limits.max_message_bytes";
 const char rg_why_no_stream[] = "no such stream";
 const char rg_why_unread[] = "its answers went unread";
+const char rg_why_origin[] = "Origin: not the gateway's own, and not in http.allowed_origins";
 
 enum rg_err rg_err_room(int rc, const char **why)
 {

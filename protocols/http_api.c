@@ -329,6 +329,13 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 	pss->refused = 0;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
+	/* a page elsewhere reads nothing and, above all, publishes nothing */
+	int origin = rg_http_origin(wsi, srv->cfg);
+	if (origin < 0)
+		return rg__refuse(wsi, pss, RG_E_FORBIDDEN, rg_why_origin, NULL, has_body);
+	pss->reply.cors = origin > 0;
+	if (rg_http_is_options(wsi))
+		return rg_http_preflight(wsi, &pss->reply, "GET, POST");
 
 	if (!strcmp(uri, "/healthz")) {
 		if (!get)

@@ -1,9 +1,27 @@
 #include "http_reply.h"
 
+#include "../gateway/origin.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+static const char *rg__reason(unsigned status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	default:
+		return "Error";
+	}
+}
 
 int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
 		       size_t len, const char *allow)
@@ -27,6 +45,82 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 	    (allow && lws_add_http_header_by_name(
 			      wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
 			      (int)strlen(allow), &p, end)) ||
+	    (r->close_after &&
+	     lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+					 (const unsigned char *)"close", 5, &p, end)) ||
+	    (r->cors && rg_http_cors_headers(wsi, &p, end)) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+int rg_http_origin(struct lws *wsi, const struct rg_config *cfg)
+{
+	char origin[256], host[256];
+	int o = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+	int h = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST);
+
+	if (!lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN))
+		return 0;
+	if (h <= 0)
+		h = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HTTP_COLON_AUTHORITY);
+	if (o <= 0) /* too long to be one we list */
+		return -1;
+	return rg_origin_allowed(cfg, origin, (size_t)o, h > 0 ? host : NULL, h > 0 ? (size_t)h : 0)
+		       ? 1
+		       : -1;
+}
+
+int rg_http_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	char origin[256];
+	int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+
+	if (n <= 0)
+		return 0;
+	return lws_add_http_header_by_name(wsi,
+					   (const unsigned char *)"access-control-allow-origin:",
+					   (const unsigned char *)origin, n, p, end) ||
+			       lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
+							   (const unsigned char *)"origin", 6, p,
+							   end)
+		       ? -1
+		       : 0;
+}
+
+int rg_http_is_options(struct lws *wsi)
+{
+	char m[16];
+
+	return lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0 ||
+	       (lws_hdr_copy(wsi, m, sizeof(m), WSI_TOKEN_HTTP_COLON_METHOD) > 0 &&
+		!strcmp(m, "OPTIONS"));
+}
+
+int rg_http_preflight(struct lws *wsi, struct rg_http_reply *r, const char *methods)
+{
+	static const char headers[] = "content-type, idempotency-key, last-event-id";
+	unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+					   *end = hdr + sizeof(hdr) - 1;
+
+	rg_http_reply_free(r);
+	if (lws_get_network_wsi(wsi) != wsi)
+		r->close_after = 0;
+	if (!(r->buf = malloc(LWS_PRE + 1)))
+		return -1;
+	r->len = 0;
+	if (lws_add_http_header_status(wsi, HTTP_STATUS_NO_CONTENT, &p, end) ||
+	    rg_http_cors_headers(wsi, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+					(const unsigned char *)methods, (int)strlen(methods), &p,
+					end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+					(const unsigned char *)headers, (int)sizeof(headers) - 1,
+					&p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+					(const unsigned char *)"600", 3, &p, end) ||
+	    lws_add_http_header_content_length(wsi, 0, &p, end) ||
 	    (r->close_after &&
 	     lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
 					 (const unsigned char *)"close", 5, &p, end)) ||
@@ -69,6 +163,7 @@ void rg_http_reply_clear(struct rg_http_reply *r)
 {
 	rg_http_reply_free(r);
 	r->close_after = 0;
+	r->cors = 0;
 }
 
 /* The value of header h, trailing blanks cut, into v: its length, or -1. */
@@ -114,18 +209,31 @@ int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
 					   *end = buf + sizeof(buf) - 1;
 	char *text = rg_err_http_body(err, why);
 	size_t len = text ? strlen(text) : 0;
+	unsigned status = (unsigned)rg_err_http_status(err);
 	int rc = -1;
 
-	if (text && len < 512 &&
-	    !lws_add_http_common_headers(wsi, (unsigned)rg_err_http_status(err), "application/json",
-					 len, &p, end) &&
-	    !lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-					 (const unsigned char *)"close", 5, &p, end) &&
-	    !lws_finalize_http_header(wsi, &p, end) && (size_t)(end - p) > len) {
-		memcpy(p, text, len);
-		p += len;
-		rc = lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) < 0 ? -1 : 0;
+	if (!text || len >= 512)
+		goto out;
+	if (lws_get_network_wsi(wsi) != wsi) {
+		/* HTTP/2 (an RFC 8441 CONNECT refused): the headers in a frame of their own,
+		 * then the body ends the stream */
+		if (!lws_add_http_common_headers(wsi, status, "application/json", len, &p, end) &&
+		    !lws_finalize_http_header(wsi, &p, end) &&
+		    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) >= 0) {
+			memcpy(start, text, len);
+			rc = lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+		}
+		goto out;
 	}
+	/* HTTP/1.1, and the connection closes after it. Written out here: before lws has
+	 * taken the request as HTTP (a refused upgrade) it would say HTTP/1.0. */
+	int n = snprintf((char *)start, (size_t)(end - start),
+			 "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\n"
+			 "content-length: %zu\r\nconnection: close\r\n\r\n%s",
+			 status, rg__reason(status), len, text);
+	if (n > 0 && n < end - start)
+		rc = lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) < 0 ? -1 : 0;
+out:
 	free(text);
 	return rc;
 }

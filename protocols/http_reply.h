@@ -6,6 +6,7 @@
 #ifndef RG_HTTP_REPLY_H
 #define RG_HTTP_REPLY_H
 
+#include "../gateway/config.h"
 #include "../gateway/errors.h"
 
 #include <libwebsockets.h>
@@ -15,6 +16,8 @@ struct rg_http_reply {
 	size_t len;
 	int close_after; /* the request body is not read: the answer closes the connection
 			  * (HTTP/1.1; set before answering) */
+	int cors;        /* the request's Origin is allowed: the answer names it in
+			  * access-control-allow-origin (set before answering) */
 };
 
 /* Answers status with body (JSON text, copied); allow: an Allow header value or
@@ -27,7 +30,8 @@ int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err er
 /* From HTTP_WRITEABLE: 1 if a reply was pending (then *ret is the callback's
  * return value), 0 if there was none. */
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);
-/* Frees the body; _clear also forgets close_after, for the connection's next request. */
+/* Frees the body; _clear also forgets close_after and cors, for the connection's next
+ * request. */
 void rg_http_reply_free(struct rg_http_reply *r);
 void rg_http_reply_clear(struct rg_http_reply *r);
 
@@ -46,6 +50,18 @@ int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why);
  * request line on HTTP/1.1, from :path on HTTP/2 (an RFC 8441 WebSocket CONNECT has no
  * request line). 0, or -1 when there is none or it does not fit. */
 int rg_http_path(struct lws *wsi, char *out, size_t cap);
+
+/* The request's Origin judged by http.allowed_origins (gateway/origin.h): 0 when it
+ * has none (not a browser's cross-origin request), 1 when allowed, -1 when not. */
+int rg_http_origin(struct lws *wsi, const struct rg_config *cfg);
+/* The CORS headers of an answer to an allowed Origin: access-control-allow-origin
+ * naming it, and vary: origin. 0, or -1 when they do not fit. */
+int rg_http_cors_headers(struct lws *wsi, unsigned char **p, unsigned char *end);
+/* 1 if the request is an OPTIONS (a CORS preflight, from a browser). */
+int rg_http_is_options(struct lws *wsi);
+/* Answers a CORS preflight of an allowed Origin: 204 with the methods given, the
+ * request headers the gateway reads, and a 10-minute max-age. 0, or -1. */
+int rg_http_preflight(struct lws *wsi, struct rg_http_reply *r, const char *methods);
 
 /* The media type of the request without parameters, lowercased, into out. */
 void rg_http_media_type(struct lws *wsi, char *out, size_t cap);

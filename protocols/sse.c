@@ -187,6 +187,14 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 
 	if (rest && *rest && strcmp(rest, "/"))
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_NOT_FOUND, "no such path", NULL);
+	int origin = rg_http_origin(wsi, srv->cfg);
+	if (origin < 0) {
+		pss->reply.close_after = meth != LWSHUMETH_GET;
+		return rg_http_reply_error(wsi, &pss->reply, RG_E_FORBIDDEN, rg_why_origin, NULL);
+	}
+	pss->reply.cors = origin > 0;
+	if (rg_http_is_options(wsi))
+		return rg_http_preflight(wsi, &pss->reply, "GET");
 	if (meth != LWSHUMETH_GET) {
 		pss->reply.close_after = 1; /* a body may follow, unread */
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
@@ -212,6 +220,7 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 					(const unsigned char *)"no-cache", 8, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
 					(const unsigned char *)"no", 2, &p, end) ||
+	    (pss->reply.cors && rg_http_cors_headers(wsi, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end)) {
 		rg_wake_cancel(&pss->wake);
 		rg_session_cleanup(&pss->session);

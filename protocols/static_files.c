@@ -1,6 +1,7 @@
 #include "static_files.h"
 
 #include "http_reply.h"
+#include "srv.h"
 
 #include "../gateway/log.h"
 
@@ -72,8 +73,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			size_t len)
 {
 	struct pss__rg_static *pss = user;
+	struct rg_srv *srv = rg_srv_of(wsi);
 	int ret;
 
+	if (rg_srv_lifecycle(wsi, reason, in, &ret))
+		return ret;
 	switch (reason) {
 	case LWS_CALLBACK_CHECK_ACCESS_RIGHTS: {
 		/* lws asks before it serves the file; final = 1: answered here. */
@@ -94,6 +98,18 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 						   NULL);
 		}
 		return 0;
+	}
+	case LWS_CALLBACK_ADD_HEADERS: {
+		/* a page on an allowed origin may load these files too (an ES module
+		 * from another origin needs CORS) */
+		struct lws_process_html_args *args = in;
+		unsigned char *p = (unsigned char *)args->p, *end = p + args->max_len;
+		if (srv && rg_http_origin(wsi, srv->cfg) > 0) {
+			if (rg_http_cors_headers(wsi, &p, end))
+				return 1;
+			args->p = (char *)p;
+		}
+		break;
 	}
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (rg_http_reply_writable(wsi, &pss->reply, &ret))

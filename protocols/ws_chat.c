@@ -171,6 +171,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (!srv || srv->stopping || rg_http_path(wsi, uri, sizeof(uri)) ||
 		    strcmp(uri, "/ws"))
 			return 1;
+		/* a browser page elsewhere would act as its user (cookies, client certs) */
+		if (rg_http_origin(wsi, srv->cfg) < 0) {
+			rg_http_refuse_now(wsi, RG_E_FORBIDDEN, rg_why_origin);
+			return 1;
+		}
 		return 0;
 
 	case LWS_CALLBACK_ESTABLISHED:

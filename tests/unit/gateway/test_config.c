@@ -74,6 +74,16 @@ static const struct {
 	{"{" LISTEN "," ROOMS ",\"http\":{\"web_root\":\"CMakeLists.txt\"}}",
 	 "t.json: http.web_root: \"CMakeLists.txt\" is not a directory\n"},
 	{"{" LISTEN "," ROOMS ",\"http\":[]}", "t.json: http: expected an object\n"},
+	{"{" LISTEN "," ROOMS ",\"http\":{\"allowed_origins\":\"*\"}}",
+	 "t.json: http.allowed_origins: expected an array of 0..64 strings\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"http\":{\"allowed_origins\":[\"https://a.example\",\"https://b.example/\",5,\"\"]}}",
+	 "t.json: http.allowed_origins[1]: expected an origin, scheme://host[:port] with scheme "
+	 "http or https, or \"*\"\n"
+	 "t.json: http.allowed_origins[2]: expected an origin, scheme://host[:port] with scheme "
+	 "http or https, or \"*\"\n"
+	 "t.json: http.allowed_origins[3]: expected an origin, scheme://host[:port] with scheme "
+	 "http or https, or \"*\"\n"},
 	{"{" LISTEN "," ROOMS ",\"sse\":{\"keepalive_seconds\":0}}",
 	 "t.json: sse.keepalive_seconds: expected an integer 1..3600\n"},
 	{"{" LISTEN "," ROOMS ",\"sse\":{\"retry_ms\":-1}}",
@@ -178,7 +188,8 @@ static void test_full(void)
 	struct rg_config *cfg = parse(
 		"{\"listen\":[{\"port\":1,\"host\":\"127.0.0.1\"},{\"port\":2,\"host\":\"::1\"," TLS
 		"}],"
-		"\"http\":{\"web_root\":\"docs\"},"
+		"\"http\":{\"web_root\":\"docs\",\"allowed_origins\":[\"https://a.example:8443\","
+		"\"*\"]},"
 		"\"sse\":{\"keepalive_seconds\":2,\"retry_ms\":0},"
 		"\"ws\":{\"ping_seconds\":3,\"ping_timeout_seconds\":4},"
 		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":"
@@ -196,6 +207,9 @@ static void test_full(void)
 	CHECK(cfg->listen[1].port == 2 && !strcmp(cfg->listen[1].host, "::1") &&
 	      cfg->listen[1].cert);
 	CHECK_STR(cfg->web_root, "docs");
+	CHECK(cfg->nallowed_origins == 2 &&
+	      !strcmp(cfg->allowed_origins[0], "https://a.example:8443") &&
+	      !strcmp(cfg->allowed_origins[1], "*"));
 	CHECK(cfg->sse_keepalive_seconds == 2 && cfg->sse_retry_ms == 0);
 	CHECK(cfg->ws_ping_seconds == 3 && cfg->ws_ping_timeout_seconds == 4);
 	CHECK(cfg->max_message_bytes == 16 && cfg->max_rooms == 7);

@@ -20,7 +20,8 @@ static int rg__split(const char *o, size_t len, const char **auth, size_t *alen,
 	return -1;
 }
 
-/* The host part and the port of an authority ("h", "h:p", "[v6]", "[v6]:p"). */
+/* The host part and the port of an authority ("h", "h:p", "[v6]", "[v6]:p"); *port is NULL
+ * when there is no colon, so "h:" (an empty port) can be told from "h". */
 static void rg__host_port(const char *a, size_t len, size_t *hlen, const char **port, size_t *plen)
 {
 	const char *colon = NULL;
@@ -33,7 +34,7 @@ static void rg__host_port(const char *a, size_t len, size_t *hlen, const char **
 		colon = memchr(a, ':', len);
 	}
 	*hlen = colon ? (size_t)(colon - a) : len;
-	*port = colon ? colon + 1 : "";
+	*port = colon ? colon + 1 : NULL;
 	*plen = colon ? len - *hlen - 1 : 0;
 }
 
@@ -90,7 +91,7 @@ int rg_origin_valid(const char *s)
 	if (rg__split(s, n, &auth, &alen, &defport) || !alen)
 		return 0;
 	rg__host_port(auth, alen, &hlen, &port, &plen);
-	if (!hlen || (port > auth + hlen && !plen) || plen > 5)
+	if (!hlen || (port && !plen) || plen > 5)
 		return 0;
 	for (size_t i = 0; i < plen; i++)
 		if (!isdigit((unsigned char)port[i]))

@@ -15,18 +15,19 @@ int64_t rg_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const char *data,
-			  size_t data_len, const char *key)
+struct rg_msg *rg_msg_new(const char *room, const char *epoch, uint64_t seq, int64_t ts_ms,
+			  const char *data, size_t data_len, const char *key)
 {
 	size_t key_len = key ? strlen(key) + 1 : 0;
 	static const char sse_mid[] = "event: message\ndata: ";
-	char head[256], id[32];
+	char head[256], id[64];
 	/* Room names are validated to need no JSON escaping. */
 	int hn = snprintf(head, sizeof(head),
 			  "{\"type\":\"message\",\"room\":\"%s\",\"seq\":%" PRIu64
 			  ",\"ts\":%" PRId64 ",\"data\":",
 			  room, seq, ts_ms);
-	int idn = snprintf(id, sizeof(id), "id: %" PRIu64 "\n", seq);
+	int idn = snprintf(id, sizeof(id), "id: %s%s%" PRIu64 "\n", epoch ? epoch : "",
+			   epoch ? "/" : "", seq);
 	if (hn < 0 || (size_t)hn >= sizeof(head) || idn < 0)
 		return NULL;
 

@@ -32,10 +32,11 @@ struct rg_msg {
 	unsigned char buf[];
 };
 
-/* data is compact JSON text (one line); key an idempotency key or NULL. Returns NULL
- * on allocation failure. The new message holds one reference, the caller's. */
-struct rg_msg *rg_msg_new(const char *room, uint64_t seq, int64_t ts_ms, const char *data,
-			  size_t data_len, const char *key);
+/* data is compact JSON text (one line); key an idempotency key or NULL; epoch the
+ * gateway's (the SSE id is "EPOCH/SEQ"), or NULL (then "SEQ"). Returns NULL on
+ * allocation failure. The new message holds one reference, the caller's. */
+struct rg_msg *rg_msg_new(const char *room, const char *epoch, uint64_t seq, int64_t ts_ms,
+			  const char *data, size_t data_len, const char *key);
 struct rg_msg *rg_msg_ref(struct rg_msg *m);
 /* What a message weighs against a connection's budget: its larger encoding. */
 static inline size_t rg_msg_weight(const struct rg_msg *m)

@@ -5,7 +5,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 #include <utlist.h>
+
+/* RG_EPOCH_LEN characters of 0-9 a-v, random: two starts of the gateway differ. */
+static void rg__new_epoch(char *out)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
+	unsigned char r[RG_EPOCH_LEN];
+	struct timespec ts;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		/* no entropy yet (early boot): the clock and the pid still differ */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^
+			     ((uint64_t)getpid() << 40);
+		for (size_t i = 0; i < sizeof(r); i++, x >>= 5)
+			r[i] = (unsigned char)x;
+	}
+	for (size_t i = 0; i < RG_EPOCH_LEN; i++)
+		out[i] = digits[r[i] & 31];
+	out[RG_EPOCH_LEN] = '\0';
+}
 
 static int rg__add(struct rg_registry *reg, const char *name, const struct rg_room_conf *conf,
 		   struct rg_room **out)
@@ -14,6 +37,7 @@ static int rg__add(struct rg_registry *reg, const char *name, const struct rg_ro
 	if (!room)
 		return -ENOMEM;
 	room->keep_bytes = reg->cfg->max_pending_bytes;
+	room->epoch = reg->epoch;
 	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
 	reg->nrooms++;
 	if (conf->is_pattern) { /* idle until its first subscriber */
@@ -30,6 +54,7 @@ int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg)
 
 	memset(reg, 0, sizeof(*reg));
 	reg->cfg = cfg;
+	rg__new_epoch(reg->epoch);
 	for (size_t i = 0; i < cfg->nrooms; i++) {
 		if (cfg->rooms[i].is_pattern)
 			continue;

@@ -17,8 +17,14 @@
 
 struct rg_session;
 
+/* The length of the epochs this gateway makes (cursor.h: RG_EPOCH_MAX). */
+#define RG_EPOCH_LEN 8
+
 struct rg_registry {
 	const struct rg_config *cfg;
+	/* This start of the gateway, random: seqs restart with it, so a cursor from another
+	 * epoch means nothing here (docs/PROTOCOL.md, "Epochs"). */
+	char epoch[RG_EPOCH_LEN + 1];
 	struct rg_room *rooms; /* uthash, by name */
 	uint32_t nrooms;
 	struct rg_room *idle;       /* pattern rooms without subscribers, LRU first */

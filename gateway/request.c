@@ -108,6 +108,12 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 		if ((req->since = rg__count(obj, "since")) == -2)
 			return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_since);
 	}
+	if (req->type == RG_REQ_JOIN && (v = json_object_get(obj, "epoch"))) {
+		if (rg__string(v, &s, &n) || !rg_epoch_valid(s, n))
+			return rg__refuse(req, RG_E_BAD_REQUEST,
+					  "epoch: expected 1..16 characters of 0-9 a-z");
+		memcpy(req->epoch, s, n + 1);
+	}
 	if (req->type == RG_REQ_HISTORY) {
 		int64_t limit = rg__count(obj, "limit");
 		if (limit == 0 || limit == -2 || limit > RG_HISTORY_LIMIT_MAX)

@@ -7,6 +7,7 @@
 #define RG_REQUEST_H
 
 #include "config.h"
+#include "cursor.h"
 #include "errors.h"
 
 #include <stddef.h>
@@ -32,10 +33,11 @@ struct rg_request {
 	size_t room_len;
 	char *data; /* publish: the data value, minified; owned, see rg_request_clear() */
 	size_t data_len;
-	int64_t since;              /* join, history: -1 when absent */
-	unsigned limit;             /* history: 0 when absent */
-	char name[RG_NAME_MAX + 1]; /* join: presence name, "" when absent */
-	enum rg_err err;            /* when parsing failed */
+	int64_t since;                /* join, history: -1 when absent */
+	unsigned limit;               /* history: 0 when absent */
+	char name[RG_NAME_MAX + 1];   /* join: presence name, "" when absent */
+	char epoch[RG_EPOCH_MAX + 1]; /* join: the epoch since belongs to, "" when absent */
+	enum rg_err err;              /* when parsing failed */
 	const char *why;
 };
 

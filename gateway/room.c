@@ -112,7 +112,7 @@ int rg_room_publish(struct rg_room *room, const char *data, size_t len, const ch
 		}
 	}
 	uint64_t s = room->last_seq + 1, first = rg_room_first_seq(room);
-	struct rg_msg *m = rg_msg_new(room->name, s, rg_now_ms(), data, len, key);
+	struct rg_msg *m = rg_msg_new(room->name, room->epoch, s, rg_now_ms(), data, len, key);
 	if (!m)
 		return -ENOMEM;
 	rg__trim(room, rg_msg_weight(m));

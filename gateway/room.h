@@ -39,6 +39,7 @@ struct rg_sub {
 
 struct rg_room {
 	char *name;
+	const char *epoch; /* the registry's (SSE ids carry it); NULL: none */
 	const struct rg_room_conf *conf;
 	uint64_t last_seq;
 	struct rg_msg **ring;

@@ -354,12 +354,6 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	}
 	/* a refused join leaves nothing behind: not even a pattern room */
 	rc = rg_registry_get(s->reg, j->room, j->len, 0, &r);
-	if (j->since > (rc ? 0 : (int64_t)r->last_seq) && rc != -EINVAL &&
-	    rg_registry_conf_for(s->reg, j->room, j->len)) {
-		j->err = RG_E_BAD_REQUEST;
-		j->why = rg_why_since_beyond;
-		return -1;
-	}
 	if (rc == -ENOENT)
 		rc = rg_registry_get(s->reg, j->room, j->len, 1, &r);
 	if (rc) {
@@ -387,9 +381,26 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 			rg__presence_event(ss, "join");
 		}
 	}
+	/* A cursor of another start of the gateway, or one it never reached (a restart
+	 * before epochs, or a cursor made up): its seqs mean nothing here. Everything
+	 * this epoch stored is new to the client. */
+	j->reset = j->since >= 0 && ((j->epoch && j->epoch[0] && strcmp(j->epoch, s->reg->epoch)) ||
+				     j->since > (int64_t)r->last_seq);
+	if (j->reset)
+		j->since = 0;
 	if (j->since >= 0)
 		rg__seek(j);
 	return 0;
+}
+
+int rg_session_reset(struct rg_session *s, const struct rg_room *room)
+{
+	char text[256];
+	int n = snprintf(text, sizeof(text),
+			 "{\"type\":\"reset\",\"room\":\"%s\",\"epoch\":\"%s\"}", room->name,
+			 s->reg->epoch);
+	return n > 0 && (size_t)n < sizeof(text) ? rg__enqueue(s, "reset", text, (size_t)n)
+						 : -ENOMEM;
 }
 
 static int rg__join(struct rg_session *s, const struct rg_request *req)
@@ -397,14 +408,18 @@ static int rg__join(struct rg_session *s, const struct rg_request *req)
 	struct rg_join j = {.room = req->room,
 			    .len = req->room_len,
 			    .since = req->since,
-			    .name = req->name[0] ? req->name : NULL};
+			    .name = req->name[0] ? req->name : NULL,
+			    .epoch = req->epoch};
 
 	if (rg_session_join(s, &j))
 		return rg__error(s, j.err, j.why, req->id);
 	int rc = rg__answer(s,
-			    json_pack("{s:s, s:s, s:I}", "type", "joined", "room", req->room, "seq",
-				      (json_int_t)j.ss->sub.room->last_seq),
+			    json_pack("{s:s, s:s, s:I, s:s}", "type", "joined", "room", req->room,
+				      "seq", (json_int_t)j.ss->sub.room->last_seq, "epoch",
+				      s->reg->epoch),
 			    req->id);
+	if (!rc && j.reset)
+		rc = rg_session_reset(s, j.ss->sub.room);
 	if (!rc && j.gap_from)
 		rc = rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to);
 	return rc;
@@ -576,9 +591,7 @@ static size_t rg__item(const struct rg_session *s, const struct rg_session_sub *
 		tl = m->sse_len;
 	} else {
 		/* Several rooms: the id is every room's cursor after this event. */
-		n = 4;
-		if (cap >= n)
-			memcpy(out, "id: ", 4);
+		n = (size_t)snprintf((char *)out, cap, "id: %s/", s->reg->epoch);
 		for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
 			uint64_t c = ss == cur ? m->seq : ss->sub.next_seq - 1;
 			n += (size_t)snprintf(n < cap ? (char *)out + n : NULL,

@@ -86,11 +86,14 @@ int rg_session_paused(const struct rg_session *s);
 struct rg_join {
 	const char *room;
 	size_t len;
-	int64_t since;    /* -1: live only; else the last seq the client has */
-	const char *name; /* presence name, or NULL for the connection's */
-	int quiet;        /* tell presence members later (rg_session_announce) */
-	int over_limit;   /* the caller checked max_rooms_per_connection itself */
+	int64_t since;     /* -1: live only; else the last seq the client has */
+	const char *name;  /* presence name, or NULL for the connection's */
+	int quiet;         /* tell presence members later (rg_session_announce) */
+	int over_limit;    /* the caller checked max_rooms_per_connection itself */
+	const char *epoch; /* the epoch since belongs to; NULL or "": the current one */
 	/* out */
+	int reset; /* since was from another epoch, or past the room's last seq: the
+		    * client is told (rg_session_reset) and gets the room from its start */
 	struct rg_session_sub *ss;
 	uint64_t gap_from, gap_to; /* messages no longer stored (gap_from 0: none) */
 	enum rg_err err;
@@ -129,6 +132,9 @@ struct rg_session *rg_session_find(struct rg_registry *reg, const char *token);
 
 /* Queues the gap notice {"type":"gap",room,from,to}. Same returns as handle. */
 int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t from, uint64_t to);
+/* Tells the client its cursor for room meant nothing here (rg_join.reset): a `reset`
+ * event naming the gateway's epoch, before the room's messages from its start. */
+int rg_session_reset(struct rg_session *s, const struct rg_room *room);
 
 /* The largest single item a fill can produce for this config: a write buffer of this
  * size always makes progress. */

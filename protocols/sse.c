@@ -104,13 +104,16 @@ static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_ses
 
 /* Moves each room a Last-Event-ID cursor names to it (joining, quietly, a room the URL
  * lacks: one added to the stream later), with gap notices where the ring no longer
- * reaches back. url_rooms: how many rooms the URL named. 0, or -1 with *err and *why
- * set. */
+ * reaches back, and reset notices where the cursor is of another epoch (a restart) or
+ * past the room's last seq. A cursor for a room the config no longer has is dropped:
+ * there is nothing to resume. url_rooms: how many rooms the URL named. 0, or -1 with
+ * *err and *why set. */
 static int rg__resume(struct rg_srv *srv, struct rg_session *s, const struct rg_cursor *cursors,
-		      int nc, unsigned url_rooms, enum rg_err *err, const char **why)
+		      int nc, const char *epoch, unsigned url_rooms, enum rg_err *err,
+		      const char **why)
 {
 	for (int c = 0; c < nc; c++) {
-		struct rg_join j = {.since = (int64_t)cursors[c].seq, .quiet = 1};
+		struct rg_join j = {.since = (int64_t)cursors[c].seq, .quiet = 1, .epoch = epoch};
 		if (cursors[c].room[0])
 			j.room = cursors[c].room;
 		else if (url_rooms == 1) /* a bare SEQ belongs to a one-room stream */
@@ -120,16 +123,14 @@ static int rg__resume(struct rg_srv *srv, struct rg_session *s, const struct rg_
 					   "Last-Event-ID: a bare SEQ fits only a one-room stream");
 		j.len = strlen(j.room);
 		if (!rg_registry_conf_for(&srv->reg, j.room, j.len))
-			return rg__refused(err, why, RG_E_BAD_REQUEST,
-					   "Last-Event-ID: names a room that does not exist");
+			continue;
 		if (!rg_session_joined(s, j.room, j.len) &&
 		    s->nsubs >= srv->cfg->max_rooms_per_connection)
 			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED, rg_why_too_many_rooms);
 		if (rg_session_join(s, &j))
-			return rg__refused(err, why, j.err,
-					   j.err == RG_E_BAD_REQUEST
-						   ? "Last-Event-ID: beyond the room's last seq"
-						   : j.why);
+			return rg__refused(err, why, j.err, j.why);
+		if (j.reset && rg_session_reset(s, j.ss->sub.room))
+			return rg__refused(err, why, RG_E_INTERNAL, rg_why_nomem);
 		if (j.gap_from && rg_session_gap(s, j.ss->sub.room, j.gap_from, j.gap_to))
 			return rg__refused(err, why, RG_E_INTERNAL, rg_why_nomem);
 	}
@@ -145,17 +146,20 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 {
 	static char id[32 + 150 * 1024];
 	static struct rg_cursor cursors[1024];
+	char epoch[RG_EPOCH_MAX + 1];
 	unsigned max = srv->cfg->max_rooms_per_connection;
 	int nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
 
 	if (idlen < 0 ||
-	    (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors, (int)max)) < 0))
-		return rg__refused(err, why, RG_E_BAD_REQUEST,
-				   "Last-Event-ID: expected SEQ or ROOM=SEQ,... as this gateway "
-				   "sends");
+	    (idlen > 0 && (nc = rg_cursor_parse(id, (size_t)idlen, cursors, (int)max, epoch)) < 0))
+		return rg__refused(
+			err, why, RG_E_BAD_REQUEST,
+			"Last-Event-ID: expected EPOCH/SEQ or EPOCH/ROOM=SEQ,... as this "
+			"gateway sends");
 	if (rg__join_url_rooms(srv, wsi, &pss->session, err, why))
 		return -1;
-	return rg__resume(srv, &pss->session, cursors, nc, pss->session.nsubs, err, why);
+	return rg__resume(srv, &pss->session, cursors, nc, idlen > 0 ? epoch : NULL,
+			  pss->session.nsubs, err, why);
 }
 
 /* An HTTP/1.1 stream has no ping: the keepalive comment is its liveness check, but

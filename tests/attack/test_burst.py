@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from attack import GatewayTestCase, GoodClient, frames, raw_ws, read_frames, run_tests
-from harness import SSEStream, expect_stream_event
+from harness import SSEStream, event_seq, expect_stream_event, stream_epoch, without_epoch
 
 
 def messages(got):
@@ -25,7 +25,9 @@ class BurstTest(GatewayTestCase):
         c = raw_ws(self.gw)
         self.addCleanup(c.close)
         c.send({"type": "join", "room": room})
-        self.assertEqual(c.json_frame()["type"], "joined")
+        joined = c.json_frame()
+        self.assertEqual(without_epoch(joined)["type"], "joined", joined)
+        self.epoch = joined["epoch"]
         return c
 
     async def burst(self, room, writers, per_writer, readers_ws=3):
@@ -47,7 +49,8 @@ class BurstTest(GatewayTestCase):
             self.assertNotIn(0x8, [op for op, _ in got], f"reader {k} closed: {got[-1:]}")
             self.assertEqual(messages(got), list(range(1, total + 1)), f"reader {k}")
         events = await asyncio.to_thread(sse.take, total, 60)
-        self.assertEqual([int(e["id"]) for e in events], list(range(1, total + 1)))
+        self.assertEqual([event_seq(e["id"]) for e in events], list(range(1, total + 1)))
+        stream_epoch(events, self.epoch)
         self.assertNotIn("lagged", [e.get("event") for e in events])
         await good.stop()
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from attack import GatewayTestCase, GoodClient, run_tests
-from harness import SSEStream, expect_stream_event
+from harness import SSEStream, event_cursors, expect_stream_event, stream_epoch
 
 ROOMS = [{"name": "lobby", "history": 1000, "presence": True},
          {"pattern": "t:*", "history": 1000}, {"pattern": "dm:*", "history": 200}]
@@ -95,7 +95,8 @@ class SteerTest(GatewayTestCase):
             await pub.publish(r, {"room": r})
         events = await asyncio.to_thread(s.take, 3, 10)
         last_id = events[-1]["id"]
-        self.assertEqual(last_id.count("="), 80)
+        self.assertEqual(event_cursors(last_id), {r: int(r in rooms[:3]) for r in rooms})
+        stream_epoch(events, pub.epoch)
         await s.close()
         await pub.join(rooms[5])
         await pub.publish(rooms[5], "missed")

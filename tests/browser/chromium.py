@@ -8,7 +8,6 @@ page's console there (BrowserTestCase)."""
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "integration"))
-from harness import BIN, NODE_DIR, die_with_parent  # noqa: E402
+from harness import BIN, NODE_DIR, die_with_parent, node_ready  # noqa: E402
 
 BRIDGE = os.path.join(NODE_DIR, "chromium_bridge.mjs")
 CHROMIUM = os.environ.get("RG_CHROMIUM", "/usr/bin/chromium")
@@ -29,14 +28,7 @@ def browser_ready():
     """(True, '') when Chromium and playwright-core are installed, else (False, why)."""
     if not os.access(CHROMIUM, os.X_OK):
         return False, f"{CHROMIUM} missing (scripts/deps.sh --test installs chromium)"
-    if not shutil.which("node"):
-        return False, "node not on PATH"
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "playwright-core")):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
-                           capture_output=True, timeout=300)
-        if r.returncode != 0:
-            return False, "npm ci failed: " + r.stderr.decode()[-500:]
-    return True, ""
+    return node_ready("playwright-core")
 
 
 def require_browser(test):

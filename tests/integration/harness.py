@@ -15,6 +15,7 @@ import ctypes
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -519,6 +520,7 @@ class WSClient:
         self.ws = ws
         self.messages = []
         self.answers = []
+        self.epoch = None  # the gateway's, from the last `joined` (join())
         self._ids = 0
         # ids double as idempotency keys for publish (docs/PROTOCOL.md): unique per client
         self._prefix = os.urandom(6).hex()
@@ -601,9 +603,12 @@ class WSClient:
         return ans
 
     async def join(self, room):
+        """Joins room (live only); returns the room's seq, keeps the gateway's epoch."""
         ans = await self.request("join", room=room)
-        if ans.get("type") != "joined" or ans.get("room") != room:
+        if (ans.get("type") != "joined" or ans.get("room") != room
+                or not is_epoch(ans.get("epoch"))):
             raise AssertionError(f"join {room!r} answered {ans}")
+        self.epoch = ans["epoch"]
         return ans["seq"]
 
     async def publish(self, room, data):
@@ -644,6 +649,81 @@ def expect_stream_event(s, timeout=5):
         raise AssertionError(f"SSE {s.url}: stream does not start with retry and"
                              f" `event: stream`: {head}")
     return sid
+
+
+# --------------------------------------------------------------------------- epochs
+
+# Each start of the gateway has an epoch (docs/PROTOCOL.md, "Epochs"): `joined.epoch`,
+# `reset.epoch` and the "EPOCH/" prefix of every SSE event id.
+EPOCH_RE = re.compile(r"^[0-9a-v]{8}$")
+
+
+def is_epoch(value):
+    return isinstance(value, str) and EPOCH_RE.match(value) is not None
+
+
+def other_epoch(epoch):
+    """A well-formed epoch that is not epoch: a cursor's of an earlier start."""
+    return ("1" if epoch[0] == "0" else "0") + epoch[1:]
+
+
+def split_event_id(id_):
+    """An SSE event id "EPOCH/CURSOR" as (EPOCH, CURSOR); (None, id_) for an id without
+    "EPOCH/" (the form before epochs). AssertionError for a malformed epoch."""
+    if "/" not in id_:
+        return None, id_
+    epoch, _, cursor = id_.partition("/")
+    if not is_epoch(epoch):
+        raise AssertionError(f"SSE id {id_!r}: bad epoch {epoch!r}")
+    return epoch, cursor
+
+
+def event_epoch(id_):
+    """The epoch of an SSE event id "EPOCH/...", which must have one."""
+    epoch, _ = split_event_id(id_)
+    if epoch is None:
+        raise AssertionError(f"SSE id {id_!r} has no EPOCH/ prefix")
+    return epoch
+
+
+def event_seq(id_):
+    """The seq of a one-room SSE event id "EPOCH/SEQ" (or a bare "SEQ"), as an int."""
+    _, cursor = split_event_id(id_)
+    if not cursor.isdigit():
+        raise AssertionError(f"SSE id {id_!r}: not EPOCH/SEQ")
+    return int(cursor)
+
+
+def event_cursors(id_):
+    """{ROOM: SEQ} of a several-room SSE event id "EPOCH/ROOM=SEQ,ROOM=SEQ,..." (or one
+    without "EPOCH/"), in the id's order."""
+    _, cursor = split_event_id(id_)
+    out = {}
+    for part in cursor.split(","):
+        room, eq, seq = part.rpartition("=")
+        if not eq or not room or not seq.isdigit() or room in out:
+            raise AssertionError(f"SSE id {id_!r}: not EPOCH/ROOM=SEQ,...")
+        out[room] = int(seq)
+    return out
+
+
+def stream_epoch(events, epoch=None):
+    """The one epoch every event id of events carries (events without an id, such as
+    gap or reset, are skipped); it must be epoch when that is given."""
+    epochs = {event_epoch(e["id"]) for e in events if "id" in e}
+    if epoch is not None:
+        epochs.add(epoch)
+    if len(epochs) != 1:
+        raise AssertionError(f"SSE ids of one stream name epochs {sorted(epochs)}:"
+                             f" {[e.get('id') for e in events]}")
+    return epochs.pop()
+
+
+def without_epoch(frame):
+    """frame (a `joined` or `reset`) without its "epoch", which must be an epoch."""
+    if not is_epoch(frame.get("epoch")):
+        raise AssertionError(f"no epoch (8 of 0-9 a-v) in {frame}")
+    return {k: v for k, v in frame.items() if k != "epoch"}
 
 
 # --------------------------------------------------------------------------- raw sockets
@@ -851,11 +931,12 @@ class TCPProxy:
 
 # --------------------------------------------------------------------------- node
 
-def node_ready():
-    """(True, '') if node and the npm packages are usable, else (False, reason)."""
+def node_ready(package="eventsource"):
+    """(True, '') if node and the npm packages (package among them) are usable, else
+    (False, reason)."""
     if not shutil.which("node"):
         return False, "node not on PATH"
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "eventsource")):
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", package)):
         r = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=NODE_DIR,
                            capture_output=True, timeout=120)
         if r.returncode != 0:

@@ -7,7 +7,8 @@ import asyncio
 import json
 import urllib.parse
 
-from harness import DEFAULT_ROOMS, GatewayTestCase, expect_stream_event, run_tests
+from harness import (DEFAULT_ROOMS, GatewayTestCase, event_seq, expect_stream_event,
+                     run_tests, stream_epoch)
 
 EVICT_HISTORY = 3
 
@@ -30,8 +31,9 @@ class IdempotencyTest(GatewayTestCase):
         msgs = await w.take(len(datas))
         self.assertEqual([(m["seq"], m["data"]) for m in msgs], list(enumerate(datas, 1)))
         events = await asyncio.to_thread(s.take, len(datas))
-        self.assertEqual([(int(e["id"]), json.loads(e["data"])["data"]) for e in events],
-                         list(enumerate(datas, 1)))
+        self.assertEqual([(event_seq(e["id"]), json.loads(e["data"])["data"])
+                          for e in events], list(enumerate(datas, 1)))
+        stream_epoch(events, w.epoch)
         await asyncio.sleep(0.3)
         await w.assert_quiet()
         self.assertTrue(s.events.empty(), f"SSE: more events {s.lines[-6:]}")

@@ -8,7 +8,8 @@ import struct
 import time
 import unittest
 
-from harness import GatewayTestCase, RawWS, raw_tls, rss_kb, sanitized
+from harness import (GatewayTestCase, RawWS, event_seq, raw_tls, rss_kb, sanitized,
+                     stream_epoch)
 
 HISTORY = 8
 COUNT = 400
@@ -74,7 +75,8 @@ class LagTest(GatewayTestCase):
         print(f"reader done at {time.monotonic() - t0:.1f}s")
         events = sse.take(COUNT, timeout=60)
         print(f"SSE reader done at {time.monotonic() - t0:.1f}s")
-        self.assertEqual([int(e["id"]) for e in events], seqs)
+        self.assertEqual([event_seq(e["id"]) for e in events], seqs)
+        stream_epoch(events, reader.epoch)
         peak = max(peak, rss_kb(gw.proc.pid))
 
         # the stalled ones: a few messages, then the verdict

@@ -65,12 +65,13 @@ class MixedTest(GatewayTestCase):
             got = [(m["seq"], m["data"]) for m in await c.take(N, timeout=20)]
             self.assertEqual(got, expected, f"WS subscriber {k}")
             await c.assert_quiet()
+        ids = [f"{ws[0].epoch}/{i}" for i in range(1, N + 1)]  # the joined epoch
         for s, name in zip(sse, ("SSE h1", "SSE h2")):
             events = await asyncio.to_thread(s.take, N, 20)
             got = [(json.loads(e["data"])["seq"], json.loads(e["data"])["data"])
                    for e in events]
             self.assertEqual(got, expected, name)
-            self.assertEqual([e["id"] for e in events], [str(i) for i in range(1, N + 1)])
+            self.assertEqual([e["id"] for e in events], ids, f"{name}: EPOCH/SEQ")
         if node is not None:
             proc, out, err = node
             try:
@@ -83,7 +84,7 @@ class MixedTest(GatewayTestCase):
             self.assertEqual(rc, 0, f"es_client exit; stderr: {err.read()[-2000:]}")
             got = [(json.loads(x["data"])["seq"], json.loads(x["data"])["data"]) for x in lines]
             self.assertEqual(got, expected, "eventsource subscriber")
-            self.assertEqual([x["id"] for x in lines], [str(i) for i in range(1, N + 1)])
+            self.assertEqual([x["id"] for x in lines], ids, "eventsource: lastEventId")
 
 
 class MixedCoalescedTest(MixedTest):

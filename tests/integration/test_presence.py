@@ -8,7 +8,7 @@ import re
 import time
 
 from harness import (DEFAULT_ROOMS, GatewayTestCase, RawWS, expect_stream_event,
-                     run_tests)
+                     run_tests, without_epoch)
 
 PING, PING_TIMEOUT = 1, 1
 CONN = re.compile(r"^conn-[0-9]+$")
@@ -81,7 +81,7 @@ class PresenceTest(GatewayTestCase):
         self.addCleanup(dave.close)
         await asyncio.to_thread(dave.send, {"type": "join", "room": room, "name": "dave",
                                             "id": "d"})
-        self.assertEqual(await asyncio.to_thread(dave.json_frame),
+        self.assertEqual(without_epoch(await asyncio.to_thread(dave.json_frame)),
                          {"type": "joined", "room": room, "seq": 0, "id": "d"})
         t0 = time.monotonic()
         self.assertEqual(await alice.answer(), ev(room, "join", "dave"))
@@ -217,17 +217,31 @@ class PresenceTest(GatewayTestCase):
                     return got
 
         w = await self.ws()
-        ans = await w.request("join", room=room, since=5, name="ghost")
-        self.assertEqual((ans.get("type"), ans.get("code")), ("error", "bad_request"), ans)
-        self.assertEqual(await seen_by_alice(), [], "after a refused WS join")
-        for query in (f"room={room}&last_event_id=5",
-                      f"room={room}&room=t:refx&last_event_id={room}=0,t:refx=99"):
+        for bad in ({"since": -1}, {"since": 0, "epoch": 12345678}):
+            with self.subTest(join=bad):
+                ans = await w.request("join", room=room, name="ghost", **bad)
+                self.assertEqual((ans.get("type"), ans.get("code")),
+                                 ("error", "bad_request"), ans)
+                self.assertEqual(await seen_by_alice(), [], "after a refused WS join")
+        # refused before and after the URL's rooms are joined: a malformed id; a bare SEQ
+        # for a two-room stream
+        for query in (f"room={room}&last_event_id=abc",
+                      f"room={room}&room=t:refx&last_event_id=5"):
             with self.subTest(query=query):
                 r = await self.ahttp("GET", f"/events?{query}", timeout=3)
                 self.assertError(r, 400, "bad_request")
                 self.assertEqual(await seen_by_alice(), [],
                                  "presence events for a refused SSE request")
         self.assertEqual(await self.users(alice, room), ["alice"])
+        # a since past the room's last seq is not refused (docs/PROTOCOL.md, "Epochs"):
+        # that join makes a member like any other
+        ans = await w.request("join", room=room, since=5, name="ghost", id="g")
+        self.assertEqual(without_epoch(ans), {"type": "joined", "room": room, "seq": 0,
+                                              "id": "g"})
+        self.assertEqual(await w.answer(), {"type": "reset", "room": room,
+                                            "epoch": ans["epoch"]})
+        self.assertEqual(await seen_by_alice(), [ev(room, "join", "ghost")])
+        self.assertEqual(await self.users(alice, room), ["alice", "ghost"])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Resuming a subscription after a reconnect (docs/PROTOCOL.md, "Delivery guarantees"):
 WebSocket `join {since}`, SSE `Last-Event-ID` (header, as EventSource sends it, and
 the `last_event_id` query parameter, bare and named form, HTTP/1.1 and HTTP/2), the
-`gap` notice when the ring no longer reaches back, refused cursors, and `history`
-over WebSocket and HTTP."""
+`gap` notice when the ring no longer reaches back, the `reset` notice for a cursor of
+another epoch or past the room's last seq, refused cursors, and `history` over WebSocket
+and HTTP."""
 import asyncio
 import json
 import os
@@ -13,7 +14,8 @@ import time
 import urllib.parse
 
 from harness import (DEFAULT_ROOMS, NODE_DIR, GatewayTestCase, TCPProxy, die_with_parent,
-                     expect_stream_event, node_ready, run_tests)
+                     event_cursors, expect_stream_event, node_ready, other_epoch, run_tests,
+                     stream_epoch, without_epoch)
 
 RETRY_MS = 200
 HIST = 20  # history of the h:* rooms
@@ -52,8 +54,10 @@ class ResumeTest(GatewayTestCase):
         return s
 
     async def publisher(self, room):
+        """A joined WSClient; self.epoch: the gateway's epoch, from its `joined`."""
         p = await self.ws()
         await p.join(room)
+        self.epoch = p.epoch
         return p
 
     async def publish_n(self, p, room, first, last):
@@ -73,9 +77,17 @@ class ResumeTest(GatewayTestCase):
 
     def assertSSEMessages(self, events, room, first, last):
         self.assertEqual([e.get("id") for e in events],
-                         [str(k) for k in range(first, last + 1)], "SSE ids")
+                         [f"{self.epoch}/{k}" for k in range(first, last + 1)],
+                         "SSE ids: EPOCH/SEQ, the gateway's epoch")
         self.assertEqual([e.get("event") for e in events], ["message"] * len(events))
         self.assertMessages([json.loads(e["data"]) for e in events], room, first, last)
+
+    def assertSSEReset(self, event, room):
+        """`event: reset` naming the room and the gateway's epoch; no id."""
+        self.assertEqual(event.get("event"), "reset", f"reset first: {event}")
+        self.assertNotIn("id", event, "a reset does not move the cursor")
+        self.assertEqual(json.loads(event["data"]),
+                         {"type": "reset", "room": room, "epoch": self.epoch})
 
     # ------------------------------------------------------------------ WebSocket
 
@@ -95,8 +107,10 @@ class ResumeTest(GatewayTestCase):
         print(f"\npublished 500 in {time.monotonic() - t0:.1f}s while cut off")
 
         c2 = await self.ws()
-        ans = await c2.request("join", room=room, since=last, id="resume")
-        self.assertEqual(ans, {"type": "joined", "room": room, "seq": 510, "id": "resume"})
+        # the cursor a client keeps: its last seq and the epoch of its `joined`
+        ans = await c2.request("join", room=room, since=last, epoch=c.epoch, id="resume")
+        self.assertEqual(ans, {"type": "joined", "room": room, "seq": 510, "epoch": c.epoch,
+                               "id": "resume"})
         self.assertMessages(await c2.take(500, timeout=20), room, 11, 510)
         await self.publish_n(p, room, 511, 513)
         self.assertMessages(await c2.take(3), room, 511, 513)
@@ -137,31 +151,77 @@ class ResumeTest(GatewayTestCase):
         room = "h:ws"
         p = await self.publisher(room)
         await self.publish_n(p, room, 1, 50)
-        for since, gap in ((5, (6, 30)), (0, (1, 30)), (29, (30, 30)), (30, None)):
+        # (since, reset, gap): a since past the last seq starts the room over: reset,
+        # then the gap from its first seq
+        for since, reset, gap in ((5, False, (6, 30)), (0, False, (1, 30)),
+                                  (29, False, (30, 30)), (30, False, None),
+                                  (51, True, (1, 30))):
             with self.subTest(since=since):
                 c = await self.ws()
                 await c.send({"type": "join", "room": room, "since": since, "id": "j"})
-                frames = await read_frames(c, 2 + 20 if gap else 1 + 20)
-                self.assertEqual(frames[0], {"type": "joined", "room": room, "seq": 50,
-                                             "id": "j"})
+                head = [{"type": "joined", "room": room, "seq": 50, "epoch": self.epoch,
+                         "id": "j"}]
+                if reset:
+                    head.append({"type": "reset", "room": room, "epoch": self.epoch})
                 if gap:
-                    self.assertEqual(frames[1], {"type": "gap", "room": room,
-                                                 "from": gap[0], "to": gap[1]},
-                                     "gap right after joined")
-                self.assertMessages(frames[2 if gap else 1:], room, 31, 50)
+                    head.append({"type": "gap", "room": room, "from": gap[0], "to": gap[1]})
+                frames = await read_frames(c, len(head) + 20)
+                self.assertEqual(frames[:len(head)], head,
+                                 "joined, then reset (if any), then gap (if any)")
+                self.assertMessages(frames[len(head):], room, 31, 50)
                 await asyncio.sleep(0.1)
                 await c.assert_quiet()
                 await c.close()
+
+    async def test_ws_reset_for_foreign_or_impossible_cursor(self):
+        """docs/PROTOCOL.md, "Epochs": a since of another epoch (the gateway restarted)
+        or past the room's last seq is not refused: `joined`, `reset {room, epoch}`,
+        then the room from its first message, then live ones. The current epoch with a
+        since the room reached resumes as before, without a reset."""
+        room = "t:wreset"
+        p = await self.publisher(room)
+        await self.publish_n(p, room, 1, 5)
+        old = other_epoch(self.epoch)
+        cases = [  # (join fields, reset, first delivered)
+            ({"since": 6}, True, 1),
+            ({"since": 1000000}, True, 1),
+            ({"since": 6, "epoch": self.epoch}, True, 1),
+            ({"since": 2, "epoch": old}, True, 1),
+            ({"since": 5, "epoch": old}, True, 1),
+            ({"since": 0, "epoch": old}, True, 1),
+            ({"since": 2, "epoch": self.epoch}, False, 3),
+            ({"since": 5, "epoch": self.epoch}, False, 6),
+        ]
+        clients = []
+        for k, (fields, reset, first) in enumerate(cases):
+            with self.subTest(join=fields):
+                c = await self.ws()
+                await c.send({"type": "join", "room": room, "id": f"j{k}", **fields})
+                head = [{"type": "joined", "room": room, "seq": 5, "epoch": self.epoch,
+                         "id": f"j{k}"}]
+                if reset:
+                    head.append({"type": "reset", "room": room, "epoch": self.epoch})
+                frames = await read_frames(c, len(head) + 5 - first + 1)
+                self.assertEqual(frames[:len(head)], head)
+                self.assertMessages(frames[len(head):], room, first, 5)
+                clients.append(c)
+        await self.publish_n(p, room, 6, 6)
+        for c, (fields, *_) in zip(clients, cases):
+            with self.subTest(join=fields, live=True):
+                self.assertMessages(await c.take(1), room, 6, 6)
+                await c.assert_quiet()
 
     async def test_ws_bad_since_refused_changes_nothing(self):
         room = "t:badsince"
         p = await self.publisher(room)
         await self.publish_n(p, room, 1, 3)
         c = await self.ws()
-        bad = [-1, "5", 1.5, 4, 1000000, None, True, [1], {"seq": 1}]
-        for k, since in enumerate(bad):
-            with self.subTest(since=since):
-                ans = await c.request("join", room=room, since=since, id=f"b{k}")
+        bad = ([{"since": v} for v in (-1, "5", 1.5, None, True, [1], {"seq": 1})]
+               + [{"since": 1, "epoch": v} for v in (12345678, None, [self.epoch],
+                                                     {"epoch": self.epoch})])
+        for k, fields in enumerate(bad):
+            with self.subTest(join=fields):
+                ans = await c.request("join", room=room, id=f"b{k}", **fields)
                 self.assertEqual((ans.get("type"), ans.get("code"), ans.get("id")),
                                  ("error", "bad_request", f"b{k}"), ans)
                 self.assertIsInstance(ans.get("message"), str)
@@ -175,21 +235,45 @@ class ResumeTest(GatewayTestCase):
         await self.publish_n(p, room, 5, 5)
         self.assertMessages(await c.take(1), room, 5, 5)
         # a refused join with since on a joined room leaves its cursor alone
-        ans = await c.request("join", room=room, since=6, id="beyond")
+        ans = await c.request("join", room=room, since="6", id="bad")
         self.assertEqual((ans.get("type"), ans.get("code")), ("error", "bad_request"), ans)
         await self.publish_n(p, room, 6, 6)
         self.assertMessages(await c.take(1), room, 6, 6)
+        # one past the last seq is not refused: reset, and the room again from its start
+        ans = await c.request("join", room=room, since=7, id="beyond")
+        self.assertEqual(without_epoch(ans), {"type": "joined", "room": room, "seq": 6,
+                                              "id": "beyond"})
+        self.assertEqual(await c.answer(), {"type": "reset", "room": room,
+                                            "epoch": self.epoch})
+        self.assertMessages(await c.take(6), room, 1, 6)
+        await self.publish_n(p, room, 7, 7)
+        self.assertMessages(await c.take(1), room, 7, 7)
         await asyncio.sleep(0.2)
         await c.assert_quiet()
 
     async def test_ws_refused_join_creates_no_room(self):
-        """"A refused message changes nothing": a join refused for its since must not
-        leave a pattern room behind."""
+        """"A refused message changes nothing": a refused join (here: over
+        limits.max_rooms_per_connection) must not leave a pattern room behind. A since
+        on a room that does not exist yet is no refusal: the room, a reset, nothing
+        stored."""
         c = await self.ws()
+        for k in range(4):
+            await c.join(f"t:full{k}")
         ans = await c.request("join", room="t:never", since=5, id="n")
-        self.assertEqual((ans.get("type"), ans.get("code")), ("error", "bad_request"), ans)
+        self.assertEqual((ans.get("type"), ans.get("code")), ("error", "limit_exceeded"), ans)
         info = await asyncio.to_thread(self.gw.room_info, "t:never")
         self.assertIsNone(info, "a refused join created the pattern room (GET /rooms)")
+
+        d = await self.ws()
+        ans = await d.request("join", room="t:never", since=5, id="n")
+        self.assertEqual(without_epoch(ans), {"type": "joined", "room": "t:never", "seq": 0,
+                                              "id": "n"})
+        self.assertEqual(await d.answer(), {"type": "reset", "room": "t:never",
+                                            "epoch": ans["epoch"]})
+        await asyncio.sleep(0.2)
+        await d.assert_quiet()
+        info = await asyncio.to_thread(self.gw.room_info, "t:never")
+        self.assertEqual((info or {}).get("subscribers"), 1, info)
 
     # ------------------------------------------------------------------ SSE
 
@@ -277,7 +361,7 @@ class ResumeTest(GatewayTestCase):
             rc = None
         self.assertEqual(rc, 0, f"es_client exit; stderr {stderr_text()[-1000:]!r}")
         ids = [x["id"] for x in lines]
-        self.assertEqual(ids, [str(k) for k in range(1, total + 1)],
+        self.assertEqual(ids, [f"{self.epoch}/{k}" for k in range(1, total + 1)],
                          "eventsource: every seq exactly once, in order (lastEventId)")
         self.assertMessages([json.loads(x["data"]) for x in lines], room, 1, total)
         opens = stderr_text().splitlines().count("open")
@@ -287,11 +371,13 @@ class ResumeTest(GatewayTestCase):
               f" {proxy.accepted} proxied")
 
     async def test_sse_resume_curl(self):
-        """Last-Event-ID header and last_event_id parameter, bare and named form, over
-        HTTP/1.1 and HTTP/2: exactly the messages after the cursor, then live ones."""
+        """Last-Event-ID header and last_event_id parameter, bare and named form, with
+        the epoch and without it (ids before epochs), over HTTP/1.1 and HTTP/2: exactly
+        the messages after the cursor, then live ones."""
         n = 0
         for http2 in (False, True):
-            for how in ("header", "query", "header-named", "query-named", "query-encoded"):
+            for how in ("header", "query", "header-named", "query-named", "query-encoded",
+                        "header-old", "query-named-old"):
                 n += 1
                 if http2 and how.startswith("header"):
                     continue  # documented caveat: test_sse_http2_header_caveat
@@ -300,6 +386,8 @@ class ResumeTest(GatewayTestCase):
                     p = await self.publisher(room)
                     await self.publish_n(p, room, 1, 10)
                     cursor = f"{room}=4" if "named" in how or "encoded" in how else "4"
+                    if not how.endswith("-old"):
+                        cursor = f"{self.epoch}/{cursor}"
                     query, headers = f"room={room}", []
                     if how.startswith("header"):
                         headers = [f"Last-Event-ID: {cursor}"]
@@ -324,7 +412,8 @@ class ResumeTest(GatewayTestCase):
         room = "t:h2hdr"
         p = await self.publisher(room)
         await self.publish_n(p, room, 1, 5)
-        s = await self.open_sse(f"room={room}", http2=True, headers=["Last-Event-ID: 2"])
+        s = await self.open_sse(f"room={room}", http2=True,
+                                headers=[f"Last-Event-ID: {self.epoch}/2"])
         bad = await self.open_sse(f"room={room}", http2=True, headers=["Last-Event-ID: abc"])
         await asyncio.to_thread(self.gw.wait_subscribers, room, 3)
         await self.publish_n(p, room, 6, 6)
@@ -339,7 +428,7 @@ class ResumeTest(GatewayTestCase):
         p = await self.publisher(room)
         await self.publish_n(p, room, 1, 3)
         a = await self.open_sse(f"room={room}", headers=["Last-Event-ID: 0"])
-        b = await self.open_sse(f"room={room}&last_event_id=3", http2=True)
+        b = await self.open_sse(f"room={room}&last_event_id={self.epoch}/3", http2=True)
         self.assertSSEMessages(await asyncio.to_thread(a.take, 3), room, 1, 3)
         await asyncio.to_thread(self.gw.wait_subscribers, room, 3)
         await self.publish_n(p, room, 4, 4)
@@ -351,11 +440,14 @@ class ResumeTest(GatewayTestCase):
         pa, pb = await self.publisher(ra), await self.publisher(rb)
         await self.publish_n(pa, ra, 1, 5)
         await self.publish_n(pb, rb, 1, 7)
+        ep = self.epoch
         variants = [
-            (False, [f"Last-Event-ID: {ra}=2,{rb}=4"], ""),
-            (False, [f"Last-Event-ID: {rb}=4,{ra}=2"], ""),  # h2: header not seen (caveat)
-            (False, [], f"&last_event_id={ra}=2,{rb}=4"),
-            (True, [], "&last_event_id=" + urllib.parse.quote(f"{ra}=2,{rb}=4", safe="")),
+            (False, [f"Last-Event-ID: {ep}/{ra}=2,{rb}=4"], ""),
+            (False, [f"Last-Event-ID: {ep}/{rb}=4,{ra}=2"], ""),  # h2: header not seen
+            (False, [f"Last-Event-ID: {ra}=2,{rb}=4"], ""),  # an id from before epochs
+            (False, [], f"&last_event_id={ep}/{ra}=2,{rb}=4"),
+            (True, [],
+             "&last_event_id=" + urllib.parse.quote(f"{ep}/{ra}=2,{rb}=4", safe="")),
         ]
         streams = []
         for http2, headers, extra in variants:
@@ -373,15 +465,15 @@ class ResumeTest(GatewayTestCase):
                     self.assertIn(m["room"], got, m)
                     got[m["room"]].append(m["seq"])
                     cur[m["room"]] = m["seq"]
-                    self.assertEqual(e["id"], f"{ra}={cur[ra]},{rb}={cur[rb]}",
-                                     "id: every room's cursor after this event")
+                    self.assertEqual(e["id"], f"{self.epoch}/{ra}={cur[ra]},{rb}={cur[rb]}",
+                                     "id: the epoch, every room's cursor after this event")
                     self.assertEqual(m["data"], {"i": m["seq"]})
                 self.assertEqual(got, {ra: [3, 4, 5], rb: [5, 6, 7]})
         await asyncio.to_thread(self.gw.wait_subscribers, rb, 1 + len(streams))
         await self.publish_n(pb, rb, 8, 8)
         for s, *_ in streams:
             e = await asyncio.to_thread(s.next_event)
-            self.assertEqual(e["id"], f"{ra}=5,{rb}=8")
+            self.assertEqual(e["id"], f"{self.epoch}/{ra}=5,{rb}=8")
             self.assertEqual(json.loads(e["data"])["seq"], 8)
             self.assertTrue(s.events.empty(), f"extra events: {s.lines[-4:]}")
 
@@ -392,51 +484,146 @@ class ResumeTest(GatewayTestCase):
         pa, pb = await self.publisher(ra), await self.publisher(rb)
         await self.publish_n(pa, ra, 1, 3)
         await self.publish_n(pb, rb, 1, 3)
-        s = await self.open_sse(f"room={ra}", headers=[f"Last-Event-ID: {ra}=1,{rb}=1"])
+        s = await self.open_sse(f"room={ra}",
+                                headers=[f"Last-Event-ID: {self.epoch}/{ra}=1,{rb}=1"])
         cur, got = {ra: 1, rb: 1}, {ra: [], rb: []}
         for e in await asyncio.to_thread(s.take, 4):
             m = json.loads(e["data"])
             got[m["room"]].append(m["seq"])
             cur[m["room"]] = m["seq"]
-            self.assertEqual(e["id"], f"{ra}={cur[ra]},{rb}={cur[rb]}")
+            self.assertEqual(e["id"], f"{self.epoch}/{ra}={cur[ra]},{rb}={cur[rb]}")
         self.assertEqual(got, {ra: [2, 3], rb: [2, 3]})
         await asyncio.to_thread(self.gw.wait_subscribers, rb, 2)
         await self.publish_n(pb, rb, 4, 4)
         e = await asyncio.to_thread(s.next_event)
-        self.assertEqual((e["id"], json.loads(e["data"])["room"]), (f"{ra}=3,{rb}=4", rb))
+        self.assertEqual((e["id"], json.loads(e["data"])["room"]),
+                         (f"{self.epoch}/{ra}=3,{rb}=4", rb))
 
     async def test_sse_since_beyond_history_gap(self):
-        for http2, how in ((False, "header"), (True, "query")):
-            room = f"h:sse{int(http2)}"
-            with self.subTest(http2=http2, how=how):
+        # (http2, how, cursor, reset, gap from): a cursor of an earlier epoch starts the
+        # room over: reset, then the gap from its first seq
+        for k, (http2, how, cursor, reset, gap_from) in enumerate((
+                (False, "header", "5", False, 6), (True, "query", "5", False, 6),
+                (False, "query", "{old}/40", True, 1))):
+            room = f"h:sse{k}"
+            with self.subTest(http2=http2, how=how, cursor=cursor):
                 p = await self.publisher(room)
                 await self.publish_n(p, room, 1, 50)
+                cursor = cursor.format(old=other_epoch(self.epoch))
                 s = await self.open_sse(
-                    f"room={room}" + ("&last_event_id=5" if how == "query" else ""),
-                    http2=http2, headers=["Last-Event-ID: 5"] if how == "header" else [])
-                events = await asyncio.to_thread(s.take, 21)
+                    f"room={room}" + (f"&last_event_id={cursor}" if how == "query" else ""),
+                    http2=http2,
+                    headers=[f"Last-Event-ID: {cursor}"] if how == "header" else [])
+                events = await asyncio.to_thread(s.take, 21 + reset)
                 self.assertEqual(s.lines[0], f"retry: {RETRY_MS}")
+                if reset:
+                    self.assertSSEReset(events.pop(0), room)
                 self.assertEqual(events[0].get("event"), "gap", f"gap first: {events[0]}")
                 self.assertNotIn("id", events[0], "a gap does not move the cursor")
                 self.assertEqual(json.loads(events[0]["data"]),
-                                 {"type": "gap", "room": room, "from": 6, "to": 30})
+                                 {"type": "gap", "room": room, "from": gap_from, "to": 30})
                 self.assertSSEMessages(events[1:], room, 31, 50)
                 await self.publish_n(p, room, 51, 51)
                 self.assertSSEMessages(await asyncio.to_thread(s.take, 1), room, 51, 51)
                 await s.close()
+
+    async def test_sse_reset_for_foreign_or_impossible_cursor(self):
+        """docs/PROTOCOL.md, "Epochs": a Last-Event-ID of another epoch (the gateway
+        restarted) or past the room's last seq opens the stream all the same: first
+        `event: reset` naming the gateway's epoch, then the room from its first message,
+        then live ones. In a several-room id only the rooms whose cursor is foreign or
+        impossible start over."""
+        room = "t:sr"
+        p = await self.publisher(room)
+        await self.publish_n(p, room, 1, 3)
+        old = other_epoch(self.epoch)
+        variants = [  # (http2, Last-Event-ID header, last_event_id parameter)
+            (False, f"{old}/2", None),
+            (False, f"{old}/{room}=3", None),
+            (False, "4", None),  # an id from before epochs, past the last seq
+            (False, None, f"{self.epoch}/1000000"),
+            (True, None, f"{old}/0"),
+        ]
+        streams = []
+        for http2, header, param in variants:
+            s = await self.open_sse(
+                f"room={room}" + (f"&last_event_id={param}" if param else ""), http2=http2,
+                headers=[f"Last-Event-ID: {header}"] if header else [])
+            streams.append((s, http2, header or param))
+        for s, http2, cursor in streams:
+            with self.subTest(http2=http2, cursor=cursor):
+                self.assertEqual(s.status_line().split()[1:2], ["200"], s.status_line())
+                events = await asyncio.to_thread(s.take, 4)
+                self.assertSSEReset(events[0], room)
+                self.assertSSEMessages(events[1:], room, 1, 3)
+        await asyncio.to_thread(self.gw.wait_subscribers, room, 1 + len(streams))
+        await self.publish_n(p, room, 4, 4)
+        for s, http2, cursor in streams:
+            with self.subTest(http2=http2, cursor=cursor, live=True):
+                self.assertSSEMessages(await asyncio.to_thread(s.take, 1), room, 4, 4)
+                self.assertTrue(s.events.empty(), f"extra events: {s.lines[-4:]}")
+
+        # several rooms: t:srb resumes after 1, t:sra (past its last seq) starts over
+        ra, rb = "t:sra", "t:srb"
+        pa, pb = await self.publisher(ra), await self.publisher(rb)
+        await self.publish_n(pa, ra, 1, 3)
+        await self.publish_n(pb, rb, 1, 2)
+        s = await self.open_sse(f"room={ra}&room={rb}",
+                                headers=[f"Last-Event-ID: {self.epoch}/{ra}=9,{rb}=1"])
+        events = await asyncio.to_thread(s.take, 1 + 3 + 1)
+        self.assertSSEReset(events[0], ra)
+        cur, got = {ra: 0, rb: 1}, {ra: [], rb: []}
+        for e in events[1:]:
+            m = json.loads(e["data"])
+            self.assertEqual((e.get("event"), m["data"]), ("message", {"i": m["seq"]}), e)
+            got[m["room"]].append(m["seq"])
+            cur[m["room"]] = m["seq"]
+            self.assertEqual(event_cursors(e["id"]), cur, e["id"])
+        self.assertEqual(got, {ra: [1, 2, 3], rb: [2]})
+        stream_epoch(events, self.epoch)
+
+    async def test_sse_cursor_for_unknown_room_is_left_out(self):
+        """A room in the Last-Event-ID that the config does not have (any more) is left
+        out: the stream opens with its other rooms, without a reset or an error."""
+        ra, rb = "t:ua", "t:ub"
+        pa, pb = await self.publisher(ra), await self.publisher(rb)
+        await self.publish_n(pa, ra, 1, 3)
+        await self.publish_n(pb, rb, 1, 2)
+        ep = self.epoch
+        one = await self.open_sse(f"room={ra}", headers=[f"Last-Event-ID: {ep}/nosuch=3"])
+        two = await self.open_sse(f"room={ra}&room={rb}",
+                                  headers=[f"Last-Event-ID: {ep}/{ra}=1,nosuch=1,{rb}=2"])
+        for s in (one, two):
+            self.assertEqual(s.status_line().split()[1:2], ["200"], s.status_line())
+        # two resumes t:ua after 1 and t:ub after 2; the unknown room is in no id
+        events = await asyncio.to_thread(two.take, 2)
+        self.assertEqual([(e.get("event"), event_cursors(e["id"])) for e in events],
+                         [("message", {ra: 2, rb: 2}), ("message", {ra: 3, rb: 2})])
+        stream_epoch(events, ep)
+        # one has no cursor left: it starts live
+        await asyncio.to_thread(self.gw.wait_subscribers, ra, 3)
+        await self.publish_n(pa, ra, 4, 4)
+        self.assertSSEMessages(await asyncio.to_thread(one.take, 1), ra, 4, 4)
+        e = await asyncio.to_thread(two.next_event)
+        self.assertEqual(event_cursors(e["id"]), {ra: 4, rb: 2}, e)
+        for s in (one, two):
+            self.assertTrue(s.events.empty(), f"extra events: {s.lines[-4:]}")
 
     async def test_sse_bad_last_event_id(self):
         ra, rb = "t:sa", "t:sb"
         pa, pb = await self.publisher(ra), await self.publisher(rb)
         await self.publish_n(pa, ra, 1, 3)
         await self.publish_n(pb, rb, 1, 2)
-        # t:sb is not in the URL: a named cursor for it rejoins it (a room added with
-        # POST /streams/{id}/rooms), so only an impossible seq for it is refused
-        single = ["abc", "5,6", f"{ra}=x", "other=3", f"{rb}=3", "4", f"{ra}=4", "1000000",
-                  "9999999999999999999", "18446744073709551616", "-1", "+1", "1.5",
-                  f"{ra}=1,{ra}=2", f"{ra}=1,", f"={ra}", "1=2=3"]
-        double = ["2", f"{ra}=1,{rb}=3", f"{ra}=1,other=1", f"{ra}=4,{rb}=1",
-                  f"{ra}=1;{rb}=1", f"{ra}=9999999999999999999,{rb}=1"]
+        ep = self.epoch
+        # only a malformed id is refused: a cursor of another epoch or past the room's
+        # last seq resets (test_sse_reset_for_foreign_or_impossible_cursor), one for a
+        # room the config lacks is left out (test_sse_cursor_for_unknown_room_is_left_out)
+        single = ["abc", "5,6", f"{ra}=x", "9999999999999999999", "18446744073709551616",
+                  "-1", "+1", "1.5", f"{ra}=1,{ra}=2", f"{ra}=1,", f"={ra}", "1=2=3",
+                  "/1", f"{ep}/", f"{ep}/abc", f"{ep}/-1", f"{ep}/{ep}/1", "ABCDEFGH/1",
+                  "x" * 17 + "/1", f"{ep}/{ra}=1,{ra}=2"]
+        double = ["2", f"{ep}/2", f"{ra}=1;{rb}=1", f"{ra}=9999999999999999999,{rb}=1",
+                  f"{ep}/{ra}=1,{rb}=x", f"/{ra}=1,{rb}=1"]
         before = {r: (await asyncio.to_thread(self.gw.room_info, r))["subscribers"]
                   for r in (ra, rb)}
         self.assertEqual(before, {ra: 1, rb: 1})
@@ -461,16 +648,30 @@ class ResumeTest(GatewayTestCase):
         self.assertEqual(after, before, "a refused stream subscribed")
         # the gateway still streams, from a good cursor
         s = await self.open_sse(f"room={ra}&room={rb}",
-                                headers=[f"Last-Event-ID: {ra}=3,{rb}=2"])
+                                headers=[f"Last-Event-ID: {ep}/{ra}=3,{rb}=2"])
         await asyncio.to_thread(self.gw.wait_subscribers, ra, 2)
         await self.publish_n(pa, ra, 4, 4)
-        self.assertEqual((await asyncio.to_thread(s.next_event))["id"], f"{ra}=4,{rb}=2")
+        self.assertEqual((await asyncio.to_thread(s.next_event))["id"],
+                         f"{ep}/{ra}=4,{rb}=2")
 
     async def test_sse_refused_stream_creates_no_room(self):
-        r = await self.ahttp("GET", "/events?room=t:nope&last_event_id=5", timeout=3)
-        self.assertError(r, 400, "bad_request")
-        info = await asyncio.to_thread(self.gw.room_info, "t:nope")
-        self.assertIsNone(info, "a refused stream created the pattern room (GET /rooms)")
+        """A stream refused for its Last-Event-ID leaves no pattern room behind, refused
+        before its rooms are joined (a malformed id) or after (a bare SEQ for a two-room
+        stream). A cursor past the last seq of a room not made yet is no refusal: the
+        room, a reset, then its first message."""
+        for query in ("room=t:nope&last_event_id=abc",
+                      "room=t:nope&room=t:nope2&last_event_id=5"):
+            with self.subTest(query=query):
+                r = await self.ahttp("GET", f"/events?{query}", timeout=3)
+                self.assertError(r, 400, "bad_request")
+                for room in ("t:nope", "t:nope2"):
+                    info = await asyncio.to_thread(self.gw.room_info, room)
+                    self.assertIsNone(info, f"a refused stream created {room} (GET /rooms)")
+        s = await self.open_sse("room=t:nope&last_event_id=5")
+        p = await self.publisher("t:nope")
+        self.assertSSEReset(await asyncio.to_thread(s.next_event), "t:nope")
+        await self.publish_n(p, "t:nope", 1, 1)
+        self.assertSSEMessages(await asyncio.to_thread(s.take, 1), "t:nope", 1, 1)
 
     # ------------------------------------------------------------------ history
 

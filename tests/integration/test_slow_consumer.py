@@ -17,7 +17,7 @@ import time
 import websockets
 
 from harness import (DEFAULT_ROOMS, GatewayTestCase, RawWS, SSEStream, expect_stream_event,
-                     rss_kb, run_tests, sanitized)
+                     rss_kb, run_tests, sanitized, without_epoch)
 
 H = 50
 COUNT = 20 * H
@@ -33,10 +33,12 @@ STALLED = 3
 
 class CountingSSE(SSEStream):
     """An SSEStream that keeps no events (100 readers x 1000 x 4 KB would be 400 MB of
-    Python strings): each message event is checked as it arrives (id = seq, room,
-    data) and only its seq is kept; other events go to `others`."""
+    Python strings): each message event is checked as it arrives (id = EPOCH/SEQ with
+    the gateway's epoch, room, data) and only its seq is kept; other events go to
+    `others`."""
 
-    def __init__(self, gw, query, http2=False):
+    def __init__(self, gw, query, epoch, http2=False):
+        self.epoch = epoch
         self.seqs = []
         self.others = []
         self.problems = []
@@ -55,9 +57,9 @@ class CountingSSE(SSEStream):
                 elif ev.get("event") == "message":
                     m = json.loads(ev["data"])
                     seq = m.get("seq")
-                    if (ev.get("id") != str(seq) or m.get("room") != ROOM
+                    if (ev.get("id") != f"{self.epoch}/{seq}" or m.get("room") != ROOM
                             or m.get("data") != {"i": seq, "pad": PAD}):
-                        self.problems.append(ev["data"][:200])
+                        self.problems.append(f"id {ev.get('id')!r}: {ev['data'][:200]}")
                     self.seqs.append(seq)
                 elif ev:
                     self.others.append(ev)
@@ -133,14 +135,15 @@ class SlowConsumerBase(GatewayTestCase):
             st = await asyncio.to_thread(RawWS, gw, STALLED_RCVBUF)
             self.addCleanup(st.close)
             await asyncio.to_thread(st.send, {"type": "join", "room": ROOM, "id": "s"})
-            self.assertEqual(await asyncio.to_thread(st.json_frame),
+            joined = await asyncio.to_thread(st.json_frame)
+            self.assertEqual(without_epoch(joined),
                              {"type": "joined", "room": ROOM, "seq": 0, "id": "s"})
             stalled.append(st)
         # from here on the stalled clients read nothing until the flow is over
 
         sse = []
         for k in range(self.SSE_READERS):
-            s = CountingSSE(gw, f"room={ROOM}", http2=(k % 3 == 2))
+            s = CountingSSE(gw, f"room={ROOM}", joined["epoch"], http2=(k % 3 == 2))
             self._clients.append(s)
             sse.append(s)
         for s in sse:

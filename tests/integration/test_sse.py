@@ -3,7 +3,7 @@ import asyncio
 import json
 import time
 
-from harness import GatewayTestCase, http_version_used, run_tests
+from harness import GatewayTestCase, event_epoch, http_version_used, run_tests
 
 
 class SSETest(GatewayTestCase):
@@ -35,8 +35,9 @@ class SSETest(GatewayTestCase):
         for seq in (1, 2):
             _, raw = await w.message_raw()
             ev = await asyncio.to_thread(s.next_event)
-            self.assertEqual(ev, {"id": str(seq), "event": "message", "data": raw},
-                             "SSE event carries the WS message frame byte for byte")
+            self.assertEqual(ev, {"id": f"{w.epoch}/{seq}", "event": "message", "data": raw},
+                             "SSE event carries the WS message frame byte for byte; id"
+                             " EPOCH/SEQ with the epoch of the WS joined")
             self.assertEqual(json.loads(raw)["seq"], seq)
         self.assertTrue(s.alive())
 
@@ -58,7 +59,9 @@ class SSETest(GatewayTestCase):
                              201)
         await w.publish("t:ma", "a2")
         got = await asyncio.to_thread(s.take, 4)
-        self.assertEqual([e["id"] for e in got], ["t:ma=1,news=0", "t:ma=1,news=1", "t:ma=1,news=2", "t:ma=2,news=2"])
+        self.assertEqual([e["id"] for e in got],
+                         [f"{w.epoch}/{c}" for c in ("t:ma=1,news=0", "t:ma=1,news=1",
+                                                     "t:ma=1,news=2", "t:ma=2,news=2")])
         self.assertEqual([(json.loads(e["data"])["room"], json.loads(e["data"])["data"])
                           for e in got],
                          [("t:ma", "a1"), ("news", "n1"), ("news", "n2"), ("t:ma", "a2")])
@@ -108,7 +111,8 @@ class SSETest(GatewayTestCase):
         # the gateway still streams
         s = await self.open_stream("room=t:after", True, ["t:after"])
         await self.ahttp("POST", "/rooms/t:after/messages", "1")
-        self.assertEqual((await asyncio.to_thread(s.next_event))["id"], "1")
+        ev_id = (await asyncio.to_thread(s.next_event))["id"]
+        self.assertEqual(ev_id, f"{event_epoch(ev_id)}/1")
 
     async def test_client_going_away_unsubscribes(self):
         a = await self.open_stream("room=t:gone", False, [])
@@ -142,11 +146,14 @@ class SSEQuietTest(GatewayTestCase):
         self.assertTrue(h1.alive(), "HTTP/1.1 stream closed during quiet")
         r = await self.ahttp("POST", "/rooms/t:quiet/messages", '{"late":true}')
         self.assertEqual(r.status, 201, r)
+        epochs = set()
         for name, s in (("h2", h2), ("h1", h1)):
             ev = await asyncio.to_thread(s.next_event)
-            self.assertEqual(ev["id"], "1", name)
+            epochs.add(event_epoch(ev["id"]))
+            self.assertEqual(ev["id"], f"{event_epoch(ev['id'])}/1", name)
             self.assertEqual(json.loads(ev["data"])["data"], {"late": True}, name)
             self.assertEqual(s.comments, [], f"{name}: keepalive before keepalive_seconds=60")
+        self.assertEqual(len(epochs), 1, f"one gateway, one epoch: {epochs}")
 
 
 if __name__ == "__main__":

@@ -131,11 +131,23 @@ static void test_cursor_ids(void)
 		{"lobby=x", -1, NULL, 0},
 		{"lobby=1=2", -1, NULL, 0},
 		{"a=1,b=2,c=3,d=4,e=5", -1, NULL, 0}, /* more entries than max (4) */
+		/* with the epoch of the gateway's start they belong to */
+		{"k3j9x2ab/17", 1, "", 17},
+		{"k3j9x2ab/lobby=5,news=2", 2, "lobby", 5},
+		{"0123456789abcdef/1", 1, "", 1},
+		{"0123456789abcdefg/1", -1, NULL, 0}, /* 17 characters */
+		{"/17", -1, NULL, 0},
+		{"K3J9/17", -1, NULL, 0},
+		{"k3-9/17", -1, NULL, 0},
+		{"k3j9/", -1, NULL, 0},
+		{"a/b/17", -1, NULL, 0},
+		{"k3j9/lobby=5/x", -1, NULL, 0},
 	};
 	struct rg_cursor c[4];
+	char epoch[RG_EPOCH_MAX + 1];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int n = rg_cursor_parse(cases[i].id, strlen(cases[i].id), c, 4);
+		int n = rg_cursor_parse(cases[i].id, strlen(cases[i].id), c, 4, epoch);
 		if (n != cases[i].n)
 			fprintf(stderr, "cursor case %zu: \"%s\" -> %d\n", i, cases[i].id, n);
 		CHECK(n == cases[i].n);
@@ -143,8 +155,9 @@ static void test_cursor_ids(void)
 			CHECK(!strcmp(c[0].room, cases[i].first_room) &&
 			      c[0].seq == cases[i].first_seq);
 	}
-	CHECK(rg_cursor_parse("lobby=5,dm:x=7", 14, c, 4) == 2 && !strcmp(c[1].room, "dm:x") &&
-	      c[1].seq == 7);
+	CHECK(rg_cursor_parse("lobby=5,dm:x=7", 14, c, 4, epoch) == 2 &&
+	      !strcmp(c[1].room, "dm:x") && c[1].seq == 7 && !strcmp(epoch, ""));
+	CHECK(rg_cursor_parse("e1/lobby=5", 10, c, 4, epoch) == 1 && !strcmp(epoch, "e1"));
 }
 
 int main(void)

@@ -23,7 +23,7 @@ static uint64_t publish(struct rg_room *room, const char *data)
 
 static void test_message_encoding(void)
 {
-	struct rg_msg *m = rg_msg_new("lobby", 7, 1234, "{\"t\":1}", 7, NULL);
+	struct rg_msg *m = rg_msg_new("lobby", NULL, 7, 1234, "{\"t\":1}", 7, NULL);
 	const char json[] = "{\"type\":\"message\",\"room\":\"lobby\",\"seq\":7,\"ts\":1234,"
 			    "\"data\":{\"t\":1}}";
 	CHECK(m && m->json_len == strlen(json) && !memcmp(m->json, json, m->json_len));
@@ -40,10 +40,10 @@ static void test_message_encoding(void)
 	/* 126..65535 bytes: 16-bit length; beyond: 64-bit length */
 	char *big = malloc(70000);
 	memset(big, '1', 70000);
-	m = rg_msg_new("r", 1, 0, big, 200, NULL);
+	m = rg_msg_new("r", NULL, 1, 0, big, 200, NULL);
 	CHECK(m->ws[1] == 126 && ((m->ws[2] << 8) | m->ws[3]) == (int)m->json_len);
 	rg_msg_unref(m);
-	m = rg_msg_new("r", 1, 0, big, 70000, NULL);
+	m = rg_msg_new("r", NULL, 1, 0, big, 70000, NULL);
 	CHECK(m->ws[1] == 127 && m->ws_len == 10 + m->json_len);
 	size_t len = 0;
 	for (int i = 0; i < 8; i++)

@@ -69,13 +69,21 @@ static void test_join_publish_fanout(void)
 	woken = 0;
 	CHECK(handle(&a, "{\"type\":\"join\",\"room\":\"big\",\"id\":\"1\"}") == 0);
 	CHECK(woken == 1);
-	CHECK_STR(drain_ws(&a), "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0,\"id\":\"1\"}\n");
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0,\"epoch\":\"%s\",\"id\":\"1\"}\n",
+		 reg.epoch);
+	CHECK(strlen(reg.epoch) == RG_EPOCH_LEN);
+	CHECK_STR(drain_ws(&a), want);
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") ==
 	      0); /* again: no second cursor */
 	CHECK(b.nsubs == 1);
-	CHECK_STR(drain_ws(&b), "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0}\n"
-				"{\"type\":\"joined\",\"room\":\"big\",\"seq\":0}\n");
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0,\"epoch\":\"%s\"}\n"
+		 "{\"type\":\"joined\",\"room\":\"big\",\"seq\":0,\"epoch\":\"%s\"}\n",
+		 reg.epoch, reg.epoch);
+	CHECK_STR(drain_ws(&b), want);
 
 	CHECK(handle(&a, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"t\": "
 			 "\"hi\"},\"id\":\"m\"}") == 0);
@@ -331,7 +339,8 @@ static void test_sse_ids(void)
 
 	CHECK(rg_session_fill(&one, buf, sizeof(buf), 0, &len) == 0);
 	buf[len] = '\0';
-	CHECK(!strncmp((char *)buf, "id: ", 4) && (uint64_t)atoll((char *)buf + 4) == base + 1);
+	snprintf(expect, sizeof(expect), "id: %s/%llu\n", reg.epoch, (unsigned long long)base + 1);
+	CHECK(!strncmp((char *)buf, expect, strlen(expect)));
 	CHECK(strstr((char *)buf,
 		     "\nevent: message\ndata: {\"type\":\"message\",\"room\":\"big\",") != NULL);
 
@@ -339,11 +348,13 @@ static void test_sse_ids(void)
 	 * first fill starts with the first room */
 	CHECK(rg_session_fill(&two, buf, sizeof(buf), 0, &len) == 0);
 	buf[len] = '\0';
-	snprintf(expect, sizeof(expect), "id: p:s=1,big=%llu\n", (unsigned long long)base);
+	snprintf(expect, sizeof(expect), "id: %s/p:s=1,big=%llu\n", reg.epoch,
+		 (unsigned long long)base);
 	char *first = strstr((char *)buf, expect);
 	if (!first)
 		fprintf(stderr, "two-room stream:\n%s\n", (char *)buf);
-	snprintf(expect, sizeof(expect), "id: p:s=1,big=%llu\n", (unsigned long long)base + 1);
+	snprintf(expect, sizeof(expect), "id: %s/p:s=1,big=%llu\n", reg.epoch,
+		 (unsigned long long)base + 1);
 	char *second = strstr((char *)buf, expect);
 	CHECK(first && second && first < second);
 
@@ -385,12 +396,30 @@ static void test_resume(void)
 	CHECK(n == 3);
 	snprintf(want, sizeof(want), "\"seq\":%llu,", (unsigned long long)base + 3);
 	CHECK(strstr(got, want) && !strstr(got, "\"gap\""));
-	/* since beyond the last seq is refused */
-	snprintf(want, sizeof(want), "{\"type\":\"join\",\"room\":\"big\",\"since\":%llu}",
-		 (unsigned long long)base + 6);
-	handle(&r, want);
-	CHECK(strstr(drain_ws(&r), "\"code\":\"bad_request\"") != NULL);
 	rg_session_cleanup(&r);
+	/* a cursor this start of the gateway never reached, or of another epoch: reset,
+	 * then the room from its start; the current epoch with a valid since is no reset */
+	static const char *resets[] = {"\"since\":%llu", "\"since\":2,\"epoch\":\"other0\""};
+	for (int k = 0; k < 3; k++) {
+		char fields[96], req[256];
+		struct rg_session z;
+		rg_session_init(&z, &reg, RG_FMT_WS, wake, NULL);
+		if (k < 2)
+			snprintf(fields, sizeof(fields), resets[k], (unsigned long long)base + 6);
+		else
+			snprintf(fields, sizeof(fields), "\"since\":%llu,\"epoch\":\"%s\"",
+				 (unsigned long long)base + 2, reg.epoch);
+		snprintf(req, sizeof(req), "{\"type\":\"join\",\"room\":\"big\",%s}", fields);
+		CHECK(handle(&z, req) == 0);
+		got = drain_ws(&z);
+		snprintf(want, sizeof(want),
+			 "{\"type\":\"reset\",\"room\":\"big\",\"epoch\":\"%s\"}", reg.epoch);
+		CHECK(!strstr(got, "\"error\""));
+		CHECK(!strstr(got, want) == (k == 2));
+		snprintf(want, sizeof(want), "\"seq\":%llu,", (unsigned long long)base + 3);
+		CHECK(strstr(got, want) != NULL); /* the last message, in every case */
+		rg_session_cleanup(&z);
+	}
 
 	/* since older than the ring (history 4): joined, then the gap, then what is stored */
 	struct rg_session late;
@@ -493,10 +522,11 @@ static void test_skip_policy(void)
 	snprintf(
 		want, sizeof(want),
 		"event: gap\ndata: {\"type\":\"gap\",\"room\":\"s\",\"from\":1,\"to\":%llu}\n\nid: "
-		"%llu\n",
-		(unsigned long long)first - 1, (unsigned long long)first);
+		"%s/%llu\n",
+		(unsigned long long)first - 1, r2.epoch, (unsigned long long)first);
 	CHECK(!strncmp((char *)buf, want, strlen(want)));
-	CHECK(strstr((char *)buf, "id: 1000\n") != NULL);
+	snprintf(want, sizeof(want), "id: %s/1000\n", r2.epoch);
+	CHECK(strstr((char *)buf, want) != NULL);
 	CHECK(!slow.lagged && !slow.doomed);
 	rg_session_cleanup(&slow);
 	rg_session_cleanup(&pub);

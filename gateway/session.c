@@ -1,8 +1,3 @@
-/* A session's room index starts small: most connections join a room or two, and
- * uthash's default first table (32 buckets) would cost every connection 0.5 KB. */
-#define HASH_INITIAL_NUM_BUCKETS      4U
-#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
-
 #include "session.h"
 
 #include "history.h"
@@ -15,6 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+
+/* A session's room index starts small: most connections join a room or two, and
+ * uthash's default first table (32 buckets) would cost every connection 0.5 KB.
+ * uthash.h sets its defaults without #ifndef (and, as a system header, without a
+ * redefinition warning), so they are replaced after it is included. */
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS      4U
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
 
 #define RG_HISTORY_LIMIT_DEFAULT 100
 

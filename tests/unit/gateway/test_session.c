@@ -75,6 +75,8 @@ static void test_join_publish_fanout(void)
 		 reg.epoch);
 	CHECK(strlen(reg.epoch) == RG_EPOCH_LEN);
 	CHECK_STR(drain_ws(&a), want);
+	/* the per-connection room index starts at 4 buckets, not uthash's 32 (0.5 KB) */
+	CHECK(a.by_room && a.by_room->hh.tbl->num_buckets == 4);
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") ==
 	      0); /* again: no second cursor */

@@ -55,6 +55,7 @@ const char rg_why_body_too_large[] = "the body exceeds limits.max_message_bytes"
 const char rg_why_no_stream[] = "no such stream";
 const char rg_why_unread[] = "its answers went unread";
 const char rg_why_origin[] = "Origin: not the gateway's own, and not in http.allowed_origins";
+const char rg_why_name[] = "name: expected 1..64 bytes, no control characters";
 
 enum rg_err rg_err_room(int rc, const char **why)
 {

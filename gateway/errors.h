@@ -47,6 +47,7 @@ extern const char rg_why_body_too_large[]; /* past limits.max_message_bytes */
 extern const char rg_why_no_stream[];      /* an SSE stream id that is not open */
 extern const char rg_why_unread[];         /* lagged: the connection's answers went unread */
 extern const char rg_why_origin[];         /* RG_E_FORBIDDEN: a browser page elsewhere */
+extern const char rg_why_name[];           /* a presence name that is not one */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOMEM) as
  * the error every transport answers, and its message in *why. */

@@ -122,9 +122,7 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 	}
 	if (req->type == RG_REQ_JOIN && (v = json_object_get(obj, "name"))) {
 		if (rg__string(v, &s, &n) || !rg_token_valid(s, n, RG_NAME_MAX))
-			return rg__refuse(
-				req, RG_E_BAD_REQUEST,
-				"name: expected a string of 1..64 bytes, no control characters");
+			return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_name);
 		memcpy(req->name, s, n + 1);
 	}
 	if (req->type != RG_REQ_PUBLISH)

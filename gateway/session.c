@@ -78,8 +78,11 @@ static void rg__doom(struct rg_session *s)
  * stop at twice the budget, which a transport that pauses the client never reaches
  * (RG_SESSION_PAUSE_BYTES and one answer are well below it); one that cannot pause
  * (lws does not flow-control HTTP/2 streams) is bounded all the same. */
-static int rg__push(struct rg_session *s, struct rg_blob *b, int unsolicited)
+enum { RG__UNSOLICITED = 1, RG__FIRST = 2 };
+
+static int rg__push(struct rg_session *s, struct rg_blob *b, int how)
 {
+	int unsolicited = how & RG__UNSOLICITED;
 	size_t cap = (unsolicited ? 1 : 2) * (size_t)s->reg->cfg->max_pending_bytes;
 	struct rg_answer *a;
 
@@ -93,25 +96,37 @@ static int rg__push(struct rg_session *s, struct rg_blob *b, int unsolicited)
 	b->refs++;
 	a->blob = b;
 	a->next = NULL;
-	if (s->ans_tail)
-		s->ans_tail->next = a;
-	else
+	if ((how & RG__FIRST) && s->ans_head) {
+		a->next = s->ans_head;
 		s->ans_head = a;
-	s->ans_tail = a;
+	} else if (s->ans_tail) {
+		s->ans_tail->next = a;
+	} else {
+		s->ans_head = a;
+	}
+	if (!a->next)
+		s->ans_tail = a;
 	s->nans++;
 	s->ans_bytes += b->len;
 	s->wake(s->owner);
 	return 0;
 }
 
-/* Queues text, encoded for the session, as an answer to the client's own request. */
-static int rg__enqueue(struct rg_session *s, const char *type, const char *text, size_t tl)
+/* Queues text, encoded for the session, as an answer to the client's own request
+ * (how: 0, or RG__FIRST to put it before the answers already queued). */
+static int rg__enqueue_how(struct rg_session *s, const char *type, const char *text, size_t tl,
+			   int how)
 {
 	struct rg_blob *b = rg__blob(s->fmt, type, text, tl);
-	int rc = b ? rg__push(s, b, 0) : -ENOMEM;
+	int rc = b ? rg__push(s, b, how) : -ENOMEM;
 
 	rg__blob_unref(b);
 	return rc;
+}
+
+static int rg__enqueue(struct rg_session *s, const char *type, const char *text, size_t tl)
+{
+	return rg__enqueue_how(s, type, text, tl, 0);
 }
 
 /* Rooms wake a subscription; the session wakes its transport. */
@@ -223,7 +238,7 @@ static void rg__presence_event(const struct rg_session_sub *ss, const char *even
 		if (!blob[other->fmt])
 			blob[other->fmt] = rg__blob(other->fmt, "presence", text, strlen(text));
 		if (blob[other->fmt])
-			rg__push(other, blob[other->fmt], 1);
+			rg__push(other, blob[other->fmt], RG__UNSOLICITED);
 	}
 	rg__blob_unref(blob[0]);
 	rg__blob_unref(blob[1]);
@@ -281,15 +296,31 @@ void rg_session_announce(struct rg_session *s)
 int rg_session_publish_token(struct rg_session *s)
 {
 	unsigned char raw[16];
-	char text[64];
+	size_t cap = 128 + (size_t)s->nsubs * (RG_ROOM_NAME_MAX + 26), n;
+	char *text;
+	int rc;
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -EIO;
+	if (!(text = malloc(cap)))
+		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(s->token + 2 * i, 3, "%02x", raw[i]);
-	HASH_ADD_STR(s->reg->streams, token, s);
-	snprintf(text, sizeof(text), "{\"type\":\"stream\",\"stream\":\"%s\"}", s->token);
-	return rg__enqueue(s, "stream", text, strlen(text));
+	n = (size_t)snprintf(text, cap,
+			     "{\"type\":\"stream\",\"stream\":\"%s\",\"epoch\":\"%s\",\"rooms\":{",
+			     s->token, s->reg->epoch);
+	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next)
+		n += (size_t)snprintf(text + n, cap - n, "%s\"%s\":%" PRIu64,
+				      ss == s->subs ? "" : ",", ss->sub.room->name,
+				      ss->sub.next_seq - 1);
+	n += (size_t)snprintf(text + n, cap - n, "}}");
+	rc = rg__enqueue_how(s, "stream", text, n, RG__FIRST);
+	free(text);
+	if (!rc)
+		HASH_ADD_STR(s->reg->streams, token, s);
+	else
+		s->token[0] = '\0';
+	return rc;
 }
 
 struct rg_session *rg_session_find(struct rg_registry *reg, const char *token)

@@ -117,7 +117,10 @@ struct rg_session_sub *rg_session_joined(struct rg_session *s, const char *room,
 int rg_session_leave(struct rg_session *s, const char *room, size_t len);
 
 /* Gives the session a random stream id, findable with rg_session_find, and queues
- * {"type":"stream","stream":ID} for the client. 0, -EIO (no randomness), -ENOMEM. */
+ * {"type":"stream","stream":ID,"epoch":E,"rooms":{ROOM:SEQ,...}} before every answer
+ * queued so far: the id, and the cursor each room starts after (its last delivered
+ * seq), so a client can resume rooms that have not had a message yet. Call it once the
+ * rooms are joined. 0, -EIO (no randomness), -ENOMEM. */
 int rg_session_publish_token(struct rg_session *s);
 /* (gateway/steer.c) Changes a stream's rooms as a JSON body {"join":[ROOM...],"leave":[ROOM...]}
  * asks (both optional): all or nothing (presence members see nothing of a refused change), joined

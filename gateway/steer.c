@@ -99,6 +99,10 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 		*why = rg_why_too_many_rooms;
 		goto out;
 	}
+	/* The stream's presence name (its rooms share it) goes with it to new rooms. */
+	char name[RG_NAME_MAX + 1] = "";
+	if (s->subs)
+		memcpy(name, s->subs->user, sizeof(name));
 	/* Joins first, quietly, so that a refused one is undone without a trace; the
 	 * leaves, which cannot fail, once every join holds. */
 	json_array_foreach(join, i, v) {
@@ -106,7 +110,8 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 				    .len = json_string_length(v),
 				    .since = -1,
 				    .quiet = 1,
-				    .over_limit = 1};
+				    .over_limit = 1,
+				    .name = name[0] ? name : NULL};
 		if (rg_session_join(s, &j)) {
 			*err = j.err;
 			*why = j.why;

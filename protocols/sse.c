@@ -72,17 +72,39 @@ static int rg__refused(enum rg_err *err, const char **why, enum rg_err e, const 
 	return -1;
 }
 
-/* Joins every room= argument of the URL, live and quiet, each once. 0, or -1 with
- * *err and *why set. */
+/* The name= argument, the stream's presence name, into name: 0 (or none: name is ""),
+ * or -1 with *err and *why set. */
+static int rg__name_arg(struct lws *wsi, char name[RG_NAME_MAX + 1], enum rg_err *err,
+			const char **why)
+{
+	char arg[4096]; /* a request line is at most 4 KB (414 past it) */
+	int n;
+
+	name[0] = '\0';
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		n = lws_hdr_copy_fragment(wsi, arg, (int)sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 5 || strncmp(arg, "name=", 5))
+			continue;
+		/* lws decodes %00 into the value: a NUL inside is no name */
+		if (!rg_token_valid(arg + 5, (size_t)n - 5, RG_NAME_MAX) ||
+		    strlen(arg + 5) != (size_t)n - 5)
+			return rg__refused(err, why, RG_E_BAD_REQUEST, rg_why_name);
+		memcpy(name, arg + 5, (size_t)n - 4);
+	}
+	return 0;
+}
+
+/* Joins every room= argument of the URL, live and quiet, each once, as name (or NULL:
+ * the connection's id) in presence rooms. 0, or -1 with *err and *why set. */
 static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_session *s,
-			      enum rg_err *err, const char **why)
+			      const char *name, enum rg_err *err, const char **why)
 {
 	char arg[16 + RG_ROOM_NAME_MAX];
 	size_t len;
 	int r;
 
 	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
-		struct rg_join j = {.since = -1, .quiet = 1};
+		struct rg_join j = {.since = -1, .quiet = 1, .name = name};
 		if (!(r = rg__room_arg(wsi, i, arg, sizeof(arg), &len)))
 			continue;
 		if (r < 0)
@@ -109,11 +131,12 @@ static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_ses
  * there is nothing to resume. url_rooms: how many rooms the URL named. 0, or -1 with
  * *err and *why set. */
 static int rg__resume(struct rg_srv *srv, struct rg_session *s, const struct rg_cursor *cursors,
-		      int nc, const char *epoch, unsigned url_rooms, enum rg_err *err,
-		      const char **why)
+		      int nc, const char *epoch, const char *name, unsigned url_rooms,
+		      enum rg_err *err, const char **why)
 {
 	for (int c = 0; c < nc; c++) {
-		struct rg_join j = {.since = (int64_t)cursors[c].seq, .quiet = 1, .epoch = epoch};
+		struct rg_join j = {
+			.since = (int64_t)cursors[c].seq, .quiet = 1, .epoch = epoch, .name = name};
 		if (cursors[c].room[0])
 			j.room = cursors[c].room;
 		else if (url_rooms == 1) /* a bare SEQ belongs to a one-room stream */
@@ -146,7 +169,7 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 {
 	static char id[32 + 150 * 1024];
 	static struct rg_cursor cursors[1024];
-	char epoch[RG_EPOCH_MAX + 1];
+	char epoch[RG_EPOCH_MAX + 1], name[RG_NAME_MAX + 1];
 	unsigned max = srv->cfg->max_rooms_per_connection;
 	int nc = 0, idlen = rg__last_event_id(wsi, id, sizeof(id));
 
@@ -156,10 +179,11 @@ static int rg__subscribe(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 			err, why, RG_E_BAD_REQUEST,
 			"Last-Event-ID: expected EPOCH/SEQ or EPOCH/ROOM=SEQ,... as this "
 			"gateway sends");
-	if (rg__join_url_rooms(srv, wsi, &pss->session, err, why))
+	if (rg__name_arg(wsi, name, err, why) ||
+	    rg__join_url_rooms(srv, wsi, &pss->session, name[0] ? name : NULL, err, why))
 		return -1;
 	return rg__resume(srv, &pss->session, cursors, nc, idlen > 0 ? epoch : NULL,
-			  pss->session.nsubs, err, why);
+			  name[0] ? name : NULL, pss->session.nsubs, err, why);
 }
 
 /* An HTTP/1.1 stream has no ping: the keepalive comment is its liveness check, but
@@ -207,13 +231,10 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	rg_wake_init(&pss->wake, srv, wsi);
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;
-	/* the stream id comes first: the page needs it to add and drop rooms */
-	if (rg_session_publish_token(&pss->session)) {
-		rg_wake_cancel(&pss->wake);
-		rg_session_cleanup(&pss->session);
-		return rg_http_reply_error(wsi, &pss->reply, RG_E_INTERNAL, "no stream id", NULL);
-	}
-	if (rg__subscribe(srv, wsi, pss, &err, &why)) {
+	/* the stream event comes first: the page needs the id to add and drop rooms */
+	if (rg__subscribe(srv, wsi, pss, &err, &why) ||
+	    (rg_session_publish_token(&pss->session) &&
+	     rg__refused(&err, &why, RG_E_INTERNAL, "no stream id"))) {
 		rg_wake_cancel(&pss->wake);
 		rg_session_cleanup(&pss->session);
 		return rg_http_reply_error(wsi, &pss->reply, err, why, NULL);

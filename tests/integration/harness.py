@@ -427,6 +427,7 @@ class SSEStream:
         self.comments = []     # (monotonic time, text) for every ':' line
         self.retry = None
         self.stream_id = None  # from the first event, `event: stream`
+        self.stream = None  # that event's data: {type, stream, epoch, rooms}
         self.eof = threading.Event()
         self._started = threading.Event()
         threading.Thread(target=self._reader, daemon=True).start()
@@ -439,7 +440,8 @@ class SSEStream:
             self._started.set()
             if line == "":
                 if ev.get("event") == "stream":  # the stream's id, sent first
-                    self.stream_id = json.loads(ev["data"])["stream"]
+                    self.stream = json.loads(ev["data"])
+                    self.stream_id = self.stream["stream"]
                 elif "data" in ev or "id" in ev or "event" in ev:
                     self.events.put(ev)
                 ev = {}
@@ -632,8 +634,9 @@ class WSClient:
 
 def expect_stream_event(s, timeout=5):
     """An SSE stream (SSEStream) starts `retry: N`, then `event: stream` with the
-    stream's id (docs/PROTOCOL.md; SSEStream keeps that event out of `events`, in
-    `stream_id`). Checks both, in that order, and returns the id."""
+    stream's id, the epoch and each room's cursor (docs/PROTOCOL.md; SSEStream keeps
+    that event out of `events`, in `stream_id`). Checks both, in that order, and
+    returns the id."""
     deadline = time.monotonic() + timeout
     while s.stream_id is None and not s.eof.is_set() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -642,10 +645,16 @@ def expect_stream_event(s, timeout=5):
         raise AssertionError(f"SSE {s.url}: no `event: stream` within {timeout}s"
                              f" (eof={s.eof.is_set()}, lines {s.lines[:6]})")
     head = s.lines[:5]
-    want = [f"retry: {s.retry}", "", "event: stream",
-            'data: {"type":"stream","stream":"%s"}' % sid, ""]
-    if (head != want or len(sid) != 32
-            or any(ch not in "0123456789abcdef" for ch in sid)):
+    try:
+        data = json.loads(head[3][len("data: "):]) if len(head) > 3 else {}
+    except ValueError:
+        data = {}
+    if (head[:3] != [f"retry: {s.retry}", "", "event: stream"] or head[4:] != [""]
+            or not head[3].startswith("data: ")
+            or set(data) != {"type", "stream", "epoch", "rooms"}
+            or data["type"] != "stream" or data["stream"] != sid
+            or not EPOCH_RE.match(data["epoch"]) or not isinstance(data["rooms"], dict)
+            or len(sid) != 32 or any(ch not in "0123456789abcdef" for ch in sid)):
         raise AssertionError(f"SSE {s.url}: stream does not start with retry and"
                              f" `event: stream`: {head}")
     return sid

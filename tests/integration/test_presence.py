@@ -1,7 +1,8 @@
 """Presence (docs/PROTOCOL.md; CONFIG.md rooms[].presence): members of a presence room
 see each other join and leave (`leave`, close, a dropped connection, or one the ping
 timeout closes); `presence` (WS) and GET /rooms/{room}/presence list the members; SSE
-subscribers are members under their connection id and get `event: presence`."""
+subscribers are members under their name= (or their connection id) and get
+`event: presence`."""
 import asyncio
 import json
 import re
@@ -175,6 +176,36 @@ class PresenceTest(GatewayTestCase):
         # messages still flow to members as usual
         self.assertEqual(await alice.publish(room, "hi"), 1)
         self.assertEqual((await alice.message())["data"], "hi")
+
+    async def test_sse_names(self):
+        """An SSE stream's name= is its presence name, in the rooms of its URL, of its
+        Last-Event-ID and those POST /streams/{id}/rooms adds; a name that is not one
+        is refused 400 before anything is joined."""
+        room, more = "pr:ssename", "pr:ssename2"
+        alice = await self.member(room, "alice")
+        await self.member(more, "alice")
+        for http2 in (False, True):
+            for bad in ["", "n" * 65, "%C3%A9" * 33, "a%01b", "a%00b"]:
+                with self.subTest(name=bad, http2=http2):
+                    r = await self.ahttp("GET", f"/events?room={room}&name={bad}",
+                                         http2=http2, timeout=3)
+                    if bad == "a%00b" and r.status == 0:
+                        continue  # lws 4.1.6 drops an HTTP/1.1 request line with %00
+                    self.assertError(r, 400, "bad_request")
+                    self.assertIn("name", r.json()["error"]["message"])
+        await asyncio.sleep(0.2)
+        await alice.assert_quiet()  # nobody joined
+        carol = self.sse(f"room={room}&name=carol")
+        await asyncio.to_thread(expect_stream_event, carol)
+        self.assertEqual(await alice.answer(), ev(room, "join", "carol"))
+        dave = self.sse(f"name=d%C3%A1ve&room={room}", http2=True)  # lws decodes %XX
+        await asyncio.to_thread(expect_stream_event, dave)
+        self.assertEqual(await alice.answer(), ev(room, "join", "d\u00e1ve"))
+        self.assertEqual(await self.users(alice, room), ["alice", "carol", "d\u00e1ve"])
+        r = await self.ahttp("POST", f"/streams/{carol.stream_id}/rooms",
+                             json.dumps({"join": [more]}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(await self.users(alice, more), ["alice", "carol"])
 
     async def test_presence_disabled_and_unknown(self):
         c = await self.ws()

@@ -499,6 +499,24 @@ class ResumeTest(GatewayTestCase):
         self.assertEqual((e["id"], json.loads(e["data"])["room"]),
                          (f"{self.epoch}/{ra}=3,{rb}=4", rb))
 
+    async def test_sse_stream_event_names_cursors(self):
+        """`event: stream` names the epoch and, for every room, the seq its delivery
+        starts after: the cursor's, the last seq of a room that starts live, 0 for a
+        room reset (its cursor was past the last seq): what a client resumes from when
+        no message came before it reconnects."""
+        ra, rb, rc = "t:ca", "t:cb", "t:cc"
+        for room, n in ((ra, 3), (rb, 5), (rc, 2)):
+            await self.publish_n(await self.publisher(room), room, 1, n)
+        for http2 in (False, True):
+            with self.subTest(http2=http2):
+                s = await self.open_sse(f"room={ra}&room={rb}&room={rc}", http2=http2,
+                                        headers=[f"Last-Event-ID: {self.epoch}/{ra}=1,{rc}=9"])
+                self.assertEqual(s.stream["epoch"], self.epoch)
+                # lws 4.1.6 drops the header on HTTP/2 (docs/PROTOCOL.md): all live
+                want = {ra: 3, rb: 5, rc: 2} if http2 else {ra: 1, rb: 5, rc: 0}
+                self.assertEqual(s.stream["rooms"], want)
+                await s.close()
+
     async def test_sse_since_beyond_history_gap(self):
         # (http2, how, cursor, reset, gap from): a cursor of an earlier epoch starts the
         # room over: reset, then the gap from its first seq

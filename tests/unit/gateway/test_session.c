@@ -622,9 +622,11 @@ static void test_streams(void)
 	CHECK(rg_session_find(&reg, "00000000000000000000000000000000") == NULL);
 	rg_session_fill(&sse, buf, sizeof(buf), 0, &len);
 	buf[len] = '\0';
-	char want[128];
+	char want[256];
 	snprintf(want, sizeof(want),
-		 "event: stream\ndata: {\"type\":\"stream\",\"stream\":\"%s\"}\n\n", sse.token);
+		 "event: stream\ndata: {\"type\":\"stream\",\"stream\":\"%s\",\"epoch\":\"%s\","
+		 "\"rooms\":{}}\n\n",
+		 sse.token, reg.epoch);
 	CHECK_STR((char *)buf, want);
 
 	static const struct {
@@ -664,6 +666,35 @@ static void test_streams(void)
 	CHECK(rg_session_find(&reg, want) == NULL && reg.streams == NULL);
 }
 
+/* The stream event names each room's cursor and goes before what was queued while the
+ * rooms were joined (a reset here), so a client knows where to resume every room. */
+static void test_stream_event(void)
+{
+	struct rg_session sse;
+	struct rg_room *a;
+	size_t len;
+	char want[512];
+
+	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
+	CHECK(rg_registry_get(&reg, "a", 1, 0, &a) == 0);
+	CHECK(join(&sse, "a", -1) == 0);
+	CHECK(rg_session_reset(&sse, a) == 0);
+	CHECK(join(&sse, "p:ev", -1) == 0);
+	CHECK(rg_session_publish_token(&sse) == 0);
+	rg_session_fill(&sse, buf, sizeof(buf), 0, &len);
+	buf[len] = '\0';
+	snprintf(want, sizeof(want),
+		 "event: stream\ndata: {\"type\":\"stream\",\"stream\":\"%s\",\"epoch\":\"%s\","
+		 "\"rooms\":{\"a\":%llu,\"p:ev\":0}}\n\n"
+		 "event: reset\ndata: {\"type\":\"reset\",\"room\":\"a\",\"epoch\":\"%s\"}\n\n",
+		 sse.token, reg.epoch, (unsigned long long)a->last_seq, reg.epoch);
+	CHECK_STR((char *)buf, want);
+	char token[sizeof(sse.token)];
+	memcpy(token, sse.token, sizeof(token));
+	rg_session_cleanup(&sse);
+	CHECK(rg_session_find(&reg, token) == NULL);
+}
+
 int main(void)
 {
 	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
@@ -678,6 +709,7 @@ int main(void)
 	test_skip_policy();
 	test_presence();
 	test_streams();
+	test_stream_event();
 	rg_registry_cleanup(&reg);
 	return check_done("session");
 }

@@ -118,6 +118,37 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(v["seqs"], [1, 2, 3, 4], v)
         self.wait_view(ws, room, lambda v: "cy" in v["present"])
 
+    def test_falls_back_to_sse_when_websocket_fails(self):
+        """A WebSocket that never opens (as behind a proxy that does not upgrade,
+        played here by a WebSocket constructor whose sockets fail) makes the library
+        use SSE + fetch; the user connects and talks through the page's own forms."""
+        gw = self.gateway()
+        room = "t:fallback"
+        page = self.chromium().page(f"{gw.base}/")
+        page.eval("""() => {
+          window.wsTried = 0;
+          window.WebSocket = class {
+            constructor() { window.wsTried++; setTimeout(() => this.onclose?.({code: 1006}), 20); }
+            send() { throw new Error('not open'); }
+            close() {}
+          };
+          return true;
+        }""")
+        page.eval("""(room) => {
+          document.getElementById('name').value = 'eve';
+          document.getElementById('connect').requestSubmit();
+          document.getElementById('room-name').value = room;
+          document.getElementById('join-other').requestSubmit();
+          return true;
+        }""", room)
+        v = self.wait_view(page, room, lambda v: v["state"] == "open" and v["present"])
+        self.assertEqual((v["transport"], v["present"]), ("sse", ["eve (you)"]), v)
+        self.assertEqual(page.eval("() => window.wsTried"), 1)
+        page.eval(SAY, {"room": room, "text": "over fetch"})
+        http(gw, "POST", f"/rooms/{room}/messages", '{"name":"api","text":"over SSE"}')
+        v = self.wait_view(page, room, lambda v: len(v["texts"]) == 2)
+        self.assertEqual(v["texts"], ["over fetch", "over SSE"], v)
+
     def check_restart(self, *flags):
         gw = self.gateway()
         room = "t:restart"

@@ -46,7 +46,6 @@ char *rg_err_http_body(enum rg_err e, const char *why)
 const char rg_why_room_name[] = "room: expected 1..128 characters of A-Z a-z 0-9 _ . : @ ~ -";
 const char rg_why_nomem[] = "out of memory";
 const char rg_why_since[] = "since: expected an integer >= 0";
-const char rg_why_since_beyond[] = "since: beyond the room's last seq";
 const char rg_why_limit[] = "limit: expected an integer 1..1000";
 const char rg_why_no_presence[] = "this room has no presence";
 const char rg_why_too_many_rooms[] = "more rooms than limits.max_rooms_per_connection";
@@ -56,6 +55,7 @@ const char rg_why_no_stream[] = "no such stream";
 const char rg_why_unread[] = "its answers went unread";
 const char rg_why_origin[] = "Origin: not the gateway's own, and not in http.allowed_origins";
 const char rg_why_name[] = "name: expected 1..64 bytes, no control characters";
+const char rg_why_epoch[] = "epoch: expected 1..16 characters of 0-9 a-z";
 
 enum rg_err rg_err_room(int rc, const char **why)
 {

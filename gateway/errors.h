@@ -38,7 +38,6 @@ char *rg_err_http_body(enum rg_err e, const char *why);
 extern const char rg_why_room_name[];      /* a name that is not a room name */
 extern const char rg_why_nomem[];          /* RG_E_INTERNAL */
 extern const char rg_why_since[];          /* "since" is not a count */
-extern const char rg_why_since_beyond[];   /* "since" past the room's last seq */
 extern const char rg_why_limit[];          /* "limit" of a history query */
 extern const char rg_why_no_presence[];    /* RG_E_NO_PRESENCE */
 extern const char rg_why_too_many_rooms[]; /* past limits.max_rooms_per_connection */
@@ -48,6 +47,7 @@ extern const char rg_why_no_stream[];      /* an SSE stream id that is not open 
 extern const char rg_why_unread[];         /* lagged: the connection's answers went unread */
 extern const char rg_why_origin[];         /* RG_E_FORBIDDEN: a browser page elsewhere */
 extern const char rg_why_name[];           /* a presence name that is not one */
+extern const char rg_why_epoch[];          /* an epoch that is not one */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOMEM) as
  * the error every transport answers, and its message in *why. */

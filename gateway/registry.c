@@ -195,3 +195,10 @@ char *rg_registry_describe(const struct rg_registry *reg)
 	json_decref(doc);
 	return text;
 }
+
+int rg_registry_cursor_stale(const struct rg_registry *reg, const struct rg_room *room,
+			     int64_t since, const char *epoch)
+{
+	return since >= 0 && ((epoch && epoch[0] && strcmp(epoch, reg->epoch)) ||
+			      since > (int64_t)room->last_seq);
+}

@@ -47,6 +47,14 @@ int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int c
 const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, const char *name,
 						size_t len);
 
+/* Whether a cursor (since, in epoch; NULL or "" for the current one) means nothing in
+ * room: it is of another start of the gateway, or past the room's last seq (from
+ * before epochs, or made up). Such a cursor is answered with a reset and the room from
+ * its first stored message (docs/PROTOCOL.md, "Epochs"), never refused. since < 0: no
+ * cursor, 0. */
+int rg_registry_cursor_stale(const struct rg_registry *reg, const struct rg_room *room,
+			     int64_t since, const char *epoch);
+
 /* After a subscriber left room: drops it when it is a pattern room left with no
  * subscriber and no message (nothing to keep). */
 void rg_registry_release(struct rg_registry *reg, struct rg_room *room);

@@ -108,10 +108,10 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 		if ((req->since = rg__count(obj, "since")) == -2)
 			return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_since);
 	}
-	if (req->type == RG_REQ_JOIN && (v = json_object_get(obj, "epoch"))) {
+	if ((req->type == RG_REQ_JOIN || req->type == RG_REQ_HISTORY) &&
+	    (v = json_object_get(obj, "epoch"))) {
 		if (rg__string(v, &s, &n) || !rg_epoch_valid(s, n))
-			return rg__refuse(req, RG_E_BAD_REQUEST,
-					  "epoch: expected 1..16 characters of 0-9 a-z");
+			return rg__refuse(req, RG_E_BAD_REQUEST, rg_why_epoch);
 		memcpy(req->epoch, s, n + 1);
 	}
 	if (req->type == RG_REQ_HISTORY) {

@@ -36,7 +36,7 @@ struct rg_request {
 	int64_t since;                /* join, history: -1 when absent */
 	unsigned limit;               /* history: 0 when absent */
 	char name[RG_NAME_MAX + 1];   /* join: presence name, "" when absent */
-	char epoch[RG_EPOCH_MAX + 1]; /* join: the epoch since belongs to, "" when absent */
+	char epoch[RG_EPOCH_MAX + 1]; /* join, history: since's epoch, "" when absent */
 	enum rg_err err;              /* when parsing failed */
 	const char *why;
 };

@@ -419,8 +419,7 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	/* A cursor of another start of the gateway, or one it never reached (a restart
 	 * before epochs, or a cursor made up): its seqs mean nothing here. Everything
 	 * this epoch stored is new to the client. */
-	j->reset = j->since >= 0 && ((j->epoch && j->epoch[0] && strcmp(j->epoch, s->reg->epoch)) ||
-				     j->since > (int64_t)r->last_seq);
+	j->reset = rg_registry_cursor_stale(s->reg, r, j->since, j->epoch);
 	if (j->reset)
 		j->since = 0;
 	if (j->since >= 0)
@@ -530,21 +529,23 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 		enum rg_err err = rg_err_room(rc, &why);
 		return rg__error(s, err, why, req->id);
 	}
-	if (req->since > (int64_t)room->last_seq)
-		return rg__error(s, RG_E_BAD_REQUEST, rg_why_since_beyond, req->id);
+	/* a cursor of another epoch, or past the end: the room from its start, said so */
+	int reset = rg_registry_cursor_stale(s->reg, room, req->since, req->epoch);
 	/* the id goes first so that text can be enqueued as it is */
+	char *idt = NULL;
 	if (req->id[0]) {
 		json_t *id = json_string(req->id);
-		char *idt = id ? json_dumps(id, JSON_ENCODE_ANY) : NULL;
+		idt = id ? json_dumps(id, JSON_ENCODE_ANY) : NULL;
 		json_decref(id);
 		if (!idt)
 			return -ENOMEM;
-		snprintf(prefix, sizeof(prefix), "\"type\":\"history\",\"id\":%s,", idt);
-		free(idt);
-	} else {
-		snprintf(prefix, sizeof(prefix), "\"type\":\"history\",");
 	}
-	text = rg_history_json(room, req->since, req->limit ? req->limit : RG_HISTORY_LIMIT_DEFAULT,
+	snprintf(prefix, sizeof(prefix), "\"type\":\"history\",%s%s%s\"epoch\":\"%s\",%s",
+		 idt ? "\"id\":" : "", idt ? idt : "", idt ? "," : "", s->reg->epoch,
+		 reset ? "\"reset\":true," : "");
+	free(idt);
+	text = rg_history_json(room, reset ? 0 : req->since,
+			       req->limit ? req->limit : RG_HISTORY_LIMIT_DEFAULT,
 			       s->reg->cfg->max_message_bytes, prefix, &len);
 	if (!text)
 		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);

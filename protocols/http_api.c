@@ -3,6 +3,7 @@
 #include "http_reply.h"
 #include "srv.h"
 
+#include "../gateway/cursor.h"
 #include "../gateway/history.h"
 #include "../gateway/request.h"
 #include "../gateway/session.h"
@@ -71,11 +72,32 @@ static int rg__count_arg(struct lws *wsi, const char *name, uint64_t max, int64_
 	return 0;
 }
 
-/* GET /rooms/{room}/messages?since=N&limit=K */
+/* The epoch= query argument into epoch (NUL-terminated): 1, 0 when there is none (epoch
+ * is ""), -1 when it is not an epoch. */
+static int rg__epoch_arg(struct lws *wsi, char epoch[RG_EPOCH_MAX + 1])
+{
+	char arg[4096]; /* a request line is at most 4 KB (414 past it) */
+
+	epoch[0] = '\0';
+	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+		int n = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 6 || strncmp(arg, "epoch=", 6))
+			continue;
+		if (!rg_epoch_valid(arg + 6, (size_t)n - 6))
+			return -1;
+		memcpy(epoch, arg + 6, (size_t)n - 5);
+		return 1;
+	}
+	return 0;
+}
+
+/* GET /rooms/{room}/messages?since=N&limit=K&epoch=E */
 static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 		       const char *name, size_t nlen)
 {
-	struct rg_room *room;
+	static const struct rg_room_conf none = {.history = 1};
+	struct rg_room *room, empty = {.conf = &none};
+	char room_name[RG_ROOM_NAME_MAX + 1], epoch[RG_EPOCH_MAX + 1], prefix[64];
 	int64_t since = -1, limit = 100;
 	size_t len;
 	int rc = rg_registry_get(&srv->reg, name, nlen, 0, &room);
@@ -87,20 +109,21 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since, NULL, 0);
 	if (rg__count_arg(wsi, "limit", RG_HISTORY_LIMIT_MAX, &limit) < 0 || !limit)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_limit, NULL, 0);
-	if (rc == -ENOENT) { /* a pattern room that is not alive holds nothing */
-		if (since > 0)
-			return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since_beyond, NULL, 0);
-		char empty[256];
-		int n = snprintf(
-			empty, sizeof(empty),
-			"{\"room\":\"%.*s\",\"last_seq\":0,\"more\":false,\"messages\":[]}",
-			(int)nlen, name);
-		return rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, empty, (size_t)n, NULL);
+	int e = rg__epoch_arg(wsi, epoch);
+	if (e < 0)
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_epoch, NULL, 0);
+	if (rc == -ENOENT) { /* a pattern room that is not alive: empty, and not made */
+		empty.name = room_name;
+		memcpy(room_name, name, nlen);
+		room_name[nlen] = '\0';
+		room = &empty;
 	}
-	if (since > (int64_t)room->last_seq)
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since_beyond, NULL, 0);
-	char *text = rg_history_json(room, since, (unsigned)limit, srv->cfg->max_message_bytes, "",
-				     &len);
+	/* a cursor of another epoch, or past the end: the room from its start, said so */
+	int reset = rg_registry_cursor_stale(&srv->reg, room, since, epoch);
+	snprintf(prefix, sizeof(prefix), "\"epoch\":\"%s\",%s", srv->reg.epoch,
+		 reset ? "\"reset\":true," : "");
+	char *text = rg_history_json(room, reset ? 0 : since, (unsigned)limit,
+				     srv->cfg->max_message_bytes, prefix, &len);
 	if (!text)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, len, NULL);

@@ -724,7 +724,7 @@ class ResumeTest(GatewayTestCase):
                 if limit is not None:
                     args["limit"] = limit
                     q.append(f"limit={limit}")
-                want = {"room": room, "last_seq": 50, "more": more,
+                want = {"room": room, "epoch": self.epoch, "last_seq": 50, "more": more,
                         "messages": [ref[k] for k in range(first, last + 1)] if first else []}
                 if gap:
                     want["gap"] = {"from": gap[0], "to": gap[1]}
@@ -734,6 +734,40 @@ class ResumeTest(GatewayTestCase):
                 self.assertEqual(r.status, 200, r)
                 self.assertTrue(r.content_type.startswith("application/json"), r.headers)
                 self.assertEqual(r.json(), want)
+
+    async def test_history_cursor_of_another_epoch(self):
+        """A history cursor of another epoch or past the last seq is never refused
+        (docs/PROTOCOL.md, "Epochs"): the answer says reset and starts at the room's
+        first stored message; a cursor of this epoch is used as it is."""
+        room = "t:hepoch"
+        p = await self.publisher(room)
+        await self.publish_n(p, room, 1, 4)
+        old = other_epoch(self.epoch)
+        cases = [  # (args, reset, seqs)
+            ({"since": 2, "epoch": old}, True, [1, 2, 3, 4]),
+            ({"since": 9}, True, [1, 2, 3, 4]),
+            ({"since": 9, "epoch": self.epoch}, True, [1, 2, 3, 4]),
+            ({"since": 2, "epoch": self.epoch}, False, [3, 4]),
+            ({"since": 4}, False, []),
+            ({"epoch": old}, False, [1, 2, 3, 4]),  # no cursor: nothing to reset
+        ]
+        for args, reset, seqs in cases:
+            with self.subTest(**args):
+                ans = await p.request("history", room=room, **args)
+                q = "&".join(f"{k}={v}" for k, v in args.items())
+                for http2 in (False, True):
+                    r = await self.ahttp("GET", f"/rooms/{room}/messages?{q}", http2=http2)
+                    self.assertEqual(r.status, 200, r)
+                    body = r.json()
+                    self.assertEqual(body, {k: v for k, v in ans.items()
+                                            if k not in ("type", "id")})
+                self.assertEqual(ans.get("reset", False), reset, ans)
+                self.assertEqual(ans["epoch"], self.epoch, ans)
+                self.assertEqual([m["seq"] for m in ans["messages"]], seqs, ans)
+        # a pattern room that is not alive: empty, reset when the cursor is past 0
+        r = await self.ahttp("GET", "/rooms/t:never/messages?since=3")
+        self.assertEqual(r.json(), {"room": "t:never", "epoch": self.epoch, "reset": True,
+                                    "last_seq": 0, "more": False, "messages": []})
 
     async def test_history_paging_by_bytes(self):
         """about limits.max_message_bytes per answer; `more` and since page through."""
@@ -770,16 +804,18 @@ class ResumeTest(GatewayTestCase):
         await self.publish_n(p, room, 1, 3)
         c = await self.ws()
         ws_bad = [{"since": -1}, {"since": "x"}, {"since": "1"}, {"since": 1.5},
-                  {"since": 4}, {"since": None}, {"limit": 0}, {"limit": 1001},
-                  {"limit": "a"}, {"limit": -1}, {"limit": 2.0}, {"limit": True}]
+                  {"since": None}, {"limit": 0}, {"limit": 1001},
+                  {"limit": "a"}, {"limit": -1}, {"limit": 2.0}, {"limit": True},
+                  {"epoch": ""}, {"epoch": "ABC"}, {"epoch": "x" * 17}, {"epoch": 7}]
         for k, args in enumerate(ws_bad):
             with self.subTest(ws=args):
                 ans = await c.request("history", room=room, id=f"x{k}", **args)
                 self.assertEqual((ans.get("type"), ans.get("code"), ans.get("id")),
                                  ("error", "bad_request", f"x{k}"), ans)
-        http_bad = ["since=-1", "since=x", "since=4", "since=1.5", "since=", "limit=0",
+        http_bad = ["since=-1", "since=x", "since=1.5", "since=", "limit=0",
                     "limit=1001", "limit=a", "limit=-1", "limit=", "since=1&limit=0",
-                    "since=99999999999999999999"]
+                    "since=99999999999999999999", "epoch=", "epoch=ABC",
+                    "since=1&epoch=" + "x" * 17, "epoch=a%21"]
         for http2 in (False, True):
             for q in http_bad:
                 with self.subTest(http2=http2, q=q):

@@ -455,12 +455,26 @@ static void test_history_and_dedup_answers(void)
 	/* a pattern room that is not alive: an empty answer, and no room made (its name
 	 * outlived the answer's making once: libFuzzer, under ASan) */
 	unsigned nrooms = reg.nrooms;
+	char want[256];
 	handle(&s, "{\"type\":\"history\",\"room\":\"p:gone\",\"id\":\"h\"}");
-	CHECK_STR(drain_ws(&s), "{\"type\":\"history\",\"id\":\"h\",\"room\":\"p:gone\","
-				"\"last_seq\":0,\"more\":false,\"messages\":[]}\n");
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"history\",\"id\":\"h\",\"epoch\":\"%s\",\"room\":\"p:gone\","
+		 "\"last_seq\":0,\"more\":false,\"messages\":[]}\n",
+		 reg.epoch);
+	CHECK_STR(drain_ws(&s), want);
 	CHECK(reg.nrooms == nrooms);
+	/* a cursor past the end, or of another epoch: reset, never refused */
 	handle(&s, "{\"type\":\"history\",\"room\":\"p:gone\",\"since\":1}");
-	CHECK(strstr(drain_ws(&s), "since: beyond the room's last seq") != NULL);
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"history\",\"epoch\":\"%s\",\"reset\":true,\"room\":\"p:gone\","
+		 "\"last_seq\":0,\"more\":false,\"messages\":[]}\n",
+		 reg.epoch);
+	CHECK_STR(drain_ws(&s), want);
+	handle(&s, "{\"type\":\"history\",\"room\":\"p:gone\",\"since\":0,\"epoch\":\"zz\"}");
+	CHECK(strstr(drain_ws(&s), "\"reset\":true") != NULL);
+	handle(&s, "{\"type\":\"history\",\"room\":\"p:gone\",\"since\":0,\"epoch\":\"A\"}");
+	CHECK(strstr(drain_ws(&s), "\"code\":\"bad_request\"") != NULL);
+	CHECK(reg.nrooms == nrooms);
 	handle(&s, "{\"type\":\"join\",\"room\":\"big\"}");
 	handle(&s, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"x\":1},\"id\":\"u-1\"}");
 	handle(&s, "{\"type\":\"publish\",\"room\":\"big\",\"data\":{\"x\":1},\"id\":\"u-1\"}");
@@ -476,17 +490,25 @@ static void test_history_and_dedup_answers(void)
 
 	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"limit\":1,\"id\":\"h\"}");
 	got = drain_ws(&s);
-	CHECK(!strncmp(got, "{\"type\":\"history\",\"id\":\"h\",\"room\":\"big\",", 40));
+	snprintf(want, sizeof(want),
+		 "{\"type\":\"history\",\"id\":\"h\",\"epoch\":\"%s\",\"room\":\"big\",",
+		 reg.epoch);
+	CHECK(!strncmp(got, want, strlen(want)));
 	CHECK(strstr(got, "\"messages\":[{\"type\":\"message\",\"room\":\"big\"") != NULL);
 	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"limit\":0}");
 	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"since\":-1}");
-	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"since\":99999}");
+	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"epoch\":5}");
 	handle(&s, "{\"type\":\"history\",\"room\":\"nope\"}");
 	got = drain_ws(&s);
 	int bad = 0;
 	for (char *p = got; (p = strstr(p, "\"code\":\"bad_request\"")); p++)
 		bad++;
 	CHECK(bad == 3 && strstr(got, "\"code\":\"unknown_room\""));
+	/* past the end: the room from its first stored message, said so */
+	handle(&s, "{\"type\":\"history\",\"room\":\"big\",\"since\":99999}");
+	got = drain_ws(&s);
+	CHECK(strstr(got, "\"reset\":true,\"room\":\"big\"") != NULL);
+	CHECK(strstr(got, "\"messages\":[{\"type\":\"message\",\"room\":\"big\"") != NULL);
 	rg_session_cleanup(&s);
 }
 

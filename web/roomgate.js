@@ -94,11 +94,12 @@ export class Roomgate {
   }
 
   /**
-   * Joins a room: its messages after `since` (default: from now on) reach "message".
+   * Joins a room: its messages after `since` (default: from now on) reach "message";
+   * `epoch`: the epoch `since` counts in (a history answer's; default: the last seen).
    * Resolves once the gateway has joined it ({room, seq, epoch}: seq is the cursor
    * delivery starts after). The room is joined again, where it left off, after every
    * reconnect.
-   * @param {string} room @param {{since?: number}} [opts] @returns {Promise<{room: string, seq: number, epoch: string}>}
+   * @param {string} room @param {{since?: number, epoch?: string}} [opts] @returns {Promise<{room: string, seq: number, epoch: string}>}
    */
   join(room, opts = {}) {
     return new Promise((resolve, reject) => {
@@ -109,7 +110,7 @@ export class Roomgate {
       }
       if (opts.since !== undefined) {
         r.seq = opts.since;
-        r.epoch = this.epoch;
+        r.epoch = opts.epoch || this.epoch;
       }
       r.joined.push([resolve, reject]);
       if (this.transport === "websocket" && this.state === "open") this._wsJoin(room);
@@ -139,12 +140,14 @@ export class Roomgate {
   }
 
   /**
-   * A room's stored messages after `since` (default: the latest), at most `limit`.
-   * @param {string} room @param {{since?: number, limit?: number}} [opts]
-   * @returns {Promise<{room: string, last_seq: number, more: boolean, messages: RoomgateMessage[], gap?: {from: number, to: number}}>}
+   * A room's stored messages after `since` (in `epoch`; default: the latest), at most
+   * `limit`. `epoch` in the answer is what its seqs count in; `reset` says `since` was
+   * of another epoch (the messages start at the room's first).
+   * @param {string} room @param {{since?: number, epoch?: string, limit?: number}} [opts]
+   * @returns {Promise<{room: string, epoch: string, last_seq: number, more: boolean, reset?: boolean, messages: RoomgateMessage[], gap?: {from: number, to: number}}>}
    */
   history(room, opts = {}) {
-    return this._call({ type: "history", room, since: opts.since, limit: opts.limit });
+    return this._call({ type: "history", room, since: opts.since, epoch: opts.epoch, limit: opts.limit });
   }
 
   /** The names of a presence room's members. @param {string} room @returns {Promise<string[]>} */
@@ -263,6 +266,7 @@ export class Roomgate {
     if (f.type === "presence") return this._http("GET", `${path}/presence`);
     const q = new URLSearchParams();
     if (f.since !== undefined) q.set("since", String(f.since));
+    if (f.epoch !== undefined) q.set("epoch", f.epoch);
     if (f.limit !== undefined) q.set("limit", String(f.limit));
     return this._http("GET", `${path}/messages?${q}`);
   }

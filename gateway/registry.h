@@ -16,6 +16,7 @@
 #include "room.h"
 
 struct rg_session;
+struct rg_stream;
 
 /* The length of the epochs this gateway makes (cursor.h: RG_EPOCH_MAX). */
 #define RG_EPOCH_LEN 8
@@ -27,9 +28,9 @@ struct rg_registry {
 	char epoch[RG_EPOCH_LEN + 1];
 	struct rg_room *rooms; /* uthash, by name */
 	uint32_t nrooms;
-	struct rg_room *idle;       /* pattern rooms without subscribers, LRU first */
-	uint64_t evicted;           /* rooms dropped early to make way for new ones */
-	struct rg_session *streams; /* uthash, by token: sessions others may steer */
+	struct rg_room *idle;      /* pattern rooms without subscribers, LRU first */
+	uint64_t evicted;          /* rooms dropped early to make way for new ones */
+	struct rg_stream *streams; /* uthash, by token: sessions others may steer (session.c) */
 };
 
 /* 0, or -ENOMEM. */

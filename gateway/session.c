@@ -11,14 +11,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* A session's room index starts small: most connections join a room or two, and
- * uthash's default first table (32 buckets) would cost every connection 0.5 KB.
- * uthash.h sets its defaults without #ifndef (and, as a system header, without a
- * redefinition warning), so they are replaced after it is included. */
-#undef HASH_INITIAL_NUM_BUCKETS
-#undef HASH_INITIAL_NUM_BUCKETS_LOG2
-#define HASH_INITIAL_NUM_BUCKETS      4U
-#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
+/* A stream id: only SSE sessions have one, so it lives apart from the session. */
+struct rg_stream {
+	char token[33];
+	struct rg_session *session;
+	UT_hash_handle hh; /* in reg->streams */
+};
 
 #define RG_HISTORY_LIMIT_DEFAULT 100
 
@@ -209,7 +207,7 @@ int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t fr
 
 static const char *rg__user(const struct rg_session_sub *ss)
 {
-	return ss->user[0] ? ss->user : ((const struct rg_session *)ss->sub.owner)->user;
+	return ss->name ? ss->name : ((const struct rg_session *)ss->sub.owner)->user;
 }
 
 /* Tells the other members of a presence room that ss joined or left: encoded once
@@ -264,6 +262,91 @@ char *rg_presence_json(const struct rg_room *room)
 	return text;
 }
 
+/* ---- the index of a session's subscriptions by room name ---------------------- */
+
+static size_t rg__hash(const char *name, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static int rg__is(const struct rg_session_sub *ss, const char *room, size_t len)
+{
+	const char *name = ss->sub.room->name;
+	return !strncmp(name, room, len) && name[len] == '\0';
+}
+
+/* The slot holding room's subscription, or the empty one where it would go. */
+static size_t rg__slot(const struct rg_session *s, const char *room, size_t len)
+{
+	size_t mask = s->idx_cap - 1, i = rg__hash(room, len) & mask;
+
+	while (s->idx[i] && !rg__is(s->idx[i], room, len))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void rg__index_put(struct rg_session *s, struct rg_session_sub *ss)
+{
+	const char *name = ss->sub.room->name;
+	s->idx[rg__slot(s, name, strlen(name))] = ss;
+}
+
+/* Indexes ss, just added to the list: builds or grows the index past
+ * RG_SESSION_LINEAR subscriptions, kept under half full. Without memory for it the
+ * session walks its list: slower, never wrong. */
+static void rg__index_add(struct rg_session *s, struct rg_session_sub *ss)
+{
+	if (s->nsubs <= RG_SESSION_LINEAR)
+		return;
+	if (s->idx && 2 * s->nsubs <= s->idx_cap) {
+		rg__index_put(s, ss);
+		return;
+	}
+	unsigned cap = s->idx ? 2 * s->idx_cap : 4 * RG_SESSION_LINEAR;
+	free(s->idx);
+	if (!(s->idx = calloc(cap, sizeof(*s->idx)))) {
+		s->idx_cap = 0;
+		return;
+	}
+	s->idx_cap = cap;
+	for (struct rg_session_sub *it = s->subs; it; it = it->next)
+		rg__index_put(s, it);
+}
+
+/* Takes ss out of the index (linear probing: the entries after it that would be
+ * unreachable move back, so no slot needs a tombstone). */
+static void rg__index_del(struct rg_session *s, const struct rg_session_sub *ss)
+{
+	const char *name = ss->sub.room->name;
+	size_t mask = s->idx_cap - 1, i = rg__slot(s, name, strlen(name));
+
+	s->idx[i] = NULL;
+	for (size_t j = (i + 1) & mask; s->idx[j]; j = (j + 1) & mask) {
+		const char *n = s->idx[j]->sub.room->name;
+		size_t home = rg__hash(n, strlen(n)) & mask;
+		/* it stays when its home lies cyclically in (i, j] */
+		if (i < j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		s->idx[i] = s->idx[j];
+		s->idx[j] = NULL;
+		i = j;
+	}
+}
+
+struct rg_session_sub *rg_session_joined(struct rg_session *s, const char *room, size_t len)
+{
+	if (s->idx)
+		return s->idx[rg__slot(s, room, len)];
+	for (struct rg_session_sub *ss = s->subs; ss; ss = ss->next)
+		if (rg__is(ss, room, len))
+			return ss;
+	return NULL;
+}
+
 /* Unlinks ss from the session's lists, leaves its room and frees it. */
 static void rg__drop(struct rg_session *s, struct rg_session_sub *ss)
 {
@@ -273,14 +356,21 @@ static void rg__drop(struct rg_session *s, struct rg_session_sub *ss)
 	while (*pp != ss)
 		pp = &(*pp)->next;
 	*pp = ss->next;
-	HASH_DEL(s->by_room, ss);
+	if (s->idx)
+		rg__index_del(s, ss);
 	s->nsubs--;
 	s->rr = 0;
 	if (ss->announced)
 		rg__presence_event(ss, "leave");
 	rg_sub_detach(&ss->sub);
 	rg_registry_release(s->reg, room);
+	free(ss->name);
 	free(ss);
+	if (!s->nsubs) {
+		free(s->idx);
+		s->idx = NULL;
+		s->idx_cap = 0;
+	}
 }
 
 void rg_session_announce(struct rg_session *s)
@@ -297,18 +387,21 @@ int rg_session_publish_token(struct rg_session *s)
 {
 	unsigned char raw[16];
 	size_t cap = 128 + (size_t)s->nsubs * (RG_ROOM_NAME_MAX + 26), n;
+	struct rg_stream *st;
 	char *text;
 	int rc;
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -EIO;
-	if (!(text = malloc(cap)))
+	if (!(st = calloc(1, sizeof(*st))) || !(text = malloc(cap))) {
+		free(st);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(s->token + 2 * i, 3, "%02x", raw[i]);
+		snprintf(st->token + 2 * i, 3, "%02x", raw[i]);
 	n = (size_t)snprintf(text, cap,
 			     "{\"type\":\"stream\",\"stream\":\"%s\",\"epoch\":\"%s\",\"rooms\":{",
-			     s->token, s->reg->epoch);
+			     st->token, s->reg->epoch);
 	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next)
 		n += (size_t)snprintf(text + n, cap - n, "%s\"%s\":%" PRIu64,
 				      ss == s->subs ? "" : ",", ss->sub.room->name,
@@ -316,25 +409,34 @@ int rg_session_publish_token(struct rg_session *s)
 	n += (size_t)snprintf(text + n, cap - n, "}}");
 	rc = rg__enqueue_how(s, "stream", text, n, RG__FIRST);
 	free(text);
-	if (!rc)
-		HASH_ADD_STR(s->reg->streams, token, s);
-	else
-		s->token[0] = '\0';
-	return rc;
+	if (rc) {
+		free(st);
+		return rc;
+	}
+	st->session = s;
+	s->stream = st;
+	HASH_ADD_STR(s->reg->streams, token, st);
+	return 0;
+}
+
+const char *rg_session_token(const struct rg_session *s)
+{
+	return s->stream ? s->stream->token : NULL;
 }
 
 struct rg_session *rg_session_find(struct rg_registry *reg, const char *token)
 {
-	struct rg_session *s;
-	HASH_FIND_STR(reg->streams, token, s);
-	return s;
+	struct rg_stream *st;
+	HASH_FIND_STR(reg->streams, token, st);
+	return st ? st->session : NULL;
 }
 
 void rg_session_cleanup(struct rg_session *s)
 {
-	if (s->token[0]) {
-		HASH_DEL(s->reg->streams, s);
-		s->token[0] = '\0';
+	if (s->stream) {
+		HASH_DEL(s->reg->streams, s->stream);
+		free(s->stream);
+		s->stream = NULL;
 	}
 	while (s->subs)
 		rg__drop(s, s->subs);
@@ -347,13 +449,6 @@ void rg_session_cleanup(struct rg_session *s)
 	s->ans_tail = NULL;
 	s->nans = 0;
 	s->ans_bytes = 0;
-}
-
-struct rg_session_sub *rg_session_joined(struct rg_session *s, const char *room, size_t len)
-{
-	struct rg_session_sub *ss;
-	HASH_FIND(hh, s->by_room, room, len, ss);
-	return ss;
 }
 
 /* Points the cursor just after since, or at the oldest stored message with a gap. */
@@ -401,15 +496,18 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 			j->err = rg_err_room(-ENOMEM, &j->why);
 			return -1;
 		}
-		if (j->name)
-			snprintf(ss->user, sizeof(ss->user), "%s", j->name);
+		if (j->name && !(ss->name = strdup(j->name))) {
+			free(ss);
+			j->err = rg_err_room(-ENOMEM, &j->why);
+			return -1;
+		}
 		rg_sub_attach(&ss->sub, r, rg__sub_wake, s);
 		ss->sub.lagged = rg__sub_lagged;
-		HASH_ADD_KEYPTR(hh, s->by_room, r->name, strlen(r->name), ss);
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = ss;
 		s->nsubs++;
+		rg__index_add(s, ss);
 		j->ss = ss;
 		if (!j->quiet) {
 			ss->announced = 1;

@@ -29,15 +29,17 @@ enum rg_format { RG_FMT_WS, RG_FMT_SSE };
 /* Bytes of queued answers past which the transport stops reading the client. */
 #define RG_SESSION_PAUSE_BYTES (64 * 1024)
 
+/* Subscriptions a session finds by walking its list; past them, it indexes them. */
+#define RG_SESSION_LINEAR 8
+
 struct rg_answer;
 struct rg_session;
 
 struct rg_session_sub {
 	struct rg_sub sub; /* sub.owner is the session */
 	struct rg_session_sub *next;
-	UT_hash_handle hh;          /* in the session's by_room, keyed by the room's name */
-	char user[RG_NAME_MAX + 1]; /* who this member is in presence */
-	int announced;              /* presence members were told it joined */
+	char *name;    /* who this member is in presence: malloc'd, or NULL: the connection's */
+	int announced; /* presence members were told it joined */
 };
 
 struct rg_session {
@@ -48,16 +50,20 @@ struct rg_session {
 	void *owner;
 	char user[24];               /* the connection's own presence name: conn-N */
 	struct rg_session_sub *subs; /* in join order */
-	struct rg_session_sub *by_room;
+	/* Past RG_SESSION_LINEAR subscriptions, an index of them by room name (open
+	 * addressing, idx_cap slots, a power of 2); NULL before, or when it could not be
+	 * allocated: most connections join a room or two, and walking the list costs them
+	 * no memory. */
+	struct rg_session_sub **idx;
+	unsigned idx_cap;
 	unsigned nsubs;
 	unsigned rr; /* index of the subscription the next fill starts with */
 	struct rg_answer *ans_head, *ans_tail;
 	unsigned nans;
-	size_t ans_bytes;  /* what the queued answers weigh */
-	int overflow;      /* unsolicited answers went past the budget: close as lagged */
-	int doomed;        /* the doom callback ran */
-	char token[33];    /* "" or the stream id (rg_session_publish_token) */
-	UT_hash_handle hh; /* in reg->streams while token is set */
+	size_t ans_bytes;         /* what the queued answers weigh */
+	int overflow;             /* unsolicited answers went past the budget: close as lagged */
+	int doomed;               /* the doom callback ran */
+	struct rg_stream *stream; /* NULL, or its stream id (rg_session_publish_token) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
 	 * (valid while the session is subscribed to it), or "" when its answers went past
 	 * the budget; NULL before */
@@ -122,6 +128,8 @@ int rg_session_leave(struct rg_session *s, const char *room, size_t len);
  * seq), so a client can resume rooms that have not had a message yet. Call it once the
  * rooms are joined. 0, -EIO (no randomness), -ENOMEM. */
 int rg_session_publish_token(struct rg_session *s);
+/* The stream id, or NULL before rg_session_publish_token. */
+const char *rg_session_token(const struct rg_session *s);
 /* (gateway/steer.c) Changes a stream's rooms as a JSON body {"join":[ROOM...],"leave":[ROOM...]}
  * asks (both optional): all or nothing (presence members see nothing of a refused change), joined
  * rooms start live; linear in the names. 0 and *answer (malloc'd

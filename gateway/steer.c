@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,8 +102,8 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 	}
 	/* The stream's presence name (its rooms share it) goes with it to new rooms. */
 	char name[RG_NAME_MAX + 1] = "";
-	if (s->subs)
-		memcpy(name, s->subs->user, sizeof(name));
+	if (s->subs && s->subs->name)
+		snprintf(name, sizeof(name), "%s", s->subs->name);
 	/* Joins first, quietly, so that a refused one is undone without a trace; the
 	 * leaves, which cannot fail, once every join holds. */
 	json_array_foreach(join, i, v) {
@@ -128,7 +129,7 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 		rg_session_leave(s, json_string_value(v), json_string_length(v));
 	rg_session_announce(s);
 	json_t *rooms = json_object(),
-	       *ans = json_pack("{s:s, s:o}", "stream", s->token, "rooms", rooms);
+	       *ans = json_pack("{s:s, s:o}", "stream", rg_session_token(s), "rooms", rooms);
 	for (struct rg_session_sub *ss = s->subs; ans && ss; ss = ss->next)
 		json_object_set_new(rooms, ss->sub.room->name,
 				    json_integer((json_int_t)ss->sub.next_seq - 1));

@@ -75,8 +75,8 @@ static void test_join_publish_fanout(void)
 		 reg.epoch);
 	CHECK(strlen(reg.epoch) == RG_EPOCH_LEN);
 	CHECK_STR(drain_ws(&a), want);
-	/* the per-connection room index starts at 4 buckets, not uthash's 32 (0.5 KB) */
-	CHECK(a.by_room && a.by_room->hh.tbl->num_buckets == 4);
+	/* a connection of a few rooms has no room index: it walks its list */
+	CHECK(a.idx == NULL && rg_session_joined(&a, "big", 3) == a.subs);
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
 	CHECK(handle(&b, "{\"type\":\"join\",\"room\":\"big\"}") ==
 	      0); /* again: no second cursor */
@@ -639,8 +639,8 @@ static void test_streams(void)
 	size_t len;
 
 	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
-	CHECK(rg_session_publish_token(&sse) == 0 && strlen(sse.token) == 32);
-	CHECK(rg_session_find(&reg, sse.token) == &sse);
+	CHECK(rg_session_publish_token(&sse) == 0 && strlen(rg_session_token(&sse)) == 32);
+	CHECK(rg_session_find(&reg, rg_session_token(&sse)) == &sse);
 	CHECK(rg_session_find(&reg, "00000000000000000000000000000000") == NULL);
 	rg_session_fill(&sse, buf, sizeof(buf), 0, &len);
 	buf[len] = '\0';
@@ -648,7 +648,7 @@ static void test_streams(void)
 	snprintf(want, sizeof(want),
 		 "event: stream\ndata: {\"type\":\"stream\",\"stream\":\"%s\",\"epoch\":\"%s\","
 		 "\"rooms\":{}}\n\n",
-		 sse.token, reg.epoch);
+		 rg_session_token(&sse), reg.epoch);
 	CHECK_STR((char *)buf, want);
 
 	static const struct {
@@ -677,7 +677,8 @@ static void test_streams(void)
 		CHECK((rc == 0) == cases[i].ok && (!rc || err == cases[i].err));
 		if (i == 1) {
 			snprintf(want, sizeof(want),
-				 "{\"stream\":\"%s\",\"rooms\":{\"p:s1\":0,\"big\":", sse.token);
+				 "{\"stream\":\"%s\",\"rooms\":{\"p:s1\":0,\"big\":",
+				 rg_session_token(&sse));
 			CHECK(answer && !strncmp(answer, want, strlen(want)));
 		}
 		if (!rc)
@@ -709,12 +710,63 @@ static void test_stream_event(void)
 		 "event: stream\ndata: {\"type\":\"stream\",\"stream\":\"%s\",\"epoch\":\"%s\","
 		 "\"rooms\":{\"a\":%llu,\"p:ev\":0}}\n\n"
 		 "event: reset\ndata: {\"type\":\"reset\",\"room\":\"a\",\"epoch\":\"%s\"}\n\n",
-		 sse.token, reg.epoch, (unsigned long long)a->last_seq, reg.epoch);
+		 rg_session_token(&sse), reg.epoch, (unsigned long long)a->last_seq, reg.epoch);
 	CHECK_STR((char *)buf, want);
-	char token[sizeof(sse.token)];
-	memcpy(token, sse.token, sizeof(token));
+	char token[33];
+	snprintf(token, sizeof(token), "%s", rg_session_token(&sse));
 	rg_session_cleanup(&sse);
 	CHECK(rg_session_find(&reg, token) == NULL);
+}
+
+/* Past RG_SESSION_LINEAR rooms a session indexes them: every lookup finds its room,
+ * through growth and through leaves in any order (the index moves entries back). */
+static void test_room_index(void)
+{
+	struct rg_config cfg = fx_cfg;
+	struct rg_registry r2;
+	struct rg_session s;
+	char name[32];
+	int joined[200] = {0};
+	unsigned seed = 7;
+
+	cfg.max_rooms = 1000;
+	rg_registry_init(&r2, &cfg);
+	rg_session_init(&s, &r2, RG_FMT_WS, wake, NULL);
+	for (int round = 0; round < 4000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		int k = (int)((seed >> 8) % 200);
+		snprintf(name, sizeof(name), "p:ix%d", k);
+		if (joined[k]) {
+			CHECK(rg_session_leave(&s, name, strlen(name)) == 0);
+		} else {
+			struct rg_join j = {.room = name,
+					    .len = strlen(name),
+					    .since = -1,
+					    .over_limit = 1,
+					    .quiet = 1};
+			CHECK(rg_session_join(&s, &j) == 0);
+		}
+		joined[k] = !joined[k];
+		if (round % 97)
+			continue;
+		unsigned n = 0;
+		for (int i = 0; i < 200; i++) {
+			snprintf(name, sizeof(name), "p:ix%d", i);
+			struct rg_session_sub *ss = rg_session_joined(&s, name, strlen(name));
+			CHECK(!ss == !joined[i]);
+			CHECK(!ss || !strcmp(ss->sub.room->name, name));
+			n += joined[i];
+		}
+		CHECK(s.nsubs == n);
+		CHECK(n <= RG_SESSION_LINEAR || s.idx);
+		CHECK(!s.idx || 2 * s.nsubs <= s.idx_cap);
+	}
+	CHECK(s.idx != NULL);
+	CHECK(rg_session_joined(&s, "p:ix", 4) == NULL &&
+	      rg_session_joined(&s, "p:ix1", 4) == NULL);
+	rg_session_cleanup(&s);
+	CHECK(s.idx == NULL && s.nsubs == 0);
+	rg_registry_cleanup(&r2);
 }
 
 int main(void)
@@ -732,6 +784,7 @@ int main(void)
 	test_presence();
 	test_streams();
 	test_stream_event();
+	test_room_index();
 	rg_registry_cleanup(&reg);
 	return check_done("session");
 }

@@ -9,6 +9,7 @@ HPACK by Debian's python3-hpack, which python3-h2 brings) and fails on an unpatc
   11 a peer's zero window is respected; no DATA frame exceeds its MAX_FRAME_SIZE
   12 streams over SETTINGS_MAX_CONCURRENT_STREAMS get REFUSED_STREAM, the others go on;
      rapid reset never ends in a bare TCP close
+  and (issue 12) a request of 100 headers is refused without harm to the gateway
 
 The hostile tests measure a good client's latency (GET /healthz on its own HTTP/2
 connection) while they hammer, and print it. Loopback only; every loop is bounded.
@@ -657,6 +658,45 @@ class H2DefectsTest(GatewayTestCase):
         log(f"item 12: {conns} connections, {resets} rapid resets in"
             f" {time.monotonic() - t0:.2f} s: {outcomes}; alone: {base}; during: {summary}")
         self.assertEqual(failures, [])
+
+    # ------------------------------------------------------------- issue 12
+    async def test_many_headers_in_one_request(self):
+        """One request of 100 headers (literal names: known ones such as accept,
+        unknown ones, and known ones by HPACK index) is refused, and the gateway goes
+        on: GOAWAY ENHANCE_YOUR_CALM or a failed stream, never more. Unpatched, the
+        literal-name known headers wrote past lws's header-fragment table and sent
+        the event loop into an endless loop: the whole gateway stopped serving."""
+        blocks = {
+            "literal known names": b"\x00\x06accept\x03*/*" * 100,
+            "literal unknown names": b"".join(
+                b"\x00\x04x-%02d\x01x" % i for i in range(100)),
+            "indexed known names": b"\x0f\x04\x03*/*" * 100,  # static index 19: accept
+            "a few": b"\x00\x06accept\x03*/*" * 10,
+        }
+        for name, extra in blocks.items():
+            with self.subTest(headers=name):
+                c = self.client()
+                sid = c.new_sid()
+                c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                             c.header_block("GET", "/healthz") + extra))
+                c.pump(0.5)
+                t0 = time.monotonic()
+                good = self.client()
+                s = good.response(good.request("GET", "/healthz"), timeout=5)
+                took = (time.monotonic() - t0) * 1000
+                st = c.streams[sid]
+                log(f"{name}: GOAWAY {c.goaway}, stream status {st.status} reset "
+                    f"{getattr(st, 'reset', None)}, eof {c.eof}; a good client's /healthz "
+                    f"after it: {s.status} in {took:.1f} ms")
+                self.assertEqual(s.status, 200)
+                self.assertLess(took, 1000)
+                self.assertTrue(self.gw.alive())
+                if name in ("a few", "literal unknown names"):  # unknown ones are dropped
+                    self.assertEqual(c.response(sid).status, 200)
+                else:  # refused: the connection ends, with GOAWAY when it can be sent
+                    self.assertTrue(c.eof or c.goaway is not None)
+                    if c.goaway is not None:
+                        self.assertEqual(c.goaway[1], E_CALM, c.goaway)
 
 
 if __name__ == "__main__":

@@ -389,8 +389,9 @@ export class Roomgate {
       if (r.seq !== null) cursor.push(`${room}=${r.seq}`);
     }
     if (this.name) q.set("name", this.name);
-    // Resume is in our hands, not EventSource's: its Last-Event-ID header is lost on
-    // HTTP/2 (docs/PROTOCOL.md, "HTTP/2 caveat"); the query argument is not.
+    // Resume is in our hands, not EventSource's: the stream is reopened with backoff
+    // and the cursor of every room (one EventSource has one id, and only for rooms
+    // that had a message), in the URL.
     // a cursor without an epoch counts in the gateway's current one
     const epoch = this.epoch || [...this.rooms.values()].find((r) => r.epoch)?.epoch;
     if (cursor.length) q.set("last_event_id", (epoch ? `${epoch}/` : "") + cursor.join(","));

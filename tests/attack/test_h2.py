@@ -660,6 +660,42 @@ class H2DefectsTest(GatewayTestCase):
         self.assertEqual(failures, [])
 
     # ------------------------------------------------------------- issue 12
+    async def test_custom_headers_on_one_connection(self):
+        """Idempotency-Key and Last-Event-ID, headers lws has no token for, reach the
+        gateway on HTTP/2 (patches/lws/0110), also when a request repeats them on the
+        same connection and HPACK sends them as dynamic-table indexes, as browsers
+        do: the second publish with the key is a duplicate, the second stream resumes
+        from its id."""
+        room = "t:h2custom"
+        c = self.client()
+        answers = []
+        for body in (b'"a"', b'"a"', b'"b"'):
+            s = c.response(c.request("POST", f"/rooms/{room}/messages", body=body,
+                                     headers=[("idempotency-key", "k-1")]))
+            answers.append((s.status, s.json()))
+        self.assertEqual(answers[0], (201, {"room": room, "seq": 1}))
+        self.assertEqual(answers[1], (200, {"room": room, "seq": 1, "duplicate": True}))
+        self.assertEqual(answers[2][0], 409, answers)
+        for body in (b'"2"', b'"3"'):
+            c.response(c.request("POST", f"/rooms/{room}/messages", body=body))
+        epoch = None
+        for _ in range(2):  # the second request's last-event-id is a table index
+            sid = c.request("GET", f"/events?room={room}",
+                            headers=[("last-event-id", "1")])
+            def seqs():
+                return [json.loads(ln[6:])["seq"] for ln in
+                        bytes(c.streams[sid].data).decode().split("\n")
+                        if ln.startswith('data: {"type":"message"')]
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 5 and seqs() != [2, 3]:
+                c.pump(0.05)
+            self.assertEqual(seqs(), [2, 3], bytes(c.streams[sid].data)[:300])
+            self.assertEqual(c.streams[sid].status, 200)
+            ids = [ln for ln in bytes(c.streams[sid].data).decode().split("\n")
+                   if ln.startswith("id: ")]
+            epoch = epoch or ids[0][4:].split("/")[0]
+            self.assertEqual(ids, [f"id: {epoch}/2", f"id: {epoch}/3"])
+
     async def test_many_headers_in_one_request(self):
         """One request of 100 headers (literal names: known ones such as accept,
         unknown ones, and known ones by HPACK index) is refused, and the gateway goes

@@ -57,14 +57,20 @@ class IdempotencyTest(GatewayTestCase):
             headers = [f"Idempotency-Key: {key}"]
         return await self.ahttp("POST", path, body, headers=headers, http2=http2)
 
-    async def test_http2_header_caveat(self):
-        """Documented: over HTTP/2 the header is not seen, so it makes no key."""
-        room = "t:h2cav"
-        for _ in range(2):
+    async def test_http2_header(self):
+        """The header works over HTTP/2 as over HTTP/1.1 (lws 4.1.6 dropped it there
+        until patches/lws/0110), on new connections and mixed with HTTP/1.1."""
+        room = "t:h2key"
+        r = await self.ahttp("POST", f"/rooms/{room}/messages", "1",
+                             headers=["Idempotency-Key: h2-1"], http2=True)
+        self.assertPosted(r, 201, {"room": room, "seq": 1})
+        for http2 in (True, False):
             r = await self.ahttp("POST", f"/rooms/{room}/messages", "1",
-                                 headers=["Idempotency-Key: cav-1"], http2=True)
-            self.assertEqual(r.status, 201, r)
-        print("NOTE: HTTP/2 drops Idempotency-Key (lws 4.1.6); the query argument works")
+                                 headers=["Idempotency-Key: h2-1"], http2=http2)
+            self.assertPosted(r, 200, {"room": room, "seq": 1, "duplicate": True})
+        r = await self.ahttp("POST", f"/rooms/{room}/messages", "2",
+                             headers=["Idempotency-Key: h2-1"], http2=True)
+        self.assertError(r, 409, "conflict")
 
     def assertPosted(self, r, status, want):
         self.assertEqual(r.status, status, r)

@@ -379,8 +379,6 @@ class ResumeTest(GatewayTestCase):
             for how in ("header", "query", "header-named", "query-named", "query-encoded",
                         "header-old", "query-named-old"):
                 n += 1
-                if http2 and how.startswith("header"):
-                    continue  # documented caveat: test_sse_http2_header_caveat
                 room = f"t:cr{n}"
                 with self.subTest(http2=http2, how=how):
                     p = await self.publisher(room)
@@ -405,23 +403,23 @@ class ResumeTest(GatewayTestCase):
                     await s.close()
                     await p.close()
 
-    async def test_sse_http2_header_caveat(self):
-        """docs/PROTOCOL.md, "HTTP/2 caveat": lws 4.1.6 drops the Last-Event-ID header
-        on HTTP/2, so the stream starts live (and a bad id is not even seen). This pins
-        the documented limitation; the query parameter works (test_sse_resume_curl)."""
+    async def test_sse_http2_last_event_id_header(self):
+        """The Last-Event-ID header resumes over HTTP/2 as over HTTP/1.1 (lws 4.1.6
+        dropped it there until patches/lws/0110, so a browser's EventSource on the
+        page's HTTP/2 connection came back live and missed what was published
+        meanwhile), and a bad one is refused there too."""
         room = "t:h2hdr"
         p = await self.publisher(room)
         await self.publish_n(p, room, 1, 5)
         s = await self.open_sse(f"room={room}", http2=True,
                                 headers=[f"Last-Event-ID: {self.epoch}/2"])
-        bad = await self.open_sse(f"room={room}", http2=True, headers=["Last-Event-ID: abc"])
-        await asyncio.to_thread(self.gw.wait_subscribers, room, 3)
+        self.assertSSEMessages(await asyncio.to_thread(s.take, 3), room, 3, 5)
+        bad = await self.ahttp("GET", f"/events?room={room}", http2=True,
+                               headers=["Last-Event-ID: abc"])
+        self.assertError(bad, 400, "bad_request")
+        await asyncio.to_thread(self.gw.wait_subscribers, room, 2)
         await self.publish_n(p, room, 6, 6)
-        for stream in (s, bad):
-            self.assertSSEMessages(await asyncio.to_thread(stream.take, 1), room, 6, 6)
-        sys.stderr.write("\n*** NOTE: over HTTP/2 the Last-Event-ID header is ignored"
-                         " (documented lws 4.1.6 caveat); resume over h2 needs"
-                         " ?last_event_id= ***\n")
+        self.assertSSEMessages(await asyncio.to_thread(s.take, 1), room, 6, 6)
 
     async def test_sse_resume_zero_and_last(self):
         room = "t:cz"
@@ -512,9 +510,7 @@ class ResumeTest(GatewayTestCase):
                 s = await self.open_sse(f"room={ra}&room={rb}&room={rc}", http2=http2,
                                         headers=[f"Last-Event-ID: {self.epoch}/{ra}=1,{rc}=9"])
                 self.assertEqual(s.stream["epoch"], self.epoch)
-                # lws 4.1.6 drops the header on HTTP/2 (docs/PROTOCOL.md): all live
-                want = {ra: 3, rb: 5, rc: 2} if http2 else {ra: 1, rb: 5, rc: 0}
-                self.assertEqual(s.stream["rooms"], want)
+                self.assertEqual(s.stream["rooms"], {ra: 1, rb: 5, rc: 0})
                 await s.close()
 
     async def test_sse_since_beyond_history_gap(self):
@@ -648,8 +644,7 @@ class ResumeTest(GatewayTestCase):
         for http2 in (False, True):
             for query, ids in ((f"room={ra}", single), (f"room={ra}&room={rb}", double)):
                 for bad in ids:
-                    # over HTTP/2 the header is not seen (documented caveat)
-                    for how in (("query",) if http2 else ("header", "query")):
+                    for how in ("header", "query"):
                         with self.subTest(http2=http2, query=query, id=bad, how=how):
                             if how == "header":
                                 r = await self.ahttp("GET", f"/events?{query}", http2=http2,

@@ -130,7 +130,8 @@ class Chromium:
 
 class BrowserTestCase(unittest.TestCase):
     """Closes every browser a test opened; saves each page's screenshot as
-    TEST-BP.png (browser B, page P), and on failure its console as TEST-BP.console.txt.
+    CLASS.TEST-BP.png (browser B, page P), and on failure its console as
+    CLASS.TEST-BP.console.txt.
     A test module calls require_browser() first."""
 
     def setUp(self):
@@ -147,7 +148,7 @@ class BrowserTestCase(unittest.TestCase):
 
     def tearDown(self):
         failed = self._outcome_failed() if hasattr(self, "_outcome") else False
-        name = self.id().split(".")[-1]
+        name = ".".join(self.id().split(".")[-2:])  # Class.test: unique across files
         for bi, b in enumerate(self.browsers):
             for p in b.pages:
                 tag = f"{name}-{bi}{p.n}"

@@ -404,9 +404,11 @@ export class Roomgate {
       this._attempt = 0;
       this._setState("open");
       for (const [room, seq] of Object.entries(s.rooms)) this._joined(room, seq, s.epoch, seq);
-      // rooms joined while this stream was being opened
+      // rooms joined, or left, while this stream was being opened
       const late = [...this.rooms.keys()].filter((room) => !(room in s.rooms));
       if (late.length) this._steerJoin(late);
+      const gone = Object.keys(s.rooms).filter((room) => !this.rooms.has(room));
+      if (gone.length) this._steer({ leave: gone }).catch(() => {});
     });
     const on = (m) => {
       const at = m.indexOf("/");

@@ -9,7 +9,9 @@ HPACK by Debian's python3-hpack, which python3-h2 brings) and fails on an unpatc
   11 a peer's zero window is respected; no DATA frame exceeds its MAX_FRAME_SIZE
   12 streams over SETTINGS_MAX_CONCURRENT_STREAMS get REFUSED_STREAM, the others go on;
      rapid reset never ends in a bare TCP close
-  and (issue 12) a request of 100 headers is refused without harm to the gateway
+  and (issue 12) a request of 100 headers is refused, and a known header with an empty
+  value followed by the same header is served, without harm to the gateway; custom
+  headers (Idempotency-Key, Last-Event-ID) survive HPACK indexing
 
 The hostile tests measure a good client's latency (GET /healthz on its own HTTP/2
 connection) while they hammer, and print it. Loopback only; every loop is bounded.
@@ -660,6 +662,36 @@ class H2DefectsTest(GatewayTestCase):
         self.assertEqual(failures, [])
 
     # ------------------------------------------------------------- issue 12
+    async def test_empty_known_header_then_the_same_again(self):
+        """A header lws knows, with a literal name and an empty value, then the same
+        header again (from the static table, or as a literal): the request is served
+        and so is everyone else. Unpatched (0111), the empty value left its fragment
+        open, the second header was linked onto itself, and 42 bytes sent the event
+        loop round that loop for ever: the whole gateway stopped serving."""
+        blocks = {
+            "accept: (empty), then accept by static index": b"\x00\x06accept\x00\x93",
+            "accept: (empty), then accept: */*": b"\x00\x06accept\x00" * 1 +
+                                                 b"\x00\x06accept\x03*/*",
+            "cookie: (empty), then cookie by index": b"\x00\x06cookie\x00\x0f\x11\x03a=b",
+            "accept: (empty) with indexing, then by dynamic index": b"\x40\x06accept\x00\xbe",
+        }
+        for name, extra in blocks.items():
+            with self.subTest(headers=name):
+                c = self.client()
+                sid = c.new_sid()
+                c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                             c.header_block("GET", "/healthz") + extra))
+                s = c.response(sid, timeout=5)
+                t0 = time.monotonic()
+                good = self.client()
+                g = good.response(good.request("GET", "/healthz"), timeout=5)
+                took = (time.monotonic() - t0) * 1000
+                log(f"{name}: {s.status}; a good client's /healthz after it: {g.status} in"
+                    f" {took:.1f} ms")
+                self.assertEqual(s.status, 200)
+                self.assertEqual(g.status, 200)
+                self.assertLess(took, 1000)
+
     async def test_custom_headers_on_one_connection(self):
         """Idempotency-Key and Last-Event-ID, headers lws has no token for, reach the
         gateway on HTTP/2 (patches/lws/0110), also when a request repeats them on the

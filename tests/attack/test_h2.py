@@ -11,7 +11,8 @@ HPACK by Debian's python3-hpack, which python3-h2 brings) and fails on an unpatc
      rapid reset never ends in a bare TCP close
   and (issue 12) a request of 100 headers is refused, and a known header with an empty
   value followed by the same header is served, without harm to the gateway; custom
-  headers (Idempotency-Key, Last-Event-ID) survive HPACK indexing
+  headers (Idempotency-Key, Last-Event-ID) survive HPACK indexing; table shrinks free
+  what they drop; huge HPACK integers end only their connection
 
 The hostile tests measure a good client's latency (GET /healthz on its own HTTP/2
 connection) while they hammer, and print it. Loopback only; every loop is bounded.
@@ -662,6 +663,52 @@ class H2DefectsTest(GatewayTestCase):
         self.assertEqual(failures, [])
 
     # ------------------------------------------------------------- issue 12
+    async def test_table_shrink_frees_what_it_drops(self):
+        """300 indexed headers, then a dynamic-table size update that keeps fewer
+        entries, on connection after connection: nothing stays behind (unpatched,
+        0112: every shrink leaked the values of the entries it dropped, without bound
+        across connections; the ASan suite's LeakSanitizer sees them at exit too)."""
+        shrink = (b"\x40\x01a\x01b" * 300 + b"\x3f\xb9\x04"     # 300 x a: b, size 600
+                  + b"\x3f\xe1\x1f" + b"\x00\x06accept\x03*/*")  # size 4096, a header
+
+        def rss():
+            with open(f"/proc/{self.gw.proc.pid}/status") as f:
+                return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
+
+        def batch(n):
+            for _ in range(n):
+                c = H2(self.gw)
+                sid = c.new_sid()
+                c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                             c.header_block("GET", "/healthz") + shrink))
+                self.assertEqual(c.response(sid).status, 200)
+                c.close()
+
+        batch(40)  # the allocator's pools settle
+        before = rss()
+        batch(300)
+        grew = rss() - before
+        log(f"300 connections, each 300 entries then a shrink: RSS +{grew} kB")
+        self.assertLess(grew, 1024)
+
+    async def test_huge_hpack_integers(self):
+        """A table size update past 2^31, and integers of more than 4 extra bytes, end
+        their connection and nothing else (unpatched, 0112: the size arrived negative
+        and asked realloc for ~2^64 bytes, which ends a sanitizer build; the integer
+        shifted past 32 bits)."""
+        for name, extra in {"table size 2^31": b"\x3f\xe1\xff\xff\xff\x07",
+                            "a 6-byte index": b"\xff" + b"\xff" * 5 + b"\x01",
+                            "a 6-byte length": b"\x00\x7f" + b"\xff" * 5 + b"\x01a"}.items():
+            with self.subTest(name=name):
+                c = self.client()
+                sid = c.new_sid()
+                c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                             extra + c.header_block("GET", "/healthz")))
+                c.pump(0.5)
+                good = self.client()
+                self.assertEqual(good.response(good.request("GET", "/healthz")).status, 200)
+                self.assertTrue(self.gw.alive())
+
     async def test_empty_known_header_then_the_same_again(self):
         """A header lws knows, with a literal name and an empty value, then the same
         header again (from the static table, or as a literal): the request is served

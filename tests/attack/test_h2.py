@@ -664,10 +664,13 @@ class H2DefectsTest(GatewayTestCase):
 
     # ------------------------------------------------------------- issue 12
     async def test_table_shrink_frees_what_it_drops(self):
-        """300 indexed headers, then a dynamic-table size update that keeps fewer
-        entries, on connection after connection: nothing stays behind (unpatched,
-        0112: every shrink leaked the values of the entries it dropped, without bound
-        across connections; the ASan suite's LeakSanitizer sees them at exit too)."""
+        """300 indexed headers, then a dynamic-table size update to fewer slots than
+        entries, on connection after connection: every request is served, and nothing
+        stays behind. Unpatched (0112), every such shrink leaked the values of the
+        entries it dropped, without bound across connections (an ASan build grew by
+        200 MB in 300 connections). The check is the sanitizer suite's: LeakSanitizer
+        reports the leak when the class's gateway exits. RSS is printed only: on a
+        busy machine it moved by 35 MB in this test with no leak at all."""
         shrink = (b"\x40\x01a\x01b" * 300 + b"\x3f\xb9\x04"     # 300 x a: b, size 600
                   + b"\x3f\xe1\x1f" + b"\x00\x06accept\x03*/*")  # size 4096, a header
 
@@ -675,21 +678,15 @@ class H2DefectsTest(GatewayTestCase):
             with open(f"/proc/{self.gw.proc.pid}/status") as f:
                 return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
 
-        def batch(n):
-            for _ in range(n):
-                c = H2(self.gw)
-                sid = c.new_sid()
-                c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
-                             c.header_block("GET", "/healthz") + shrink))
-                self.assertEqual(c.response(sid).status, 200)
-                c.close()
-
-        batch(40)  # the allocator's pools settle
         before = rss()
-        batch(300)
-        grew = rss() - before
-        log(f"300 connections, each 300 entries then a shrink: RSS +{grew} kB")
-        self.assertLess(grew, 1024)
+        for _ in range(300):
+            c = H2(self.gw)
+            sid = c.new_sid()
+            c.send(frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                         c.header_block("GET", "/healthz") + shrink))
+            self.assertEqual(c.response(sid).status, 200)
+            c.close()
+        log(f"300 connections, each 300 entries then a shrink: RSS {rss() - before:+} kB")
 
     async def test_huge_hpack_integers(self):
         """A table size update past 2^31, and integers of more than 4 extra bytes, end

@@ -2,8 +2,10 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,10 +165,143 @@ void rg_identity_clear(struct rg_identity *id)
 
 void rg_auth_free(struct rg_auth *auth)
 {
+	if (!auth)
+		return;
 	rg_jwt_keyring_free(&auth->keys);
 	free(auth->api_keys);
-	auth->api_keys = NULL;
-	auth->napi_keys = 0;
+	free(auth);
+}
+
+/* A key or secret file, whole: malloc'd and NUL-terminated, *len bytes; NULL with a
+ * reason in err. Key files are small: past 1 MB it is the wrong file. */
+static char *rg__slurp(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot read \"%s\" (%s)", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(RG_AUTH_FILE_MAX + 1)))
+		n = fread(buf, 1, RG_AUTH_FILE_MAX + 1, f);
+	if (!buf || ferror(f) || n > RG_AUTH_FILE_MAX) {
+		snprintf(err, errlen, "cannot read \"%s\" (%s)", path,
+			 !buf                   ? "out of memory"
+			 : n > RG_AUTH_FILE_MAX ? "larger than 1 MB"
+						: "I/O error");
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[n] = '\0';
+		*len = n;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int rg__load_key(struct rg_auth *auth, const struct rg_key_conf *k, char *err, size_t errlen)
+{
+	enum rg_jwt_alg alg = k->alg ? rg_jwt_alg_of(k->alg) : RG_JWT_ALG_NONE;
+	const char *path = k->file ? k->file : k->secret_file;
+	size_t len = 0, at = 0;
+	char *text = rg__slurp(path, &len, err, errlen);
+	int rc;
+
+	if (!text)
+		return -1;
+	while (at < len && strchr(" \t\r\n", text[at]))
+		at++;
+	if (k->secret_file) {
+		/* `echo SECRET > file` adds a newline the secret does not have */
+		if (len && text[len - 1] == '\n')
+			len -= 1 + (len > 1 && text[len - 2] == '\r');
+		rc = rg_jwt_keyring_add_secret(&auth->keys, (const unsigned char *)text, len,
+					       k->kid, k->alg ? alg : RG_JWT_HS256, err, errlen);
+	} else if (text[at] == '{') {
+		if (k->kid || k->alg) {
+			snprintf(err, errlen, "a JWKS names its keys' kid and alg itself");
+			rc = -1;
+		} else
+			rc = rg_jwt_keyring_add_jwks(&auth->keys, text, len, err, errlen);
+	} else
+		rc = rg_jwt_keyring_add_pem(&auth->keys, text, len, k->kid, alg, err, errlen);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return rc;
+}
+
+/* The API key file: a SHA-256 in hex per line, as `sha256sum` prints it (what follows
+ * the hash is a label); blank lines and lines starting with '#' are skipped. */
+static int rg__load_api_keys(struct rg_auth *auth, const char *path, char *err, size_t errlen)
+{
+	size_t len = 0, lineno = 0;
+	char *text = rg__slurp(path, &len, err, errlen);
+
+	if (!text)
+		return -1;
+	for (char *line = text; line < text + len;) {
+		char *end = memchr(line, '\n', (size_t)(text + len - line));
+		size_t n = end ? (size_t)(end - line) : (size_t)(text + len - line), h = 0;
+		lineno++;
+		while (h < n && strchr("0123456789abcdefABCDEF", line[h]))
+			h++;
+		if (n && line[0] != '#' && strspn(line, " \t\r") < n &&
+		    ((h != n && !strchr(" \t\r", line[h])) ||
+		     rg_auth_add_api_key_hash(auth, line, h))) {
+			snprintf(err, errlen,
+				 "\"%s\" line %zu: expected a SHA-256 in hex (64 digits), as "
+				 "`sha256sum` prints it",
+				 path, lineno);
+			free(text);
+			return -1;
+		}
+		line += n + 1;
+	}
+	free(text);
+	if (!auth->napi_keys) {
+		snprintf(err, errlen, "\"%s\" holds no key hash", path);
+		return -1;
+	}
+	return 0;
+}
+
+struct rg_auth *rg_auth_load(const struct rg_config *cfg, rg_auth_fail_fn fail, void *ctx)
+{
+	struct rg_auth *auth;
+	char err[256], where[64];
+	int bad = 0;
+
+	if (!cfg->nauth_keys && !cfg->auth_api_keys_file)
+		return NULL;
+	if (!(auth = calloc(1, sizeof(*auth)))) {
+		fail(ctx, "auth", "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->nauth_keys; i++) {
+		const struct rg_key_conf *k = &cfg->auth_keys[i];
+		if (rg__load_key(auth, k, err, sizeof(err))) {
+			snprintf(where, sizeof(where), "auth.keys[%zu].%s", i,
+				 k->file ? "file" : "secret_file");
+			fail(ctx, where, err);
+			bad = 1;
+		}
+	}
+	if (cfg->auth_api_keys_file &&
+	    rg__load_api_keys(auth, cfg->auth_api_keys_file, err, sizeof(err))) {
+		fail(ctx, "auth.api_keys_file", err);
+		bad = 1;
+	}
+	auth->check.leeway = cfg->auth_leeway_seconds;
+	auth->check.issuer = cfg->auth_issuer;
+	auth->check.audience = cfg->auth_audience;
+	auth->check.max_bytes = cfg->auth_max_token_bytes;
+	if (bad) {
+		rg_auth_free(auth);
+		return NULL;
+	}
+	return auth;
 }
 
 static int rg__granted(json_t *grants, enum rg_action act, const char *room)
@@ -179,8 +314,12 @@ static int rg__granted(json_t *grants, enum rg_action act, const char *room)
 		size_t kl = strlen(key);
 		if (key[kl - 1] == '*' ? strncmp(room, key, kl - 1) : strcmp(room, key))
 			continue;
+		/* who may subscribe may read what subscribing shows: history and presence */
 		json_array_foreach(acts, i, a) {
-			if (!strcmp(json_string_value(a), rg__acts[act]))
+			const char *v = json_string_value(a);
+			if (!strcmp(v, rg__acts[act]) ||
+			    ((act == RG_ACT_HISTORY || act == RG_ACT_PRESENCE) &&
+			     !strcmp(v, rg__acts[RG_ACT_SUBSCRIBE])))
 				return 1;
 		}
 	}
@@ -196,7 +335,7 @@ static int rg__bound(enum rg_bind bind, const char *rest, const char *sub)
 		return 0;
 	if (bind == RG_BIND_SUB)
 		return !strcmp(rest, sub);
-	for (const char *p = rest;; p++) { /* RG_BIND_MEMBER: one of the ':'-joined users */
+	for (const char *p = rest;; p++) { /* RG_BIND_MEMBERS: one of the ':'-joined users */
 		const char *end = strchr(p, ':');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 		if (n == sl && !memcmp(p, sub, sl))
@@ -239,3 +378,19 @@ int rg_auth_allows(const struct rg_identity *id, enum rg_action act, enum rg_pol
 	}
 	return 1;
 }
+
+int rg_auth_room_allows(const struct rg_identity *id, enum rg_action act,
+			const struct rg_room_conf *rc, const char *room, const char **why)
+{
+	const enum rg_policy pol[RG_ACT_N] = {
+		[RG_ACT_SUBSCRIBE] = rc->subscribe,
+		[RG_ACT_PUBLISH] = rc->publish,
+		[RG_ACT_HISTORY] = rc->history_query,
+		[RG_ACT_PRESENCE] = rc->presence_query,
+	};
+
+	return rg_auth_allows(id, act, pol[act], rc->is_pattern ? rc->bind : RG_BIND_NONE, room,
+			      rc->is_pattern ? strlen(rc->name) : 0, why);
+}
+
+const struct rg_identity rg_identity_anonymous;

@@ -11,7 +11,7 @@
  *              grants actions on rooms, by name or by a prefix ending in '*'
  *
  * Ownership: an identity owns its grants (rg_identity_clear); struct rg_auth owns its
- * keyring and key hashes (rg_auth_free).
+ * keyring and key hashes (rg_auth_load makes one, rg_auth_free frees it).
  */
 #ifndef RG_AUTH_H
 #define RG_AUTH_H
@@ -24,21 +24,6 @@
 #include <stdint.h>
 
 enum rg_action { RG_ACT_SUBSCRIBE, RG_ACT_PUBLISH, RG_ACT_HISTORY, RG_ACT_PRESENCE, RG_ACT_N };
-
-/* Who may do an action in a room. */
-enum rg_policy {
-	RG_POLICY_ANYONE,        /* every client */
-	RG_POLICY_AUTHENTICATED, /* a valid token or API key */
-	RG_POLICY_CLAIM,         /* a token that grants it for this room, or a backend */
-	RG_POLICY_SERVER,        /* backends only: an API key, or a token with admin */
-};
-
-/* How a pattern room's name binds it to users (the part after the pattern's prefix). */
-enum rg_bind {
-	RG_BIND_NONE,
-	RG_BIND_SUB,    /* is the user's sub: "user:*" makes user:alice alice's alone */
-	RG_BIND_MEMBER, /* is users joined by ':', the sub among them: dm:alice:bob */
-};
 
 struct rg_identity {
 	int authenticated;          /* a valid token or API key */
@@ -75,6 +60,19 @@ int rg_auth_api_key(const struct rg_auth *auth, const char *key, size_t len,
 		    struct rg_identity *id);
 
 void rg_identity_clear(struct rg_identity *id);
+
+/* Key and secret files past this are refused. */
+#define RG_AUTH_FILE_MAX (1024 * 1024)
+
+/* One problem found loading the config's auth files: where is its config path
+ * ("auth.keys[1].file"), what says what is wrong with it (never a key's bytes). */
+typedef void (*rg_auth_fail_fn)(void *ctx, const char *where, const char *what);
+
+/* Loads the keys and API key hashes the config's auth section names (rg_config.auth):
+ * NULL when it names none (auth is off), or when any could not be loaded, each
+ * problem reported through fail; else a malloc'd rg_auth, freed with rg_auth_free.
+ * The config's strings must outlive it (issuer, audience). */
+struct rg_auth *rg_auth_load(const struct rg_config *cfg, rg_auth_fail_fn fail, void *ctx);
 void rg_auth_free(struct rg_auth *auth);
 
 /* May id do act in the room called room, whose config says policy and, for a pattern
@@ -82,5 +80,13 @@ void rg_auth_free(struct rg_auth *auth);
  * missing when 0. */
 int rg_auth_allows(const struct rg_identity *id, enum rg_action act, enum rg_policy policy,
 		   enum rg_bind bind, const char *room, size_t plen, const char **why);
+
+/* rg_auth_allows for an action on a live or would-be room of the config entry rc:
+ * the policy of the action, and for a pattern room its binding. */
+int rg_auth_room_allows(const struct rg_identity *id, enum rg_action act,
+			const struct rg_room_conf *rc, const char *room, const char **why);
+
+/* No token, no key: what every client is until it shows one. */
+extern const struct rg_identity rg_identity_anonymous;
 
 #endif

@@ -3,6 +3,7 @@
  * the JSON document (defaults, types, ranges, unknown keys, every error at its path),
  * frees what it allocated, and prints the table as docs/CONFIG.md's key table.
  */
+#include "auth.h"
 #include "config_table.h"
 
 #include <errno.h>
@@ -79,6 +80,11 @@ int rg_room_name_valid(const char *s, size_t len)
 			return 0;
 	}
 	return 1;
+}
+
+int rg_conf_failed(const struct rg_conf_parse *p)
+{
+	return p->errors > 0;
 }
 
 void rg_conf_fail(struct rg_conf_parse *p, const char *key, const char *fmt, ...)
@@ -511,6 +517,7 @@ void rg_config_free(struct rg_config *cfg)
 {
 	if (!cfg)
 		return;
+	rg_auth_free(cfg->auth);
 	rg__free_struct("", cfg);
 	free(cfg->path);
 	free(cfg);

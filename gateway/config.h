@@ -15,7 +15,20 @@
 #define RG_ROOM_NAME_MAX 128
 #define RG_LISTEN_MAX    16
 
-enum rg_publish { RG_PUBLISH_ANYONE, RG_PUBLISH_SERVER };
+/* Who may do an action in a room (gateway/auth.h decides). */
+enum rg_policy {
+	RG_POLICY_ANYONE,        /* every client */
+	RG_POLICY_AUTHENTICATED, /* a valid token or API key */
+	RG_POLICY_CLAIM,         /* a token that grants it for this room, or a backend */
+	RG_POLICY_SERVER,        /* backends only: an API key, or a token with admin */
+};
+
+/* How a pattern room's name binds it to users (the part after the pattern's prefix). */
+enum rg_bind {
+	RG_BIND_NONE,
+	RG_BIND_SUB,     /* is the user's sub: "user:*" makes user:alice alice's alone */
+	RG_BIND_MEMBERS, /* is users joined by ':', the sub among them: dm:alice:bob */
+};
 /* What happens to a subscriber that falls off the ring. */
 enum rg_on_lag { RG_LAG_DISCONNECT, RG_LAG_SKIP };
 
@@ -23,7 +36,9 @@ struct rg_room_conf {
 	char *name; /* exact name, or the prefix before '*' for a pattern */
 	int is_pattern;
 	uint32_t history; /* ring size: history kept and lag tolerance */
-	enum rg_publish publish;
+	enum rg_policy subscribe, publish;
+	enum rg_policy history_query, presence_query; /* absent: subscribe's */
+	enum rg_bind bind;                            /* pattern rooms only */
 	enum rg_on_lag on_lag;
 	int presence;          /* members see each other join and leave */
 	uint32_t idle_seconds; /* pattern rooms only */
@@ -35,6 +50,16 @@ struct rg_listen_conf {
 	char *cert; /* both NULL: plain */
 	char *key;
 };
+
+/* A key tokens are verified with: a PEM public key or JWKS document, or an HMAC secret. */
+struct rg_key_conf {
+	char *file;        /* PEM (public key or certificate) or JWKS, by its content */
+	char *secret_file; /* HMAC secret: the file's bytes, without a final newline */
+	char *kid;         /* NULL: matches tokens without a kid, and any kid */
+	char *alg;         /* NULL: the key's own (jwt.h) */
+};
+
+struct rg_auth;
 
 struct rg_config {
 	char *path;
@@ -59,6 +84,13 @@ struct rg_config {
 	uint32_t coalesce_us; /* wakes within this window share one write turn */
 	struct rg_room_conf *rooms;
 	size_t nrooms;
+	/* auth: on when it names keys or an API key file (docs/CONFIG.md) */
+	struct rg_key_conf *auth_keys;
+	size_t nauth_keys;
+	char *auth_issuer, *auth_audience, *auth_api_keys_file;
+	uint32_t auth_leeway_seconds, auth_max_token_bytes, auth_grace_seconds;
+	/* the keys and API key hashes loaded from those files; NULL when auth is off */
+	struct rg_auth *auth;
 };
 
 typedef void (*rg_config_err_fn)(void *ctx, const char *line);
@@ -73,6 +105,10 @@ void rg_config_free(struct rg_config *cfg);
 /* The key table of docs/CONFIG.md (Markdown, one row per key, from the table the parser
  * walks), malloc'd; NULL when out of memory. */
 char *rg_config_doc(void);
+
+/* The config's names of a policy and a binding ("claim", "members"). */
+const char *rg_policy_name(enum rg_policy p);
+const char *rg_bind_name(enum rg_bind b);
 
 /* 1 if s is a valid room name (also used for names from clients). */
 int rg_room_name_valid(const char *s, size_t len);

@@ -3,6 +3,7 @@
  * documents (docs/CONFIG.md's key table is this table, printed by
  * `roomgate --config-keys`; unit_config fails when they differ). A new key is a new row.
  */
+#include "auth.h"
 #include "config_table.h"
 #include "origin.h"
 
@@ -17,13 +18,30 @@
 #define RG__CONF(f)   offsetof(struct rg_config, f)
 #define RG__LISTEN(f) offsetof(struct rg_listen_conf, f)
 #define RG__ROOM(f)   offsetof(struct rg_room_conf, f)
+#define RG__KEY(f)    offsetof(struct rg_key_conf, f)
 
-_Static_assert(sizeof(enum rg_publish) == sizeof(unsigned) &&
+_Static_assert(sizeof(enum rg_policy) == sizeof(unsigned) &&
+		       sizeof(enum rg_bind) == sizeof(unsigned) &&
 		       sizeof(enum rg_on_lag) == sizeof(unsigned),
 	       "ENUM rows store an unsigned");
 
-static const char *const rg__publish[] = {
-	[RG_PUBLISH_ANYONE] = "anyone", [RG_PUBLISH_SERVER] = "server", NULL};
+static const char *const rg__policy[] = {[RG_POLICY_ANYONE] = "anyone",
+					 [RG_POLICY_AUTHENTICATED] = "authenticated",
+					 [RG_POLICY_CLAIM] = "claim",
+					 [RG_POLICY_SERVER] = "server",
+					 NULL};
+static const char *const rg__bind[] = {
+	[RG_BIND_NONE] = "none", [RG_BIND_SUB] = "sub", [RG_BIND_MEMBERS] = "members", NULL};
+const char *rg_policy_name(enum rg_policy p)
+{
+	return rg__policy[p];
+}
+
+const char *rg_bind_name(enum rg_bind b)
+{
+	return rg__bind[b];
+}
+
 static const char *const rg__on_lag[] = {
 	[RG_LAG_DISCONNECT] = "disconnect", [RG_LAG_SKIP] = "skip", NULL};
 
@@ -53,10 +71,10 @@ static void rg__readable_file(struct rg_conf_parse *p, const struct rg_conf_key 
 	else if (access(file, R_OK))
 		why = strerror(errno);
 	if (why)
-		rg_conf_fail(
-			p, NULL,
-			"cannot read \"%s\" (%s); make a dev certificate with scripts/dev-cert.sh",
-			file, why);
+		rg_conf_fail(p, NULL, "cannot read \"%s\" (%s); make %s", file, why,
+			     strncmp(k->path, "auth.", 5)
+				     ? "a dev certificate with scripts/dev-cert.sh"
+				     : "dev keys with scripts/dev-auth.sh");
 }
 
 static void rg__room_name(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
@@ -101,10 +119,63 @@ static void rg__room(struct rg_conf_parse *p, json_t *elem, void *arr, size_t i)
 	rc->is_pattern = has_pattern;
 	if (!has_pattern && json_object_get(elem, "idle_seconds"))
 		rg_conf_fail(p, "idle_seconds", "only pattern rooms are dropped when idle");
+	if (!has_pattern && rc->bind != RG_BIND_NONE)
+		rg_conf_fail(p, "bind", "only pattern rooms are bound to users by their names");
+	/* who may subscribe may, unless told otherwise, read what subscribing shows */
+	if (!json_object_get(elem, "history_query"))
+		rc->history_query = rc->subscribe;
+	if (!json_object_get(elem, "presence_query"))
+		rc->presence_query = rc->subscribe;
 	for (size_t j = 0; rc->name && j < i; j++)
 		if (r[j].name && r[j].is_pattern == rc->is_pattern && !strcmp(r[j].name, rc->name))
 			rg_conf_fail(p, NULL, "the same %s as rooms[%zu]",
 				     rc->is_pattern ? "pattern" : "name", j);
+}
+
+static void rg__key(struct rg_conf_parse *p, json_t *elem, void *arr, size_t i)
+{
+	const struct rg_key_conf *k = &((const struct rg_key_conf *)arr)[i];
+
+	if (!json_object_get(elem, "file") == !json_object_get(elem, "secret_file"))
+		rg_conf_fail(p, NULL, "expected exactly one of \"file\" or \"secret_file\"");
+	else if (k->alg && rg_jwt_alg_of(k->alg) == RG_JWT_ALG_NONE)
+		rg_conf_fail(p, "alg",
+			     "expected one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 "
+			     "PS512 ES256 ES384 EdDSA");
+}
+
+static void rg__auth_fail(void *ctx, const char *where, const char *what)
+{
+	rg_conf_fail(ctx, where, "%s", what);
+}
+
+/* A policy no client can meet without a token: refused when there are no keys. */
+static void rg__room_auth(struct rg_conf_parse *p, const struct rg_config *cfg, size_t i)
+{
+	static const char *const acts[] = {"subscribe", "publish", "history_query",
+					   "presence_query"};
+	const struct rg_room_conf *rc = &cfg->rooms[i];
+	const enum rg_policy pol[] = {rc->subscribe, rc->publish, rc->history_query,
+				      rc->presence_query};
+	char where[64];
+
+	if (cfg->nauth_keys)
+		return;
+	for (size_t a = 0; a < 4; a++) {
+		/* a query policy the same as subscribe's is said once, at subscribe */
+		if ((pol[a] != RG_POLICY_AUTHENTICATED && pol[a] != RG_POLICY_CLAIM) ||
+		    (a >= 2 && pol[a] == rc->subscribe))
+			continue;
+		snprintf(where, sizeof(where), "rooms[%zu].%s", i, acts[a]);
+		rg_conf_fail(p, where, "\"%s\" needs tokens: name their keys in auth.keys",
+			     rg__policy[pol[a]]);
+	}
+	if (rc->bind != RG_BIND_NONE) {
+		snprintf(where, sizeof(where), "rooms[%zu].bind", i);
+		rg_conf_fail(p, where,
+			     "binding rooms to users needs tokens: name their keys in "
+			     "auth.keys");
+	}
 }
 
 void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg)
@@ -126,6 +197,11 @@ void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg)
 		rg_conf_fail(p, "limits.max_rooms",
 			     "%u is less than the %zu rooms named in \"rooms\"", cfg->max_rooms,
 			     exact);
+	for (size_t i = 0; i < cfg->nrooms; i++)
+		rg__room_auth(p, cfg, i);
+	/* keys are read once the files named are there to read */
+	if (!rg_conf_failed(p))
+		cfg->auth = rg_auth_load(cfg, rg__auth_fail, p);
 }
 
 #define RG__ROOM_NAME "a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)"
@@ -300,6 +376,101 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"messages arrived, every message pending by then in one write "
 		"([OPERATIONS.md](OPERATIONS.md#limits) has the measured trade-off)"},
 
+	{.path = "auth",
+	 .type = RG_CONF_OBJECT,
+	 .def_doc = "none: no tokens; the HTTP API is a backend from loopback addresses only",
+	 .doc = "who clients are: tokens (JWT) verified with `keys`, and backends' API keys "
+		"([OPERATIONS.md](OPERATIONS.md#security) makes and rotates them)"},
+	{.path = "auth.keys",
+	 .type = RG_CONF_ARRAY,
+	 .min = 0,
+	 .max = 64,
+	 .offset = RG__CONF(auth_keys),
+	 .count_offset = RG__CONF(nauth_keys),
+	 .elem_size = sizeof(struct rg_key_conf),
+	 .what = "keys",
+	 .each = rg__key,
+	 .def_doc = "`[]`: no token is valid",
+	 .doc = "the keys tokens are verified with, several at once for rotation; a token is "
+		"tried with the keys of its header's `alg` (and `kid`, when both name one). The "
+		"key fixes the algorithm: `alg: none` and a public key used as an HMAC secret "
+		"find no key"},
+	{.path = "auth.keys[].file",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__KEY(file),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "one of `file` / `secret_file`",
+	 .doc = "a PEM public key or certificate (RSA of 2048 bits or more, EC P-256 or P-384, "
+		"Ed25519), or a JWKS document (`{\"keys\": [...]}`, public keys and `oct` "
+		"secrets, each with its own `kid` and `alg`)"},
+	{.path = "auth.keys[].secret_file",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__KEY(secret_file),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "one of `file` / `secret_file`",
+	 .doc = "an HMAC secret: the file's bytes, a final newline cut; at least as long as the "
+		"hash (32 bytes for HS256, 48, 64)"},
+	{.path = "auth.keys[].kid",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__KEY(kid),
+	 .what = "a key id",
+	 .def_doc = "none: the key is tried for every `kid`",
+	 .doc = "the `kid` tokens signed with this key carry"},
+	{.path = "auth.keys[].alg",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__KEY(alg),
+	 .what = "an algorithm name",
+	 .def_doc = "the key's: `HS256` for a secret, `RS256`, `ES256`, `ES384`, `EdDSA`",
+	 .doc = "the one algorithm the key verifies: `HS256` `HS384` `HS512` for a secret; "
+		"`RS256` `RS384` `RS512` `PS256` `PS384` `PS512` for an RSA key"},
+	{.path = "auth.issuer",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(auth_issuer),
+	 .what = "a string",
+	 .def_doc = "none: not checked",
+	 .doc = "the `iss` every token must carry"},
+	{.path = "auth.audience",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(auth_audience),
+	 .what = "a string",
+	 .def_doc = "none: not checked",
+	 .doc = "an `aud` every token must carry (its `aud` string, or one of its array)"},
+	{.path = "auth.leeway_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 600,
+	 .def = 30,
+	 .offset = RG__CONF(auth_leeway_seconds),
+	 .doc = "clock skew allowed when checking `exp`, `nbf` and `iat`"},
+	{.path = "auth.max_token_bytes",
+	 .type = RG_CONF_UINT,
+	 .min = 256,
+	 .max = 65536,
+	 .def = 4096,
+	 .offset = RG__CONF(auth_max_token_bytes),
+	 .doc = "longer tokens are refused unread. A token in a header or the URL is bounded "
+		"by what a request's headers may hold as well (4 KB in all: 431 past it); the "
+		"WebSocket `auth` message takes up to this"},
+	{.path = "auth.expiry_grace_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 3600,
+	 .def = 10,
+	 .offset = RG__CONF(auth_grace_seconds),
+	 .doc = "when a WebSocket client's token expires it is told `token_expired`, and closed "
+		"(4001) this long after unless it sent a new one (`auth`) meanwhile"},
+	{.path = "auth.api_keys_file",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(auth_api_keys_file),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "none",
+	 .doc = "backends' API keys, as the SHA-256 of each in hex, one per line (`sha256sum` "
+		"output; `#` comments); a key is sent as `Authorization: Bearer KEY`. With it, "
+		"loopback addresses are nothing special"},
+
 	{.path = "rooms",
 	 .type = RG_CONF_ARRAY,
 	 .flags = RG_CONF_REQUIRED,
@@ -335,13 +506,53 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"window in which publish ids are deduplicated. A subscriber may fall this far "
 		"behind, and further while it is owed less than `limits.max_pending_bytes`, "
 		"before `on_lag` applies"},
+	{.path = "rooms[].subscribe",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__policy,
+	 .def = RG_POLICY_ANYONE,
+	 .offset = RG__ROOM(subscribe),
+	 .doc = "who joins the room (WebSocket `join`, an SSE stream's `room=`), and so reads "
+		"its messages and, with `since`, its history: `anyone`; `authenticated` = a "
+		"client with a valid token; `claim` = a token whose `roomgate.rooms` grants "
+		"`subscribe` here; `server` = backends only (an API key, or a token with "
+		"`roomgate.admin`). All but `anyone` need `auth.keys` "
+		"([PROTOCOL.md](PROTOCOL.md#authentication))"},
 	{.path = "rooms[].publish",
 	 .type = RG_CONF_ENUM,
-	 .choices = rg__publish,
-	 .def = RG_PUBLISH_ANYONE,
+	 .choices = rg__policy,
+	 .def = RG_POLICY_ANYONE,
 	 .offset = RG__ROOM(publish),
-	 .doc = "who publishes: `anyone` = any WebSocket client that joined the room, and the "
-		"HTTP API; `server` = only the HTTP API"},
+	 .doc = "who publishes, over WebSocket (after joining) or the HTTP API: as `subscribe`. "
+		"Backends publish to every room; without `auth`, the HTTP API is a backend when "
+		"it is called from a loopback address, and `server` rooms take no publish from "
+		"anywhere else"},
+	{.path = "rooms[].history_query",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__policy,
+	 .def_doc = "the room's `subscribe`",
+	 .offset = RG__ROOM(history_query),
+	 .doc = "who reads the room's history without joining it (WebSocket `history`, `GET "
+		"/rooms/{room}/messages`): as `subscribe`; a `claim` is met by a grant of "
+		"`history` or `subscribe`"},
+	{.path = "rooms[].presence_query",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__policy,
+	 .def_doc = "the room's `subscribe`",
+	 .offset = RG__ROOM(presence_query),
+	 .doc = "who reads the member list without joining (WebSocket `presence`, `GET "
+		"/rooms/{room}/presence`): as `subscribe`; a `claim` is met by a grant of "
+		"`presence` or `subscribe`"},
+	{.path = "rooms[].bind",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__bind,
+	 .def = RG_BIND_NONE,
+	 .offset = RG__ROOM(bind),
+	 .what = "`pattern` entries only",
+	 .doc = "binds each room of the pattern to users by its name, the part after the "
+		"pattern's prefix: `sub` = it is a token's `sub` (`user:*`: `user:alice` is "
+		"alice's alone); `members` = it is `sub`s joined by `:`, and the token's is one "
+		"of them (`dm:*`: `dm:alice:bob` is alice's and bob's). On top of the room's "
+		"policies, for every action; backends are not bound. Needs `auth.keys`"},
 	{.path = "rooms[].presence",
 	 .type = RG_CONF_BOOL,
 	 .def = 0,

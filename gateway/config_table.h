@@ -63,6 +63,9 @@ struct rg_conf_key {
 extern const struct rg_conf_key rg_conf_keys[];
 extern const size_t rg_conf_nkeys;
 
+/* 1 once any error was reported. */
+int rg_conf_failed(const struct rg_conf_parse *p);
+
 /* Checks across keys, once the whole file is parsed. */
 void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg);
 

@@ -22,6 +22,8 @@ static const struct {
 	[RG_E_CONFLICT] = {"conflict", 409},
 	[RG_E_NO_PRESENCE] = {"presence_disabled", 400},
 	[RG_E_INTERNAL] = {"internal", 500},
+	[RG_E_UNAUTHORIZED] = {"unauthorized", 401},
+	[RG_E_TOKEN_EXPIRED] = {"token_expired", 401},
 };
 
 const char *rg_err_code(enum rg_err e)

@@ -1,5 +1,7 @@
 #include "registry.h"
 
+#include "auth.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -156,25 +158,26 @@ unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms)
 	return n;
 }
 
-static const char *rg__publish_name(enum rg_publish p)
-{
-	return p == RG_PUBLISH_SERVER ? "server" : "anyone";
-}
-
-char *rg_registry_describe(const struct rg_registry *reg)
+char *rg_registry_describe(const struct rg_registry *reg, const struct rg_identity *id)
 {
 	json_t *rooms = json_array(), *patterns = json_array();
 	json_t *doc = json_pack("{s:o, s:o}", "rooms", rooms, "patterns", patterns);
 	const struct rg_room *room;
+	const char *why;
 	char *text = NULL;
 	int bad = !doc;
 
-	for (room = reg->rooms; room && !bad; room = room->hh.next)
+	for (room = reg->rooms; room && !bad; room = room->hh.next) {
+		const struct rg_room_conf *rc = room->conf;
+		if (!rg_auth_room_allows(id, RG_ACT_SUBSCRIBE, rc, room->name, &why))
+			continue;
 		bad = json_array_append_new(
-			rooms, json_pack("{s:s, s:s, s:i, s:i, s:I}", "name", room->name, "publish",
-					 rg__publish_name(room->conf->publish), "history",
-					 (int)room->conf->history, "subscribers", (int)room->nsubs,
-					 "last_seq", (json_int_t)room->last_seq));
+			rooms, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "name", room->name,
+					 "subscribe", rg_policy_name(rc->subscribe), "publish",
+					 rg_policy_name(rc->publish), "history", (int)rc->history,
+					 "subscribers", (int)room->nsubs, "last_seq",
+					 (json_int_t)room->last_seq));
+	}
 	for (size_t i = 0; i < reg->cfg->nrooms && !bad; i++) {
 		const struct rg_room_conf *rc = &reg->cfg->rooms[i];
 		char pat[RG_ROOM_NAME_MAX + 2];
@@ -183,12 +186,15 @@ char *rg_registry_describe(const struct rg_registry *reg)
 		if (!rc->is_pattern)
 			continue;
 		for (room = reg->rooms; room; room = room->hh.next)
-			live += room->conf == rc;
+			live += room->conf == rc &&
+				rg_auth_room_allows(id, RG_ACT_SUBSCRIBE, rc, room->name, &why);
 		snprintf(pat, sizeof(pat), "%s*", rc->name);
-		bad = json_array_append_new(patterns,
-					    json_pack("{s:s, s:s, s:i, s:i}", "pattern", pat,
-						      "publish", rg__publish_name(rc->publish),
-						      "history", (int)rc->history, "rooms", live));
+		bad = json_array_append_new(
+			patterns,
+			json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "pattern", pat, "subscribe",
+				  rg_policy_name(rc->subscribe), "publish",
+				  rg_policy_name(rc->publish), "bind", rg_bind_name(rc->bind),
+				  "history", (int)rc->history, "rooms", live));
 	}
 	if (!bad)
 		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -63,7 +63,9 @@ void rg_registry_release(struct rg_registry *reg, struct rg_room *room);
 /* Drops pattern rooms idle since before now_ms - idle_seconds; returns how many. */
 unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms);
 
-/* The GET /rooms document (docs/PROTOCOL.md): malloc'd JSON text, or NULL. */
-char *rg_registry_describe(const struct rg_registry *reg);
+struct rg_identity;
+/* The GET /rooms document (docs/PROTOCOL.md) as id sees it: the rooms it may subscribe
+ * to, and every pattern with how many of those are its rooms. malloc'd JSON text, or NULL. */
+char *rg_registry_describe(const struct rg_registry *reg, const struct rg_identity *id);
 
 #endif

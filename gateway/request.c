@@ -68,7 +68,8 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 		enum rg_req_type type;
 	} types[] = {{"join", RG_REQ_JOIN},       {"leave", RG_REQ_LEAVE},
 		     {"publish", RG_REQ_PUBLISH}, {"ping", RG_REQ_PING},
-		     {"history", RG_REQ_HISTORY}, {"presence", RG_REQ_PRESENCE}};
+		     {"history", RG_REQ_HISTORY}, {"presence", RG_REQ_PRESENCE},
+		     {"auth", RG_REQ_AUTH}};
 	const char *s;
 	size_t n;
 	json_t *v;
@@ -89,12 +90,22 @@ static int rg__parse_obj(const char *text, size_t len, json_t *obj, struct rg_re
 	while (i < sizeof(types) / sizeof(types[0]) && strcmp(types[i].name, s))
 		i++;
 	if (i == sizeof(types) / sizeof(types[0]))
-		return rg__refuse(
-			req, RG_E_UNKNOWN_TYPE,
-			"type: expected one of join, leave, publish, history, presence, ping");
+		return rg__refuse(req, RG_E_UNKNOWN_TYPE,
+				  "type: expected one of join, leave, publish, history, presence, "
+				  "ping, auth");
 	req->type = types[i].type;
 	if (req->type == RG_REQ_PING)
 		return 0;
+	if (req->type == RG_REQ_AUTH) {
+		/* verified by the session, which knows how long a token may be */
+		if (rg__string(json_object_get(obj, "token"), &s, &n) || !n)
+			return rg__refuse(req, RG_E_BAD_REQUEST, "token: expected a string");
+		if (!(req->data = malloc(n + 1)))
+			return rg__refuse(req, RG_E_INTERNAL, rg_why_nomem);
+		memcpy(req->data, s, n + 1);
+		req->data_len = n;
+		return 0;
+	}
 
 	v = json_object_get(obj, "room");
 	if (!v)

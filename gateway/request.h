@@ -23,7 +23,8 @@ enum rg_req_type {
 	RG_REQ_PUBLISH,
 	RG_REQ_PING,
 	RG_REQ_HISTORY,
-	RG_REQ_PRESENCE
+	RG_REQ_PRESENCE,
+	RG_REQ_AUTH
 };
 
 struct rg_request {
@@ -31,7 +32,8 @@ struct rg_request {
 	char id[RG_ID_MAX + 1]; /* "" when the client sent none */
 	char room[RG_ROOM_NAME_MAX + 1];
 	size_t room_len;
-	char *data; /* publish: the data value, minified; owned, see rg_request_clear() */
+	/* publish: the data value, minified; auth: the token. Owned, see rg_request_clear() */
+	char *data;
 	size_t data_len;
 	int64_t since;                /* join, history: -1 when absent */
 	unsigned limit;               /* history: 0 when absent */

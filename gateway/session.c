@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 /* A stream id: only SSE sessions have one, so it lives apart from the session. */
 struct rg_stream {
@@ -205,6 +206,67 @@ int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t fr
 	return n ? rg__enqueue(s, "gap", text, n) : -ENOMEM;
 }
 
+const struct rg_identity *rg_session_identity(const struct rg_session *s)
+{
+	int64_t deadline = rg_session_deadline(s);
+
+	if (!s->id || (deadline && (int64_t)time(NULL) >= deadline))
+		return &rg_identity_anonymous;
+	return s->id;
+}
+
+int rg_session_authenticate(struct rg_session *s, struct rg_identity *id)
+{
+	if (!s->id && !(s->id = malloc(sizeof(*s->id))))
+		return -ENOMEM;
+	else if (s->id)
+		rg_identity_clear(s->id);
+	*s->id = *id;
+	memset(id, 0, sizeof(*id));
+	return 0;
+}
+
+int64_t rg_session_deadline(const struct rg_session *s)
+{
+	if (!s->id || !s->id->exp)
+		return 0;
+	return s->id->exp + (int64_t)s->reg->cfg->auth_leeway_seconds;
+}
+
+int rg_session_expire(struct rg_session *s)
+{
+	static const char text[] =
+		"{\"type\":\"error\",\"code\":\"token_expired\",\"message\":\"the token "
+		"expired: send a new one (auth) or be closed\"}";
+	static const char sse[] = "{\"code\":\"token_expired\",\"message\":\"the token "
+				  "expired: reconnect with a new one\"}";
+	return s->fmt == RG_FMT_WS ? rg__enqueue(s, "error", text, sizeof(text) - 1)
+				   : rg__enqueue(s, "expired", sse, sizeof(sse) - 1);
+}
+
+void rg_session_end(struct rg_session *s)
+{
+	s->ending = 1;
+	s->wake(s->owner);
+}
+
+/* May the session do act in room (NUL-terminated), of the config entry rc? 0, or -1
+ * with *err and *why: unauthorized without a token (where the gateway takes tokens),
+ * token_expired with an expired one, forbidden with one that does not allow it. */
+static int rg__may(const struct rg_session *s, enum rg_action act, const struct rg_room_conf *rc,
+		   const char *room, enum rg_err *err, const char **why)
+{
+	const struct rg_identity *id = rg_session_identity(s);
+
+	if (rg_auth_room_allows(id, act, rc, room, why))
+		return 0;
+	*err = id->authenticated   ? RG_E_FORBIDDEN
+	       : s->id             ? RG_E_TOKEN_EXPIRED
+	       : s->reg->cfg->auth ? RG_E_UNAUTHORIZED
+				   : RG_E_FORBIDDEN;
+	return -1;
+}
+
 static const char *rg__user(const struct rg_session_sub *ss)
 {
 	return ss->name ? ss->name : ((const struct rg_session *)ss->sub.owner)->user;
@@ -224,6 +286,10 @@ static void rg__presence_event(const struct rg_session_sub *ss, const char *even
 		return;
 	obj = json_pack("{s:s, s:s, s:s, s:s}", "type", "presence", "room", room->name, "event",
 			event, "user", rg__user(ss));
+	if (obj && ss->authed &&
+	    json_object_set_new(obj, "sub",
+				json_string(((const struct rg_session *)ss->sub.owner)->id->sub)))
+		obj = (json_decref(obj), NULL);
 	text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(obj);
 	if (!text)
@@ -449,6 +515,11 @@ void rg_session_cleanup(struct rg_session *s)
 	s->ans_tail = NULL;
 	s->nans = 0;
 	s->ans_bytes = 0;
+	if (s->id) {
+		rg_identity_clear(s->id);
+		free(s->id);
+		s->id = NULL;
+	}
 }
 
 /* Points the cursor just after since, or at the oldest stored message with a gap. */
@@ -477,6 +548,14 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 
 	j->gap_from = j->gap_to = 0;
 	j->ss = rg_session_joined(s, j->room, j->len);
+	const struct rg_room_conf *conf = rg_registry_conf_for(s->reg, j->room, j->len);
+	if (conf) {
+		char name[RG_ROOM_NAME_MAX + 1];
+		memcpy(name, j->room, j->len); /* conf_for found it: a valid name */
+		name[j->len] = '\0';
+		if (rg__may(s, RG_ACT_SUBSCRIBE, conf, name, &j->err, &j->why))
+			return -1;
+	}
 	if (!j->ss && !j->over_limit && s->nsubs >= s->reg->cfg->max_rooms_per_connection) {
 		j->err = RG_E_LIMIT_EXCEEDED;
 		j->why = "this connection has joined limits.max_rooms_per_connection rooms";
@@ -496,6 +575,11 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 			j->err = rg_err_room(-ENOMEM, &j->why);
 			return -1;
 		}
+		const struct rg_identity *id = rg_session_identity(s);
+		/* a token names its bearer: no other name is taken in its place */
+		if (id->authenticated && id->name[0])
+			j->name = id->name;
+		ss->authed = id->authenticated && id->sub[0];
 		if (j->name && !(ss->name = strdup(j->name))) {
 			free(ss);
 			j->err = rg_err_room(-ENOMEM, &j->why);
@@ -587,9 +671,9 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 		enum rg_err err = rg_err_room(-ENOENT, &why);
 		return rg__error(s, err, why, req->id);
 	}
-	if (rc->publish == RG_PUBLISH_SERVER)
-		return rg__error(s, RG_E_FORBIDDEN, "only the HTTP API publishes to this room",
-				 req->id);
+	enum rg_err err;
+	if (rg__may(s, RG_ACT_PUBLISH, rc, req->room, &err, &why))
+		return rg__error(s, err, why, req->id);
 	if (!ss)
 		return rg__error(s, RG_E_NOT_JOINED, "join the room before publishing to it",
 				 req->id);
@@ -618,15 +702,20 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 
 	/* a pattern room that is not alive holds nothing: answered as an empty room,
 	 * without making one (its name is the request's, NUL-terminated, only read) */
-	if (rc == -ENOENT && rg_registry_conf_for(s->reg, req->room, req->room_len)) {
+	const struct rg_room_conf *conf = rg_registry_conf_for(s->reg, req->room, req->room_len);
+	enum rg_err err;
+
+	if (rc == -ENOENT && conf) {
 		empty.name = (char *)req->room;
 		room = &empty;
 		rc = 0;
 	}
 	if (rc) {
-		enum rg_err err = rg_err_room(rc, &why);
+		err = rg_err_room(rc, &why);
 		return rg__error(s, err, why, req->id);
 	}
+	if (rg__may(s, RG_ACT_HISTORY, conf, req->room, &err, &why))
+		return rg__error(s, err, why, req->id);
 	/* a cursor of another epoch, or past the end: the room from its start, said so */
 	int reset = rg_registry_cursor_stale(s->reg, room, req->since, req->epoch);
 	/* the id goes first so that text can be enqueued as it is */
@@ -664,6 +753,9 @@ static int rg__presence(struct rg_session *s, const struct rg_request *req)
 	}
 	if (!rc->presence)
 		return rg__error(s, RG_E_NO_PRESENCE, rg_why_no_presence, req->id);
+	enum rg_err err;
+	if (rg__may(s, RG_ACT_PRESENCE, rc, req->room, &err, &why))
+		return rg__error(s, err, why, req->id);
 	json_t *users = json_array();
 	if (!rg_registry_get(s->reg, req->room, req->room_len, 0, &room)) {
 		char *list = rg_presence_json(room);
@@ -675,6 +767,35 @@ static int rg__presence(struct rg_session *s, const struct rg_request *req)
 		s,
 		json_pack("{s:s, s:s, s:o}", "type", "presence", "room", req->room, "users", users),
 		req->id);
+}
+
+/* {"type":"auth","token":T}: the first token, or a refresh before it runs out. */
+static int rg__auth(struct rg_session *s, const struct rg_request *req)
+{
+	const struct rg_auth *auth = s->reg->cfg->auth;
+	struct rg_identity id;
+	const char *why;
+
+	if (!auth || !auth->keys.n)
+		return rg__error(s, RG_E_UNAUTHORIZED, "this gateway takes no tokens (auth.keys)",
+				 req->id);
+	if (rg_auth_token(auth, req->data, req->data_len, (int64_t)time(NULL), &id, &why))
+		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);
+	/* the rooms joined were allowed to this user: another one opens its own connection */
+	if (s->id && strcmp(s->id->sub, id.sub)) {
+		rg_identity_clear(&id);
+		return rg__error(s, RG_E_FORBIDDEN,
+				 "token: for another user than this connection's (sub)", req->id);
+	}
+	if (rg_session_authenticate(s, &id)) {
+		rg_identity_clear(&id);
+		return -ENOMEM;
+	}
+	json_t *ans = json_pack("{s:s, s:s}", "type", "authenticated", "sub", s->id->sub);
+	if (ans && s->id->exp &&
+	    json_object_set_new(ans, "exp", json_integer((json_int_t)s->id->exp)))
+		ans = (json_decref(ans), NULL);
+	return rg__answer(s, ans, req->id);
 }
 
 int rg_session_handle(struct rg_session *s, const char *text, size_t len)
@@ -694,6 +815,8 @@ int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 		rc = rg__history(s, &req);
 	else if (req.type == RG_REQ_PRESENCE)
 		rc = rg__presence(s, &req);
+	else if (req.type == RG_REQ_AUTH)
+		rc = rg__auth(s, &req);
 	else
 		rc = rg__answer(s, json_pack("{s:s}", "type", "pong"), req.id);
 	rg_request_clear(&req);
@@ -799,6 +922,10 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 	}
 	if (!s->ans_head)
 		s->ans_tail = NULL;
+	if (s->ending) {
+		*len = n;
+		return s->ans_head ? RG_FILL_MORE : RG_FILL_END;
+	}
 	if (s->ans_head || !s->nsubs || items == limit) {
 		*len = n;
 		return s->ans_head || (items == limit && s->nsubs) ? RG_FILL_MORE : 0;

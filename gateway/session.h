@@ -21,6 +21,7 @@
 #ifndef RG_SESSION_H
 #define RG_SESSION_H
 
+#include "auth.h"
 #include "registry.h"
 #include "request.h"
 
@@ -40,6 +41,7 @@ struct rg_session_sub {
 	struct rg_session_sub *next;
 	char *name;    /* who this member is in presence: malloc'd, or NULL: the connection's */
 	int announced; /* presence members were told it joined */
+	int authed;    /* joined with a token: presence tells its sub */
 };
 
 struct rg_session {
@@ -64,6 +66,8 @@ struct rg_session {
 	int overflow;             /* unsolicited answers went past the budget: close as lagged */
 	int doomed;               /* the doom callback ran */
 	struct rg_stream *stream; /* NULL, or its stream id (rg_session_publish_token) */
+	struct rg_identity *id;   /* NULL: anonymous; owned */
+	int ending;               /* end once the queued answers are written (RG_FILL_END) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
 	 * (valid while the session is subscribed to it), or "" when its answers went past
 	 * the budget; NULL before */
@@ -73,6 +77,7 @@ struct rg_session {
 /* Fill flags. */
 #define RG_FILL_MORE   1 /* more is pending: ask for another write */
 #define RG_FILL_LAGGED 2 /* write what was filled, then close: the client lagged */
+#define RG_FILL_END    4 /* write what was filled, then end (rg_session_end) */
 
 void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,
 		     rg_wake_fn wake, void *owner);
@@ -80,6 +85,28 @@ void rg_session_cleanup(struct rg_session *s);
 
 /* Handles one complete client message (WS); queues exactly one answer. 0 or -ENOMEM. */
 int rg_session_handle(struct rg_session *s, const char *text, size_t len);
+
+/* Who the client is: the identity it authenticated with while that is valid (until
+ * rg_session_deadline), else anonymous (rg_identity_anonymous). */
+const struct rg_identity *rg_session_identity(const struct rg_session *s);
+
+/* Makes id the session's identity, for a token or key the transport found on the
+ * connection's request (the WebSocket `auth` message goes through rg_session_handle).
+ * id is moved: it is left anonymous. 0, or -ENOMEM. */
+int rg_session_authenticate(struct rg_session *s, struct rg_identity *id);
+
+/* When the session's token runs out, in seconds since the Unix epoch (its exp plus
+ * auth.leeway_seconds); 0 when it has none. A transport that authenticated the session,
+ * or sees this change across rg_session_handle (an `auth` refresh), sets a timer. */
+int64_t rg_session_deadline(const struct rg_session *s);
+
+/* The deadline passed: tells the client (WebSocket: error token_expired; SSE: an
+ * `expired` event). 0 or -ENOMEM. */
+int rg_session_expire(struct rg_session *s);
+
+/* From now on the session's fills write only its queued answers, then say RG_FILL_END:
+ * the transport ends the connection once the client has been told why. */
+void rg_session_end(struct rg_session *s);
 
 /* Queues an error answer for input the transport refused itself. Same returns. */
 int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why);

@@ -1,5 +1,6 @@
 #include "http_api.h"
 
+#include "credentials.h"
 #include "http_reply.h"
 #include "srv.h"
 
@@ -43,9 +44,36 @@ static int rg__refuse_room(struct lws *wsi, struct pss__rg_api *pss, int rc, int
 	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
 }
 
-static int rg__rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
+/* May id do act in the room called name (nlen bytes)? 0, or -1 with the refusal
+ * answered: unknown_room, unauthorized (no credentials, where the gateway takes them)
+ * or forbidden. */
+static int rg__may(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
+		   const struct rg_identity *id, enum rg_action act, const char *name, size_t nlen,
+		   int body_unread)
 {
-	char *text = rg_registry_describe(&srv->reg);
+	const struct rg_room_conf *rc = rg_registry_conf_for(&srv->reg, name, nlen);
+	char room[RG_ROOM_NAME_MAX + 1];
+	const char *why;
+
+	if (!rc) {
+		rg__refuse_room(wsi, pss, rg_room_name_valid(name, nlen) ? -ENOENT : -EINVAL,
+				body_unread);
+		return -1;
+	}
+	memcpy(room, name, nlen);
+	room[nlen] = '\0';
+	if (rg_auth_room_allows(id, act, rc, room, &why))
+		return 0;
+	rg__refuse(wsi, pss,
+		   id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED, why,
+		   NULL, body_unread);
+	return -1;
+}
+
+static int rg__rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
+		     const struct rg_identity *id)
+{
+	char *text = rg_registry_describe(&srv->reg, id);
 	if (!text)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	int rc = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL);
@@ -93,7 +121,7 @@ static int rg__epoch_arg(struct lws *wsi, char epoch[RG_EPOCH_MAX + 1])
 
 /* GET /rooms/{room}/messages?since=N&limit=K&epoch=E */
 static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
-		       const char *name, size_t nlen)
+		       const struct rg_identity *id, const char *name, size_t nlen)
 {
 	static const struct rg_room_conf none = {.history = 1};
 	struct rg_room *room, empty = {.conf = &none};
@@ -105,6 +133,8 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 	/* a pattern room that is not alive is answered below, empty */
 	if (rc && (rc != -ENOENT || !rg_registry_conf_for(&srv->reg, name, nlen)))
 		return rg__refuse_room(wsi, pss, rc, 0);
+	if (rg__may(srv, wsi, pss, id, RG_ACT_HISTORY, name, nlen, 0))
+		return 0;
 	if (rg__count_arg(wsi, "since", INT64_MAX, &since) < 0)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since, NULL, 0);
 	if (rg__count_arg(wsi, "limit", RG_HISTORY_LIMIT_MAX, &limit) < 0 || !limit)
@@ -133,7 +163,7 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 
 /* GET /rooms/{room}/presence */
 static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
-			const char *name, size_t nlen)
+			const struct rg_identity *id, const char *name, size_t nlen)
 {
 	const struct rg_room_conf *rc = rg_registry_conf_for(&srv->reg, name, nlen);
 	struct rg_room *room;
@@ -145,6 +175,8 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 		return rg__refuse_room(wsi, pss, -ENOENT, 0);
 	if (!rc->presence)
 		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, rg_why_no_presence, NULL, 0);
+	if (rg__may(srv, wsi, pss, id, RG_ACT_PRESENCE, name, nlen, 0))
+		return 0;
 	if (!rg_registry_get(&srv->reg, name, nlen, 0, &room))
 		users = rg_presence_json(room);
 	size_t cap = 64 + nlen + (users ? strlen(users) : 2);
@@ -218,12 +250,15 @@ static int rg__idempotency_key(struct lws *wsi, char *out, size_t cap)
 
 /* POST /rooms/{room}/messages, headers arrived: check them, then read the body. */
 static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
-			     const char *name, size_t nlen)
+			     const struct rg_identity *id, const char *name, size_t nlen)
 {
 	struct rg_room *room;
 	int rc = rg__body_start(srv, wsi, pss);
 	if (rc || pss->refused)
 		return rc;
+	/* before the room is made: a refused publish leaves no pattern room behind */
+	if (rg__may(srv, wsi, pss, id, RG_ACT_PUBLISH, name, nlen, 1))
+		return 0;
 	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
 	if (rc)
 		return rg__refuse_room(wsi, pss, rc, 1);
@@ -338,6 +373,26 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 	return rg_http_reply_json(wsi, &pss->reply, rc == 1 ? 200 : 201, out, (size_t)n, NULL);
 }
 
+/* Who the request is (credentials.h): without credentials and without `auth`, a
+ * backend when it comes from a loopback address. 0, or -1 with the refusal answered. */
+static int rg__identify(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
+			struct rg_identity *id, int body_unread)
+{
+	const char *why;
+	int c = rg_credentials(srv, wsi, 0, id, &why);
+
+	if (c < 0) {
+		rg__refuse(wsi, pss, RG_E_UNAUTHORIZED, why, NULL, body_unread);
+		return -1;
+	}
+	if (!c && !srv->cfg->auth && rg_credentials_loopback(wsi))
+		id->authenticated = id->server = 1;
+	return 0;
+}
+
+static int rg__route_rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
+			   const char *uri, int meth);
+
 /* Routes a request by its full path (the mount only says which prefix matched). */
 static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
@@ -368,30 +423,10 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 		return rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, ok, sizeof(ok) - 1,
 					  NULL);
 	}
-	if (!strcmp(uri, "/rooms") || !strcmp(uri, "/rooms/")) {
-		if (!get)
-			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET",
-					  "GET", has_body);
-		return rg__rooms(srv, wsi, pss);
-	}
-	/* /rooms/{room}/messages and /rooms/{room}/presence */
-	const char *name = uri + 7, *slash = strncmp(uri, "/rooms/", 7) ? NULL : strchr(name, '/');
-	if (slash && !strcmp(slash, "/messages")) {
-		if (post)
-			return rg__publish_start(srv, wsi, pss, name, (size_t)(slash - name));
-		if (get)
-			return rg__history(srv, wsi, pss, name, (size_t)(slash - name));
-		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
-				  "/rooms/{room}/messages takes GET and POST", "GET, POST",
-				  has_body);
-	}
-	if (slash && !strcmp(slash, "/presence")) {
-		if (get)
-			return rg__presence(srv, wsi, pss, name, (size_t)(slash - name));
-		return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
-				  "/rooms/{room}/presence takes GET", "GET", has_body);
-	}
+	if (!strncmp(uri, "/rooms", 6) && (!uri[6] || uri[6] == '/'))
+		return rg__route_rooms(srv, wsi, pss, uri, meth);
 	/* /streams/{id}/rooms */
+	const char *slash;
 	if (!strncmp(uri, "/streams/", 9) && (slash = strchr(uri + 9, '/')) &&
 	    !strcmp(slash, "/rooms")) {
 		if (post)
@@ -400,6 +435,44 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 				  "/streams/{id}/rooms takes POST", "POST", has_body);
 	}
 	return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, has_body);
+}
+
+/* /rooms, /rooms/{room}/messages and /rooms/{room}/presence: as the caller may. */
+static int rg__route_rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
+			   const char *uri, int meth)
+{
+	int get = meth == LWSHUMETH_GET, post = meth == LWSHUMETH_POST;
+	int has_body = !get && meth != LWSHUMETH_HEAD, rc;
+	const char *name = uri + 7, *slash = uri[6] ? strchr(name, '/') : NULL;
+	struct rg_identity id;
+
+	if (!uri[6] || !uri[7]) {
+		if (!get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET",
+					  "GET", has_body);
+		if (rg__identify(srv, wsi, pss, &id, 0))
+			return 0;
+		rc = rg__rooms(srv, wsi, pss, &id);
+	} else if (slash && !strcmp(slash, "/messages")) {
+		if (!post && !get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
+					  "/rooms/{room}/messages takes GET and POST", "GET, POST",
+					  has_body);
+		if (rg__identify(srv, wsi, pss, &id, post))
+			return 0;
+		rc = post ? rg__publish_start(srv, wsi, pss, &id, name, (size_t)(slash - name))
+			  : rg__history(srv, wsi, pss, &id, name, (size_t)(slash - name));
+	} else if (slash && !strcmp(slash, "/presence")) {
+		if (!get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
+					  "/rooms/{room}/presence takes GET", "GET", has_body);
+		if (rg__identify(srv, wsi, pss, &id, 0))
+			return 0;
+		rc = rg__presence(srv, wsi, pss, &id, name, (size_t)(slash - name));
+	} else
+		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, has_body);
+	rg_identity_clear(&id);
+	return rc;
 }
 
 static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

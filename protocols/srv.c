@@ -4,6 +4,7 @@
 #include "../gateway/session.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <utlist.h>
 
 #define RG_SCRATCH_MIN (64 * 1024)
@@ -208,4 +209,34 @@ void rg_rx_resume(struct rg_srv *srv, struct lws *wsi)
 {
 	if (srv->ev)
 		ev_feed_fd_event(srv->ev, lws_get_socket_fd(wsi), EV_READ);
+}
+
+static void rg__conn_timer_fire(lws_sorted_usec_list_t *sul)
+{
+	struct rg_conn_timer *t = lws_container_of(sul, struct rg_conn_timer, sul);
+
+	t->fn(t->wsi);
+}
+
+int rg_conn_timer_at(struct rg_conn_timer **t, struct lws *wsi, int64_t unix_s,
+		     void (*fn)(struct lws *wsi))
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (!*t && !(*t = calloc(1, sizeof(**t))))
+		return -1;
+	(*t)->wsi = wsi;
+	(*t)->fn = fn;
+	lws_sul_schedule(lws_get_context(wsi), 0, &(*t)->sul, rg__conn_timer_fire,
+			 unix_s > now ? (lws_usec_t)(unix_s - now) * LWS_US_PER_SEC : 1);
+	return 0;
+}
+
+void rg_conn_timer_free(struct rg_conn_timer **t)
+{
+	if (!*t)
+		return;
+	lws_sul_cancel(&(*t)->sul);
+	free(*t);
+	*t = NULL;
 }

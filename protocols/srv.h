@@ -101,6 +101,22 @@ void rg_rx_more(struct rg_srv *srv, struct lws *wsi, struct rg_rx_budget *b, siz
  * (lws would wait for new bytes from the peer first). */
 void rg_rx_resume(struct rg_srv *srv, struct lws *wsi);
 
+/* A timer of one connection, made only for the connections that need one (a token that
+ * expires): calls fn(wsi) once, at a time in Unix seconds. */
+struct rg_conn_timer {
+	lws_sorted_usec_list_t sul;
+	struct lws *wsi;
+	void (*fn)(struct lws *wsi);
+	int64_t at; /* the owner's: what it armed the timer for */
+	int stage;  /* the owner's: what the next firing means */
+};
+/* (Re)arms *t (allocating it on first use) to call fn(wsi) at unix_s. 0 or -1 (out of
+ * memory). */
+int rg_conn_timer_at(struct rg_conn_timer **t, struct lws *wsi, int64_t unix_s,
+		     void (*fn)(struct lws *wsi));
+/* Cancels and frees *t, if any; before the connection's memory goes. */
+void rg_conn_timer_free(struct rg_conn_timer **t);
+
 /* The server state of wsi's protocol on its vhost; NULL before PROTOCOL_INIT, as for
  * lws's vhost-wide events that come with a placeholder wsi. */
 struct rg_srv *rg_srv_of(struct lws *wsi);

@@ -1,5 +1,6 @@
 #include "sse.h"
 
+#include "credentials.h"
 #include "http_reply.h"
 #include "srv.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 struct pss__rg_sse {
 	struct rg_http_reply reply; /* an error answered instead of a stream */
@@ -21,8 +23,51 @@ struct pss__rg_sse {
 	int streaming;
 	int greeted; /* retry: sent */
 	int keepalive_due;
-	int closing; /* the last write went out; close on the next writeable */
+	int closing;                  /* the last write went out; close on the next writeable */
+	struct rg_conn_timer *expiry; /* NULL unless its token expires */
 };
+
+/* Sets the refusal and returns -1. */
+static int rg__refused(enum rg_err *err, const char **why, enum rg_err e, const char *w)
+{
+	*err = e;
+	*why = w;
+	return -1;
+}
+
+/* The stream's token expired: an `expired` event, and the stream ends. EventSource
+ * would reconnect with the same URL and token: the page opens a new stream with a new
+ * token instead (web/roomgate.js). */
+static void rg__expiry(struct lws *wsi)
+{
+	struct pss__rg_sse *pss = lws_wsi_user(wsi);
+	int64_t deadline = rg_session_deadline(&pss->session);
+
+	if ((int64_t)time(NULL) < deadline) { /* a timer a little early: whole seconds */
+		rg_conn_timer_at(&pss->expiry, wsi, deadline, rg__expiry);
+		return;
+	}
+	rg_info("sse: ending a stream: its token expired");
+	if (rg_session_expire(&pss->session))
+		pss->closing = 1;
+	rg_session_end(&pss->session);
+}
+
+/* The request's credentials, made the session's identity: 0, or -1 with *err, *why. */
+static int rg__authenticate(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss,
+			    enum rg_err *err, const char **why)
+{
+	struct rg_identity id;
+	int c = rg_credentials(srv, wsi, 1, &id, why);
+
+	if (c < 0)
+		return rg__refused(err, why, RG_E_UNAUTHORIZED, *why);
+	if (c > 0 && rg_session_authenticate(&pss->session, &id)) {
+		rg_identity_clear(&id);
+		return rg__refused(err, why, RG_E_INTERNAL, rg_why_nomem);
+	}
+	return 0;
+}
 
 /* The i-th room= argument: 1 and its value in arg (NUL-terminated, *len bytes), 0 when
  * the argument is another one, -1 when it is not a valid room name. */
@@ -64,14 +109,6 @@ static int rg__last_event_id(struct lws *wsi, char *out, size_t cap)
 	return 0;
 }
 
-/* Sets the refusal and returns -1. */
-static int rg__refused(enum rg_err *err, const char **why, enum rg_err e, const char *w)
-{
-	*err = e;
-	*why = w;
-	return -1;
-}
-
 /* The name= argument, the stream's presence name, into name: 0 (or none: name is ""),
  * or -1 with *err and *why set. */
 static int rg__name_arg(struct lws *wsi, char name[RG_NAME_MAX + 1], enum rg_err *err,
@@ -99,7 +136,7 @@ static int rg__name_arg(struct lws *wsi, char name[RG_NAME_MAX + 1], enum rg_err
 static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_session *s,
 			      const char *name, enum rg_err *err, const char **why)
 {
-	char arg[16 + RG_ROOM_NAME_MAX];
+	static char arg[4096]; /* any argument: a request line is at most 4 KB (414 past it) */
 	size_t len;
 	int r;
 
@@ -232,7 +269,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;
 	/* the stream event comes first: the page needs the id to add and drop rooms */
-	if (rg__subscribe(srv, wsi, pss, &err, &why) ||
+	if (rg__authenticate(srv, wsi, pss, &err, &why) ||
+	    rg__subscribe(srv, wsi, pss, &err, &why) ||
 	    (rg_session_publish_token(&pss->session) &&
 	     rg__refused(&err, &why, RG_E_INTERNAL, "no stream id"))) {
 		rg_wake_cancel(&pss->wake);
@@ -247,6 +285,12 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 					(const unsigned char *)"no", 2, &p, end) ||
 	    (pss->reply.cors && rg_http_cors_headers(wsi, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end)) {
+		rg_wake_cancel(&pss->wake);
+		rg_session_cleanup(&pss->session);
+		return -1;
+	}
+	int64_t deadline = rg_session_deadline(&pss->session);
+	if (deadline && rg_conn_timer_at(&pss->expiry, wsi, deadline, rg__expiry)) {
 		rg_wake_cancel(&pss->wake);
 		rg_session_cleanup(&pss->session);
 		return -1;
@@ -293,6 +337,8 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 			pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
 		pss->closing = 1;
 	}
+	if (flags & RG_FILL_END)
+		pss->closing = 1;
 	if (!n && pss->keepalive_due) {
 		memcpy(buf, ": keepalive\n\n", 13);
 		n = 13;
@@ -351,6 +397,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss && pss->streaming) {
+			rg_conn_timer_free(&pss->expiry);
 			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
 			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);

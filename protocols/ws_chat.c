@@ -1,5 +1,6 @@
 #include "ws_chat.h"
 
+#include "credentials.h"
 #include "http_reply.h"
 #include "srv.h"
 
@@ -9,8 +10,13 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define RG_WS_CLOSE_LAGGED 4008
+#define RG_WS_CLOSE_UNAUTHORIZED 4001
+#define RG_WS_CLOSE_LAGGED       4008
+
+/* What the expiry timer's next firing means (rg_conn_timer.stage). */
+enum { RG__EXP_TELL, RG__EXP_CLOSE, RG__EXP_CLOSING };
 
 struct pss__rg_chat {
 	struct lws *wsi;
@@ -25,7 +31,50 @@ struct pss__rg_chat {
 	char *rx;           /* reassembly of the current message */
 	size_t rx_len;
 	struct rg_rx_budget rx_budget;
+	struct rg_conn_timer *expiry; /* NULL unless its token expires */
 };
+
+static void rg__expiry(struct lws *wsi);
+
+/* Arms the expiry timer for the session's deadline, when it has one it is not armed
+ * for: a token at the upgrade, the first `auth`, or a refresh. 0 or -1. */
+static int rg__arm_expiry(struct pss__rg_chat *pss)
+{
+	int64_t deadline = rg_session_deadline(&pss->session);
+
+	if (!deadline || (pss->expiry && pss->expiry->at == deadline))
+		return 0;
+	if (rg_conn_timer_at(&pss->expiry, pss->wsi, deadline, rg__expiry))
+		return -1;
+	pss->expiry->at = deadline;
+	pss->expiry->stage = RG__EXP_TELL;
+	return 0;
+}
+
+/* At the deadline the client is told, and gets auth.expiry_grace_seconds to send a new
+ * token; then it is closed. */
+static void rg__expiry(struct lws *wsi)
+{
+	struct pss__rg_chat *pss = lws_wsi_user(wsi);
+	struct rg_conn_timer *t = pss->expiry;
+	int64_t now = (int64_t)time(NULL);
+
+	if (now < t->at) { /* a timer a little early: whole seconds */
+		rg_conn_timer_at(&pss->expiry, wsi, t->at, rg__expiry);
+		return;
+	}
+	if (t->stage == RG__EXP_TELL) {
+		t->stage = RG__EXP_CLOSE;
+		if (rg_session_expire(&pss->session) ||
+		    rg_conn_timer_at(&pss->expiry, wsi,
+				     t->at + rg_srv_of(wsi)->cfg->auth_grace_seconds, rg__expiry))
+			lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	rg_info("ws: closing a connection: its token expired");
+	t->stage = RG__EXP_CLOSING;
+	lws_callback_on_writable(wsi);
+}
 
 static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
 {
@@ -41,6 +90,8 @@ static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void 
 	size_t max = srv->cfg->max_message_bytes;
 	int rc = 0;
 
+	if (pss->session.ending)
+		return 0; /* refused already: closed once told why */
 	if (!pss->in_message) {
 		pss->in_message = 1;
 		pss->discard = 0;
@@ -75,6 +126,8 @@ static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void 
 	pss->rx_len = 0;
 	/* A client that asks faster than it reads is paused, not judged: what it sends
 	 * meanwhile waits in its socket (lws keeps what it read already). */
+	if (!rc)
+		rc = rg__arm_expiry(pss);
 	if (!rc && !pss->paused && rg_session_paused(&pss->session)) {
 		pss->paused = 1;
 		lws_rx_flow_control(pss->wsi, 0);
@@ -108,6 +161,12 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 		lws_close_reason(pss->wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL, 0);
 		return -1;
 	}
+	if (pss->expiry && pss->expiry->stage == RG__EXP_CLOSING) {
+		static const char why[] = "token_expired";
+		lws_close_reason(pss->wsi, RG_WS_CLOSE_UNAUTHORIZED, (unsigned char *)why,
+				 sizeof(why) - 1);
+		return -1;
+	}
 	flags = rg_session_fill(&pss->session, buf, srv->scratch_len, h2 ? 1 : 0, &len);
 	if (flags < 0) {
 		rg_err("ws: cannot compose a write (%d)", flags);
@@ -131,9 +190,34 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 		    0)
 			return -1;
 	}
-	if (flags & RG_FILL_MORE)
+	if ((flags & RG_FILL_END) && !len) { /* the answer that says why went out before */
+		lws_close_reason(pss->wsi, RG_WS_CLOSE_UNAUTHORIZED,
+				 (unsigned char *)"unauthorized", 12);
+		return -1;
+	}
+	if (flags & (RG_FILL_MORE | RG_FILL_END))
 		lws_callback_on_writable(pss->wsi);
 	return 0;
+}
+
+/* The credentials of the upgrade request: a token refused is answered, and the
+ * connection closed with 4001 once the answer is out (a browser sees the close code,
+ * not an HTTP status). */
+static int rg__authenticate(struct rg_srv *srv, struct pss__rg_chat *pss)
+{
+	struct rg_identity id;
+	const char *why;
+	int c = rg_credentials(srv, pss->wsi, 1, &id, &why);
+
+	if (c < 0) {
+		rg_session_end(&pss->session);
+		return rg_session_refuse(&pss->session, RG_E_UNAUTHORIZED, why) ? -1 : 0;
+	}
+	if (c > 0 && rg_session_authenticate(&pss->session, &id)) {
+		rg_identity_clear(&id);
+		return -1;
+	}
+	return rg__arm_expiry(pss);
 }
 
 static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -185,7 +269,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->session.doom = rg_wake_doom;
 		pss->established = 1;
 		srv->streams++;
-		return 0;
+		return rg__authenticate(srv, pss);
 
 	case LWS_CALLBACK_RECEIVE:
 		if (rg__receive(srv, pss, in, len))
@@ -199,6 +283,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_CLOSED:
 		if (pss->established) {
+			rg_conn_timer_free(&pss->expiry);
 			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);
 			srv->streams--;

@@ -5,7 +5,8 @@ every source, with the exact flags of the build's compile_commands.json):
   from protocols/. gateway/main.c, the composition root, is the one exception: it may
   include protocols/server.h.
 - protocols/: a protocol (ws_chat, sse, http_api, static_files) includes from
-  protocols/ only its own header and the shared server headers (srv.h, http_reply.h);
+  protocols/ only its own header and the shared server headers (srv.h, http_reply.h,
+  credentials.h);
   server.c, which assembles them, includes theirs.
 - The protocols reach libev only through the server's helpers (srv.h): no protocol
   calls an ev_* function itself.
@@ -19,7 +20,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = {"srv.h", "http_reply.h"}
+SHARED = {"srv.h", "http_reply.h", "credentials.h"}
 PROTOCOLS = {"ws_chat", "sse", "http_api", "static_files"}
 
 

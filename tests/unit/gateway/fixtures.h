@@ -7,13 +7,13 @@
 #include "../../../gateway/config.h"
 
 static struct rg_room_conf fx_rooms[] = {
-	{.name = "a", .history = 4, .publish = RG_PUBLISH_ANYONE},
-	{.name = "big", .history = 100, .publish = RG_PUBLISH_ANYONE},
-	{.name = "srv", .history = 4, .publish = RG_PUBLISH_SERVER},
+	{.name = "a", .history = 4, .publish = RG_POLICY_ANYONE},
+	{.name = "big", .history = 100, .publish = RG_POLICY_ANYONE},
+	{.name = "srv", .history = 4, .publish = RG_POLICY_SERVER},
 	{.name = "p:",
 	 .is_pattern = 1,
 	 .history = 4,
-	 .publish = RG_PUBLISH_ANYONE,
+	 .publish = RG_POLICY_ANYONE,
 	 .idle_seconds = 1},
 };
 

@@ -93,7 +93,8 @@ static void test_api_keys(void)
 	CHECK(rg_auth_api_key(&auth, "the backend's kez", 17, &id) == 0 && !id.server);
 	CHECK(rg_auth_api_key(&auth, "the backend's key", 16, &id) == 0);
 	CHECK(rg_auth_api_key(&auth, "", 0, &id) == 0);
-	rg_auth_free(&auth);
+	rg_jwt_keyring_free(&auth.keys);
+	free(auth.api_keys);
 }
 
 static void test_allows(void)
@@ -134,16 +135,16 @@ static void test_allows(void)
 		{&alice, RG_ACT_SUBSCRIBE, RG_POLICY_ANYONE, RG_BIND_SUB, "user:alice2", 5, 0},
 		{&alice, RG_ACT_SUBSCRIBE, RG_POLICY_ANYONE, RG_BIND_SUB, "user:alic", 5, 0},
 		{&server, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_SUB, "user:alice", 5, 1},
-		{&alice, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:alice:bob", 3, 1},
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:alice:bob", 3, 1},
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:alice:bobby", 3, 0},
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:alice:ob", 3, 0},
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:bob", 3, 1},
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:", 3, 0},
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:alice::carol", 3, 0},
-		{&nobody, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBER, "dm:alice:bob", 3, 0},
+		{&alice, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:alice:bob", 3, 1},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:alice:bob", 3, 1},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:alice:bobby", 3, 0},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:alice:ob", 3, 0},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:bob", 3, 1},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:", 3, 0},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:alice::carol", 3, 0},
+		{&nobody, RG_ACT_PUBLISH, RG_POLICY_ANYONE, RG_BIND_MEMBERS, "dm:alice:bob", 3, 0},
 		/* a binding and a policy both hold */
-		{&bob, RG_ACT_PUBLISH, RG_POLICY_CLAIM, RG_BIND_MEMBER, "dm:alice:bob", 3, 0},
+		{&bob, RG_ACT_PUBLISH, RG_POLICY_CLAIM, RG_BIND_MEMBERS, "dm:alice:bob", 3, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		why = NULL;
@@ -181,7 +182,8 @@ static void test_token(void)
 	auth.check.issuer = "jane";
 	CHECK(rg_auth_token(&auth, token, strlen(token), 1300819000, &id, &why) == -1 &&
 	      !strcmp(why, "wrong issuer"));
-	rg_auth_free(&auth);
+	rg_jwt_keyring_free(&auth.keys);
+	free(auth.api_keys);
 }
 
 int main(void)

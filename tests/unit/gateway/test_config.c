@@ -119,7 +119,8 @@ static const struct {
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"lobby\",\"history\":1000001}]}",
 	 "t.json: rooms[0].history: expected an integer 1..1000000\n"},
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"lobby\",\"publish\":\"everyone\"}]}",
-	 "t.json: rooms[0].publish: expected \"anyone\" or \"server\"\n"},
+	 "t.json: rooms[0].publish: expected \"anyone\", \"authenticated\", \"claim\" or "
+	 "\"server\"\n"},
 	{"{" LISTEN ",\"rooms\":[{\"pattern\":\"dm:\"}]}",
 	 "t.json: rooms[0].pattern: expected a pattern (room-name characters ending in one '*')\n"},
 	{"{" LISTEN ",\"rooms\":[{\"pattern\":\"a*b*\"}]}",
@@ -146,6 +147,36 @@ static const struct {
 	 "t.json: delivery.coalesce_us: expected an integer 0..100000\n"},
 	{"{" LISTEN "," ROOMS ",\"delivery\":{\"batch\":1}}",
 	 "t.json: delivery.batch: unknown key\n"},
+	/* auth: policies that need tokens need keys; keys are loaded and checked at load */
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"subscribe\":\"claim\"}]}",
+	 "t.json: rooms[0].subscribe: \"claim\" needs tokens: name their keys in auth.keys\n"},
+	{"{" LISTEN ",\"rooms\":[{\"pattern\":\"dm:*\",\"bind\":\"members\"}]}",
+	 "t.json: rooms[0].bind: binding rooms to users needs tokens: name their keys in "
+	 "auth.keys\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"bind\":\"sub\"}]}",
+	 "t.json: rooms[0].bind: only pattern rooms are bound to users by their names\n"
+	 "t.json: rooms[0].bind: binding rooms to users needs tokens: name their keys in "
+	 "auth.keys\n"},
+	{"{" LISTEN "," ROOMS ",\"auth\":{\"keys\":[{\"kid\":\"k\"}]}}",
+	 "t.json: auth.keys[0]: expected exactly one of \"file\" or \"secret_file\"\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"auth\":{\"keys\":[{\"file\":\"CMakeLists.txt\",\"secret_file\":\"CMakeLists.txt\"}]}}",
+	 "t.json: auth.keys[0]: expected exactly one of \"file\" or \"secret_file\"\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"auth\":{\"keys\":[{\"secret_file\":\"CMakeLists.txt\",\"alg\":\"none\"}]}}",
+	 "t.json: auth.keys[0].alg: expected one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 "
+	 "PS384 PS512 ES256 ES384 EdDSA\n"},
+	{"{" LISTEN "," ROOMS ",\"auth\":{\"keys\":[{\"file\":\"CMakeLists.txt\"}]}}",
+	 "t.json: auth.keys[0].file: no PEM public key or certificate (\"BEGIN PUBLIC KEY\" or "
+	 "\"BEGIN CERTIFICATE\")\n"},
+	{"{" LISTEN "," ROOMS ",\"auth\":{\"keys\":[{\"file\":\"no/such.pem\"}]}}",
+	 "t.json: auth.keys[0].file: cannot read \"no/such.pem\" (No such file or directory); "
+	 "make dev keys with scripts/dev-auth.sh\n"},
+	{"{" LISTEN "," ROOMS ",\"auth\":{\"api_keys_file\":\"CMakeLists.txt\"}}",
+	 "t.json: auth.api_keys_file: \"CMakeLists.txt\" line 1: expected a SHA-256 in hex (64 "
+	 "digits), as `sha256sum` prints it\n"},
+	{"{" LISTEN "," ROOMS ",\"auth\":{\"leeway_seconds\":601}}",
+	 "t.json: auth.leeway_seconds: expected an integer 0..600\n"},
 	/* every error of a file, not just the first */
 	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
 	 "t.json: x: unknown key\n"
@@ -217,11 +248,11 @@ static void test_full(void)
 	CHECK(cfg->max_pending_bytes == 65536);
 	CHECK(cfg->nrooms == 2);
 	CHECK(!strcmp(cfg->rooms[0].name, "n") && !cfg->rooms[0].is_pattern);
-	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_PUBLISH_SERVER);
+	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_POLICY_SERVER);
 	CHECK(cfg->rooms[0].presence && cfg->rooms[0].on_lag == RG_LAG_SKIP);
 	CHECK(!cfg->rooms[1].presence && cfg->rooms[1].on_lag == RG_LAG_DISCONNECT);
 	CHECK(!strcmp(cfg->rooms[1].name, "") && cfg->rooms[1].is_pattern);
-	CHECK(cfg->rooms[1].history == 100 && cfg->rooms[1].publish == RG_PUBLISH_ANYONE);
+	CHECK(cfg->rooms[1].history == 100 && cfg->rooms[1].publish == RG_POLICY_ANYONE);
 	CHECK(cfg->rooms[1].idle_seconds == 5);
 	rg_config_free(cfg);
 }
@@ -267,8 +298,8 @@ static void test_default_file(void)
 		return;
 	CHECK(cfg->nlisten == 1 && cfg->listen[0].port == 8443 && cfg->listen[0].cert);
 	CHECK(cfg->nrooms == 3);
-	CHECK(!strcmp(cfg->rooms[0].name, "lobby") && cfg->rooms[0].publish == RG_PUBLISH_ANYONE);
-	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_PUBLISH_SERVER);
+	CHECK(!strcmp(cfg->rooms[0].name, "lobby") && cfg->rooms[0].publish == RG_POLICY_ANYONE);
+	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_POLICY_SERVER);
 	CHECK(!strcmp(cfg->rooms[2].name, "dm:") && cfg->rooms[2].is_pattern);
 	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
 	CHECK(cfg->max_pending_bytes == 1048576);
@@ -317,8 +348,9 @@ static void test_doc_matches_table(void)
 	CHECK(!strcmp(start, want));
 	/* and the table covers what the parser reads */
 	CHECK(strstr(want, "| `limits.max_rooms` | integer 1..1000000 | 10000 |") != NULL);
-	CHECK(strstr(want, "| `rooms[].publish` | `\"anyone\"` or `\"server\"` | "
-			   "`\"anyone\"` |") != NULL);
+	CHECK(strstr(want, "| `rooms[].publish` | `\"anyone\"`, `\"authenticated\"`, "
+			   "`\"claim\"` or `\"server\"` | `\"anyone\"` |") != NULL);
+	CHECK(strstr(want, "| `auth.keys[].file` |") != NULL);
 out:
 	if (f)
 		fclose(f);

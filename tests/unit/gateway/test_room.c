@@ -2,6 +2,7 @@
 #include "../check.h"
 #include "fixtures.h"
 
+#include "../../../gateway/auth.h"
 #include "../../../gateway/registry.h"
 
 #include <errno.h>
@@ -189,23 +190,33 @@ static void test_registry(void)
 	CHECK(rg_registry_get(&reg, "p:z", 3, 1, &r) == 0);
 	CHECK(reg.nrooms == 6);
 
-	doc = rg_registry_describe(&reg);
-	CHECK_STR(doc, "{\"rooms\":["
-		       "{\"name\":\"a\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
-		       "\"last_seq\":0},"
-		       "{\"name\":\"big\",\"publish\":\"anyone\",\"history\":100,\"subscribers\":0,"
-		       "\"last_seq\":0},"
-		       "{\"name\":\"srv\",\"publish\":\"server\",\"history\":4,\"subscribers\":0,"
-		       "\"last_seq\":0},"
-		       "{\"name\":\"p:x\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
-		       "\"last_seq\":0},"
-		       "{\"name\":\"p:y\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
-		       "\"last_seq\":0},"
-		       "{\"name\":\"p:z\",\"publish\":\"anyone\",\"history\":4,\"subscribers\":0,"
-		       "\"last_seq\":0}],"
-		       "\"patterns\":[{\"pattern\":\"p:*\",\"publish\":\"anyone\",\"history\":4,"
-		       "\"rooms\":3}]}");
+	doc = rg_registry_describe(&reg, &rg_identity_anonymous);
+#define ROOM(n, pub, h)                                                                       \
+	"{\"name\":\"" n "\",\"subscribe\":\"anyone\",\"publish\":\"" pub "\",\"history\":" h \
+	",\"subscribers\":0,\"last_seq\":0}"
+#define PATTERNS                                                                              \
+	"\"patterns\":[{\"pattern\":\"p:*\",\"subscribe\":\"anyone\",\"publish\":\"anyone\"," \
+	"\"bind\":\"none\",\"history\":4,\"rooms\":3}]}"
+	CHECK_STR(doc,
+		  "{\"rooms\":[" ROOM("a", "anyone", "4") "," ROOM("big", "anyone", "100") "," ROOM(
+			  "srv", "server",
+			  "4") "," ROOM("p:x", "anyone",
+					"4") "," ROOM("p:y", "anyone",
+						      "4") "," ROOM("p:z", "anyone",
+								    "4") "]," PATTERNS);
 	free(doc);
+	/* a room is listed to those who may subscribe to it */
+	fx_rooms[0].subscribe = RG_POLICY_SERVER;
+	doc = rg_registry_describe(&reg, &rg_identity_anonymous);
+	CHECK(doc && !strstr(doc, "\"name\":\"a\"") && strstr(doc, "\"name\":\"big\""));
+	free(doc);
+	struct rg_identity backend = {.authenticated = 1, .server = 1};
+	doc = rg_registry_describe(&reg, &backend);
+	CHECK(doc && strstr(doc, "{\"name\":\"a\",\"subscribe\":\"server\""));
+	free(doc);
+	fx_rooms[0].subscribe = RG_POLICY_ANYONE;
+#undef ROOM
+#undef PATTERNS
 
 	/* sweep: idle pattern rooms go, pattern rooms with a subscriber and named rooms stay */
 	struct rg_sub sub;

@@ -515,7 +515,7 @@ static void test_history_and_dedup_answers(void)
 static void test_skip_policy(void)
 {
 	static struct rg_room_conf skip_rooms[] = {
-		{.name = "s", .history = 4, .publish = RG_PUBLISH_ANYONE, .on_lag = RG_LAG_SKIP},
+		{.name = "s", .history = 4, .publish = RG_POLICY_ANYONE, .on_lag = RG_LAG_SKIP},
 	};
 	struct rg_config cfg = fx_cfg;
 	struct rg_registry r2;

@@ -44,11 +44,16 @@ RUN groupadd --gid 10001 roomgate \
 COPY --from=build /usr/local/bin/roomgate /usr/local/bin/roomgate
 COPY docker/entrypoint.sh /usr/local/bin/roomgate-entrypoint
 COPY docker/healthcheck.sh /usr/local/bin/roomgate-healthcheck
+# Development credentials, made by the entrypoint like the self-signed certificate when
+# the default config wants them and none are mounted (docs/OPERATIONS.md, "Security").
+COPY scripts/dev-auth.sh /usr/local/bin/roomgate-dev-auth
+COPY scripts/dev-token.sh /usr/local/bin/roomgate-dev-token
 COPY web /usr/share/roomgate/web
 # The repository's default config; mount a file here (or a directory on /etc/roomgate)
 # to replace it, or set ROOMGATE_CONFIG to another path.
 COPY config/roomgate.json /etc/roomgate/roomgate.json
 RUN chmod 0755 /usr/local/bin/roomgate-entrypoint /usr/local/bin/roomgate-healthcheck \
+      /usr/local/bin/roomgate-dev-auth /usr/local/bin/roomgate-dev-token \
  && chmod -R a+rX /etc/roomgate /usr/share/roomgate \
  && /usr/local/bin/roomgate --version
 

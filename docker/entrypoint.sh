@@ -90,6 +90,16 @@ elif grep -q '"certs/dev\.crt"' "$config"; then
 		rm -f "$dir/openssl.err"
 		chmod 644 "$dir/dev.crt"
 	fi
+	# the default config's auth section: a token signing key and an API key, made here
+	# for this container too, never baked into the image
+	if grep -q '"certs/dev-jwt\.pub\.pem"\|"certs/dev-api-keys\.sha256"' "$config"; then
+		if ! (cd "$dir" && umask 077 && /usr/local/bin/roomgate-dev-auth . >/dev/null); then
+			log "ERROR: could not make development credentials"
+			exit 1
+		fi
+		log "development credentials: an API key in $dir/dev-api.key (Authorization: Bearer);"
+		log "tokens: docker exec CONTAINER roomgate-dev-token USER (docs/OPERATIONS.md)"
+	fi
 	ln -sfn selfsigned certs
 	fp=$(openssl x509 -in "$dir/dev.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
 	log "********************************************************************************"

@@ -217,10 +217,10 @@ const struct rg_identity *rg_session_identity(const struct rg_session *s)
 
 int rg_session_authenticate(struct rg_session *s, struct rg_identity *id)
 {
-	if (!s->id && !(s->id = malloc(sizeof(*s->id))))
-		return -ENOMEM;
-	else if (s->id)
+	if (s->id)
 		rg_identity_clear(s->id);
+	else if (!(s->id = malloc(sizeof(*s->id))))
+		return -ENOMEM;
 	*s->id = *id;
 	memset(id, 0, sizeof(*id));
 	return 0;
@@ -786,6 +786,18 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 		rg_identity_clear(&id);
 		return rg__error(s, RG_E_FORBIDDEN,
 				 "token: for another user than this connection's (sub)", req->id);
+	}
+	/* rights are judged at join: a token that would not have let this connection into
+	 * a room it is in is refused, not applied halfway */
+	for (const struct rg_session_sub *ss = s->subs; ss; ss = ss->next) {
+		const struct rg_room *r = ss->sub.room;
+		char msg[64 + RG_ROOM_NAME_MAX];
+		if (rg_auth_room_allows(&id, RG_ACT_SUBSCRIBE, r->conf, r->name, &why))
+			continue;
+		rg_identity_clear(&id);
+		snprintf(msg, sizeof(msg), "token: does not allow the room %s: leave it first",
+			 r->name);
+		return rg__error(s, RG_E_FORBIDDEN, msg, req->id);
 	}
 	if (rg_session_authenticate(s, &id)) {
 		rg_identity_clear(&id);

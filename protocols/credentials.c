@@ -34,7 +34,7 @@ static int rg__refuse(struct lws *wsi, const char *why, const char **out)
 	char peer[64] = "?";
 
 	lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer));
-	rg_info("auth: refused credentials from %s: %s", peer, why);
+	rg_notice("auth: refused credentials from %s: %s", peer, why);
 	*out = why;
 	return -1;
 }

@@ -45,6 +45,10 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 	    (allow && lws_add_http_header_by_name(
 			      wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
 			      (int)strlen(allow), &p, end)) ||
+	    /* RFC 6750 3: a 401 names the scheme that would do */
+	    (status == 401 &&
+	     lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+					 (const unsigned char *)"Bearer", 6, &p, end)) ||
 	    (r->close_after &&
 	     lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
 					 (const unsigned char *)"close", 5, &p, end)) ||
@@ -100,7 +104,7 @@ int rg_http_is_options(struct lws *wsi)
 
 int rg_http_preflight(struct lws *wsi, struct rg_http_reply *r, const char *methods)
 {
-	static const char headers[] = "content-type, idempotency-key, last-event-id";
+	static const char headers[] = "authorization, content-type, idempotency-key, last-event-id";
 	unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
 					   *end = hdr + sizeof(hdr) - 1;
 

@@ -12,7 +12,9 @@
 // reconnects with exponential backoff and jitter, and resumes every room after the last
 // seq it delivered, in the epoch that seq counts in: nothing twice, and across a restart
 // of the gateway a `reset` event says what was lost. A publish carries an idempotency id
-// and is retried until the gateway answers it.
+// and is retried until the gateway answers it. With a token (a JWT, or a function that
+// fetches one), it authenticates every connection and request, and refreshes the token
+// before it expires (docs/PROTOCOL.md, "Authentication").
 
 /** @typedef {"connecting"|"open"|"reconnecting"|"closed"} RoomgateState */
 /** @typedef {"websocket"|"sse"} RoomgateTransport */
@@ -24,6 +26,8 @@
  * @property {number} [minDelay] first reconnect delay, ms (default 250)
  * @property {number} [maxDelay] reconnect delays grow up to this, ms (default 10000)
  * @property {number} [openTimeout] a WebSocket not open by then counts as failed, ms (default 4000)
+ * @property {string|(() => string|Promise<string>)} [token] a token (JWT), or a function
+ *   that gets a fresh one: called at every connect and before the token in use expires
  */
 /** @typedef {{room: string, seq: number, ts: number, data: any}} RoomgateMessage */
 /** @typedef {{room: string, event?: "join"|"leave", user?: string, users?: string[]}} RoomgatePresence */
@@ -54,6 +58,9 @@ export class Roomgate {
     this.minDelay = opts.minDelay ?? 250;
     this.maxDelay = opts.maxDelay ?? 10000;
     this.openTimeout = opts.openTimeout ?? 4000;
+    this._tokenSource = opts.token || null;
+    this._tokenValue = typeof opts.token === "string" ? opts.token : "";
+    this._refreshTimer = null;
     /** @type {RoomgateState} */
     this.state = "connecting";
     /** @type {RoomgateTransport|null} */
@@ -159,11 +166,52 @@ export class Roomgate {
   close() {
     this._setState("closed");
     clearTimeout(this._timer);
+    clearTimeout(this._refreshTimer);
     this._ws?.close(1000);
     this._ws = null;
     this._sseClose();
     for (const p of this._pending.values()) p.reject(new RoomgateError("closed", "the client was closed"));
     this._pending.clear();
+  }
+
+  // ---- tokens -----------------------------------------------------------------------
+
+  /** The token to connect with: a fresh one from the token function, or the one given. */
+  async _token() {
+    if (typeof this._tokenSource === "function") this._tokenValue = String((await this._tokenSource()) || "");
+    return this._tokenValue;
+  }
+
+  /** Seconds until the token in use expires (its exp claim), or null. */
+  _tokenTtl() {
+    try {
+      const p = this._tokenValue.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const exp = JSON.parse(atob(p)).exp;
+      return typeof exp === "number" ? exp - Date.now() / 1000 : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /** With a token function: a new token before this one expires (WebSocket: `auth`; an
+   * SSE stream is reopened when the gateway ends it with `expired`). */
+  _scheduleRefresh() {
+    clearTimeout(this._refreshTimer);
+    const ttl = this._tokenTtl();
+    if (typeof this._tokenSource !== "function" || ttl === null || this.transport !== "websocket") return;
+    const lead = Math.min(30, Math.max(1, ttl / 5));
+    this._refreshTimer = setTimeout(() => this._refresh(), Math.max(0, ttl - lead) * 1000);
+  }
+
+  async _refresh() {
+    if (this.state === "closed" || this.transport !== "websocket") return;
+    try {
+      const token = await this._token();
+      await this._request({ type: "auth", token });
+      this._scheduleRefresh();
+    } catch (err) {
+      this._emit("error", err instanceof RoomgateError ? err : new RoomgateError("unauthorized", String(err)));
+    }
   }
 
   // ---- shared -----------------------------------------------------------------------
@@ -273,10 +321,18 @@ export class Roomgate {
 
   // ---- WebSocket --------------------------------------------------------------------
 
-  _wsConnect() {
+  async _wsConnect() {
     this.transport = "websocket";
-    const url = this.url.replace(/^http/, "ws") + "/ws";
+    let url = this.url.replace(/^http/, "ws") + "/ws";
     let ws;
+    try {
+      const token = await this._token();
+      if (token) url += `?token=${encodeURIComponent(token)}`;
+    } catch (e) {
+      this._emit("error", new RoomgateError("unauthorized", `the token function failed: ${e}`));
+      return this._reconnect();
+    }
+    if (this.state === "closed") return;
     try {
       ws = new WebSocket(url, "roomgate.v1");
     } catch (e) {
@@ -292,15 +348,21 @@ export class Roomgate {
       opened = this._wsOpened = true;
       this._attempt = 0;
       this._setState("open");
+      this._scheduleRefresh();
       this._joinIds.clear(); // joins of an earlier socket are answered by nobody
       for (const room of this.rooms.keys()) this._wsJoin(room);
       for (const p of this._pending.values()) ws.send(JSON.stringify(p.frame));
     };
     ws.onmessage = (e) => this._wsFrame(JSON.parse(e.data));
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       clearTimeout(timer);
       if (this._ws !== ws) return;
       this._ws = null;
+      if (e.code === 4001 && typeof this._tokenSource !== "function") {
+        // refused, or expired, with the only token there is: trying again cannot help
+        this._emit("error", new RoomgateError("unauthorized", e.reason || "the token was refused"));
+        return this.close();
+      }
       this._wsFailed(opened);
     };
   }
@@ -353,6 +415,7 @@ export class Roomgate {
         this._joinIds.delete(m.id);
         return this._refuseJoin(room, err);
       }
+      if (err.code === "token_expired" && typeof this._tokenSource === "function") return this._refresh();
       return this._emit("error", err);
     }
     if (p) {
@@ -374,9 +437,17 @@ export class Roomgate {
 
   // ---- Server-Sent Events and fetch -------------------------------------------------
 
-  _sseConnect() {
+  async _sseConnect() {
     this.transport = "sse";
     this._sseClose();
+    let token = "";
+    try {
+      token = await this._token();
+    } catch (e) {
+      this._emit("error", new RoomgateError("unauthorized", `the token function failed: ${e}`));
+      return this._reconnect();
+    }
+    if (this.state === "closed" || this._es) return;
     if (!this.rooms.size) {
       // nothing to stream yet: requests go over fetch, a join opens the stream
       this._attempt = 0;
@@ -395,6 +466,7 @@ export class Roomgate {
     // a cursor without an epoch counts in the gateway's current one
     const epoch = this.epoch || [...this.rooms.values()].find((r) => r.epoch)?.epoch;
     if (cursor.length) q.set("last_event_id", (epoch ? `${epoch}/` : "") + cursor.join(","));
+    if (token) q.set("token", token);
     const es = new EventSource(`${this.url}/events?${q}`);
     this._es = es;
     es.addEventListener("stream", (e) => {
@@ -420,6 +492,14 @@ export class Roomgate {
     });
     for (const type of ["reset", "gap", "presence"])
       es.addEventListener(type, (e) => this._event({ type, ...JSON.parse(e.data) }));
+    // the token expired: a new stream, with a new token, resumes where this one ended
+    es.addEventListener("expired", () => {
+      if (this._es !== es) return;
+      this._sseClose();
+      if (typeof this._tokenSource === "function") return this._sseConnect();
+      this._emit("error", new RoomgateError("token_expired", "the token expired"));
+      this.close();
+    });
     es.onerror = () => {
       if (this._es !== es) return;
       this._sseClose();
@@ -465,9 +545,11 @@ export class Roomgate {
       if (this.state === "closed") throw new RoomgateError("closed", "the client was closed");
       let res;
       try {
+        const headers = body === undefined ? {} : { "content-type": "application/json" };
+        if (this._tokenValue) headers.authorization = `Bearer ${this._tokenValue}`;
         res = await fetch(this.url + path, {
           method,
-          headers: body === undefined ? {} : { "content-type": "application/json" },
+          headers,
           body: body === undefined ? undefined : JSON.stringify(body),
         });
       } catch (e) {

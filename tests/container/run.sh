@@ -376,6 +376,19 @@ check "no mounts: health status turns healthy" wait_for 15 healthy_default
 files=$(pm exec "$c_default" sh -c 'ls -A /etc/roomgate/certs; stat -c "%a %u" /tmp/roomgate/selfsigned/dev.key' 2>/dev/null)
 own_key() { [[ $files =~ ^600\ [1-9][0-9]*$ ]]; }
 check "no mounts: the key is the container's own (mode, uid: $files), /etc/roomgate/certs empty" own_key
+# the default config's auth section: its keys are made for the container as well, and a
+# token made inside with roomgate-dev-token verifies with the key the gateway loaded
+tok=$(pm exec "$c_default" roomgate-dev-token alice 2>/dev/null)
+pub=$(pm exec "$c_default" cat /tmp/roomgate/selfsigned/dev-jwt.pub.pem 2>/dev/null)
+token_verifies() {
+	TOK=$tok PUB=$pub /usr/bin/python3 -c '
+import os, jwt
+c = jwt.decode(os.environ["TOK"], os.environ["PUB"], algorithms=["EdDSA"])
+assert c["sub"] == "alice", c' 2>&1
+}
+check "no mounts: dev credentials made; a dev token made inside verifies (python3-jwt)" token_verifies
+creds_logged() { grep -q "development credentials: an API key in" <<<"$dlog"; }
+check "no mounts: the entrypoint says where the dev credentials are" creds_logged
 t_stop=$(date +%s%N)
 pm stop -t 10 "$c_default" >/dev/null 2>&1
 t_ms=$((($(date +%s%N) - t_stop) / 1000000))

@@ -5,7 +5,7 @@ import os
 import subprocess
 import unittest
 
-from harness import BIN, REPO, SANITIZER_MARKS, Gateway, make_cert, run_tests
+from harness import BIN, REPO, SANITIZER_MARKS, Gateway, run_tests
 
 DELETE = object()
 
@@ -56,14 +56,10 @@ class ConfigTest(unittest.TestCase):
                             f"no stderr line with {name!r} and {frag!r}:\n{err}")
 
     def test_default_config_valid(self):
-        if not os.path.exists(os.path.join(REPO, "certs", "dev.crt")):
-            script = os.path.join(REPO, "scripts", "dev-cert.sh")
-            os.makedirs(os.path.join(REPO, "certs"), exist_ok=True)
-            if os.access(script, os.X_OK):
-                subprocess.run([script, "certs"], cwd=REPO, check=True, timeout=60,
-                               capture_output=True)
-            else:
-                make_cert(os.path.join(REPO, "certs"))
+        # what scripts/run.sh makes before it starts the gateway (each keeps what exists)
+        for script in ("dev-cert.sh", "dev-auth.sh"):
+            subprocess.run([os.path.join(REPO, "scripts", script), "certs"], cwd=REPO,
+                           check=True, timeout=60, capture_output=True)
         for args in (["--check-config"], ["--check-config", "--config", "config/roomgate.json"]):
             with self.subTest(args=args):
                 rc, _, err = self.run_bin(*args, cwd=REPO)

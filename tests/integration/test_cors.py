@@ -75,7 +75,8 @@ class OriginTest(GatewayTestCase):
                     self.assertEqual(r.headers.get("access-control-allow-origin"), LISTED)
                     self.assertEqual(r.headers.get("access-control-allow-methods"), methods)
                     allowed = r.headers.get("access-control-allow-headers", "")
-                    for h in ("content-type", "idempotency-key", "last-event-id"):
+                    for h in ("authorization", "content-type", "idempotency-key",
+                              "last-event-id"):
                         self.assertIn(h, allowed)
                     r = await self.ahttp("OPTIONS", path, http2=http2,
                                          headers=[f"Origin: {EVIL}"] + pre)

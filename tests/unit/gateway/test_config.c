@@ -3,7 +3,12 @@
  * the working directory) so that "web" and the stand-in cert files exist. */
 #include "../check.h"
 
+#include "../../../gateway/auth.h"
 #include "../../../gateway/config.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 
@@ -257,42 +262,76 @@ static void test_full(void)
 	rg_config_free(cfg);
 }
 
-/* The default config's text with its certificate paths pointed at files every
- * checkout has: the dev certificate is made by scripts/dev-cert.sh, and ctest on a
- * fresh clone comes before that. */
-static char *default_text(size_t *len)
+/* Replaces the first from in text (room to grow: 64 KB) with to. */
+static int replace(char *text, size_t *len, const char *from, const char *to)
 {
-	static const char *paths[] = {"certs/dev.crt", "certs/dev.key"};
-	FILE *f = fopen("config/roomgate.json", "rb");
-	char *text = calloc(1, 1 << 16), *p;
+	char *p = strstr(text, from);
+	size_t fl = strlen(from), tl = strlen(to);
 
-	CHECK(f && text);
-	if (!f || !text) {
+	if (!p || *len + tl - fl >= (1 << 16) - 1)
+		return -1;
+	memmove(p + tl, p + fl, strlen(p + fl) + 1);
+	memcpy(p, to, tl);
+	*len = *len + tl - fl;
+	return 0;
+}
+
+/* A file with this text, made for the test: its path in path (a mkstemp template). */
+static int temp_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* The default config's text with the files it names pointed at files every checkout
+ * has, or that the test makes: the dev certificate and dev credentials are made by
+ * scripts/dev-cert.sh and dev-auth.sh, and ctest on a fresh clone comes before that. */
+static char *default_text(size_t *len, char *pub, char *hashes)
+{
+	FILE *f = fopen("config/roomgate.json", "rb");
+	char *text = calloc(1, 1 << 16), pem[512] = "";
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	BIO *bio = BIO_new(BIO_s_mem());
+
+	CHECK(f && text && key && bio);
+	if (!f || !text || !key || !bio) {
 		free(text);
-		return NULL;
+		text = NULL;
+		goto out;
 	}
 	*len = fread(text, 1, (1 << 16) - 1, f);
-	fclose(f);
-	for (size_t i = 0; i < 2; i++) {
-		CHECK((p = strstr(text, paths[i])) != NULL);
-		if (p) { /* "certs/dev.crt" -> "CMakeLists.txt" is one byte longer */
-			memmove(p + 14, p + 13, strlen(p + 13) + 1);
-			memcpy(p, "CMakeLists.txt", 14);
-			(*len)++;
-		}
-	}
+	CHECK(PEM_write_bio_PUBKEY(bio, key) == 1 && BIO_read(bio, pem, sizeof(pem) - 1) > 0);
+	CHECK(temp_file(pub, pem) == 0);
+	CHECK(temp_file(hashes, "0123456789abcdef0123456789abcdef"
+				"0123456789abcdef0123456789abcdef  a key\n") == 0);
+	CHECK(replace(text, len, "certs/dev.crt", "CMakeLists.txt") == 0);
+	CHECK(replace(text, len, "certs/dev.key", "CMakeLists.txt") == 0);
+	CHECK(replace(text, len, "certs/dev-jwt.pub.pem", pub) == 0);
+	CHECK(replace(text, len, "certs/dev-api-keys.sha256", hashes) == 0);
+out:
+	if (f)
+		fclose(f);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
 	return text;
 }
 
 static void test_default_file(void)
 {
+	char pub[] = "/tmp/rg-unit-pub-XXXXXX", hashes[] = "/tmp/rg-unit-keys-XXXXXX";
 	size_t len = 0;
-	char *text = default_text(&len);
+	char *text = default_text(&len, pub, hashes);
 
 	errs[0] = '\0';
 	struct rg_config *cfg =
 		text ? rg_config_parse("config/roomgate.json", text, len, collect, NULL) : NULL;
 	free(text);
+	unlink(pub);
+	unlink(hashes);
 	CHECK_STR(errs, "");
 	if (!cfg)
 		return;
@@ -301,6 +340,12 @@ static void test_default_file(void)
 	CHECK(!strcmp(cfg->rooms[0].name, "lobby") && cfg->rooms[0].publish == RG_POLICY_ANYONE);
 	CHECK(!strcmp(cfg->rooms[1].name, "news") && cfg->rooms[1].publish == RG_POLICY_SERVER);
 	CHECK(!strcmp(cfg->rooms[2].name, "dm:") && cfg->rooms[2].is_pattern);
+	/* the shipped config is a safe example: private rooms are their members' */
+	CHECK(cfg->rooms[1].subscribe == RG_POLICY_ANYONE);
+	CHECK(cfg->rooms[2].bind == RG_BIND_MEMBERS &&
+	      cfg->rooms[2].subscribe == RG_POLICY_AUTHENTICATED &&
+	      cfg->rooms[2].history_query == RG_POLICY_AUTHENTICATED);
+	CHECK(cfg->auth && cfg->auth->keys.n == 1 && cfg->auth->napi_keys == 1);
 	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
 	CHECK(cfg->max_pending_bytes == 1048576);
 	CHECK(cfg->drain_ms == 1000 && cfg->coalesce_us == 0);

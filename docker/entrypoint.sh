@@ -98,7 +98,7 @@ elif grep -q '"certs/dev\.crt"' "$config"; then
 			exit 1
 		fi
 		log "development credentials: an API key in $dir/dev-api.key (Authorization: Bearer);"
-		log "tokens: docker exec CONTAINER roomgate-dev-token USER (docs/OPERATIONS.md)"
+		log "tokens: docker exec CONTAINER roomgate-dev-token USER --key $dir/dev-jwt.key"
 	fi
 	ln -sfn selfsigned certs
 	fp=$(openssl x509 -in "$dir/dev.crt" -noout -fingerprint -sha256 | sed 's/.*=//')

@@ -6,6 +6,7 @@
 #include "static_files.h"
 #include "ws_chat.h"
 
+#include "../gateway/auth.h"
 #include "../gateway/log.h"
 
 #include <ev.h>
@@ -279,6 +280,12 @@ static void rg__serve(struct rg__server *s)
 	lws_sul_schedule(s->ctx, 0, &s->tick.sul, rg__on_tick, RG_TICK_US);
 	rg_notice("roomgate serving %zu room(s) and %zu pattern(s)", (size_t)s->srv.reg.nrooms,
 		  s->srv.cfg->nrooms - s->srv.reg.nrooms);
+	if (s->srv.cfg->auth)
+		rg_notice("auth: %zu token key(s), %zu API key(s)", s->srv.cfg->auth->keys.n,
+			  s->srv.cfg->auth->napi_keys);
+	else
+		rg_warn("auth: none configured: every client is anonymous, and the HTTP API is a "
+			"backend from loopback addresses only (docs/OPERATIONS.md, \"Security\")");
 	ev_run(l->ev, 0);
 }
 

@@ -378,7 +378,7 @@ own_key() { [[ $files =~ ^600\ [1-9][0-9]*$ ]]; }
 check "no mounts: the key is the container's own (mode, uid: $files), /etc/roomgate/certs empty" own_key
 # the default config's auth section: its keys are made for the container as well, and a
 # token made inside with roomgate-dev-token verifies with the key the gateway loaded
-tok=$(pm exec "$c_default" roomgate-dev-token alice 2>/dev/null)
+tok=$(pm exec "$c_default" roomgate-dev-token alice --key /tmp/roomgate/selfsigned/dev-jwt.key 2>/dev/null)
 pub=$(pm exec "$c_default" cat /tmp/roomgate/selfsigned/dev-jwt.pub.pem 2>/dev/null)
 token_verifies() {
 	TOK=$tok PUB=$pub /usr/bin/python3 -c '

@@ -386,6 +386,31 @@ class PermissionsTest(GatewayTestCase):
                             self.assertIn(f" {st}", s.status_line(), f"{who} {room} {how}")
                         s.close_sync()
 
+    async def test_every_way_into_a_room_is_judged(self):
+        """Besides the URL's rooms, an SSE stream joins rooms by its Last-Event-ID and by
+        POST /streams/{id}/rooms: each judged by the stream's own credentials."""
+        alice = token(sub="alice")
+        s = self.sse(f"room=members&token={alice}")
+        sid = expect_stream_event(s)
+        for room, code in (("secret", 403), ("pm:bob:carol", 403), ("vip", 403),
+                           ("pm:alice:bob", 200)):
+            # the stream's id is all a steering request needs: its credentials are the
+            # stream's, whatever the request carries
+            r = await self.ahttp("POST", f"/streams/{sid}/rooms",
+                                 body=json.dumps({"join": [room]}), headers=bearer(API_KEY))
+            if code == 200:
+                self.assertEqual(r.status, 200, r)
+            else:
+                self.assertError(r, 403, "forbidden")
+        epoch = s.stream["epoch"]
+        for room in ("secret", "pm:bob:carol"):
+            r = await self.ahttp("GET", f"/events?room=members&token={alice}",
+                                 headers=[f"Last-Event-ID: {epoch}/members=0,{room}=0"])
+            self.assertError(r, 403, "forbidden")
+        r = await self.ahttp("GET", f"/events?room=members",
+                             headers=[f"Last-Event-ID: {epoch}/members=0"])
+        self.assertError(r, 401, "unauthorized")
+
     async def test_presence_names_are_the_tokens(self):
         a = await self.ws(extra_headers={"Authorization": "Bearer " + token(
             sub="alice", name="Alice A.")})

@@ -1,6 +1,7 @@
 /* Sessions: client messages in, answers and messages out, exactly as a transport
  * would see them (WebSocket frames, SSE event blocks), with the limits enforced. */
 #include "../check.h"
+#include "drain.h"
 #include "fixtures.h"
 
 #include "../../../gateway/session.h"
@@ -35,28 +36,10 @@ static int handle(struct rg_session *s, const char *text)
 /* Drains the session and returns every WebSocket frame's payload, one per line. */
 static char *drain_ws(struct rg_session *s)
 {
-	static char out[1 << 16];
-	size_t o = 0, len;
 	int flags;
+	char *out = drain(s, &flags);
 
-	out[0] = '\0';
-	do {
-		flags = rg_session_fill(s, buf, sizeof(buf), 0, &len);
-		CHECK(flags >= 0 && !(flags & RG_FILL_LAGGED));
-		for (size_t i = 0; i < len;) {
-			size_t pl = buf[i + 1], hl = 2;
-			CHECK(buf[i] == 0x81 && pl <= 126);
-			if (pl == 126) {
-				pl = (size_t)buf[i + 2] << 8 | buf[i + 3];
-				hl = 4;
-			}
-			memcpy(out + o, buf + i + hl, pl);
-			o += pl;
-			out[o++] = '\n';
-			i += hl + pl;
-		}
-	} while (flags & RG_FILL_MORE);
-	out[o] = '\0';
+	CHECK(!(flags & RG_FILL_LAGGED));
 	return out;
 }
 

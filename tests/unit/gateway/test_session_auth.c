@@ -2,6 +2,7 @@
  * carries, the `auth` message (first token, refresh, refusals), presence names from
  * tokens, and expiry (token_expired, the end of a stream). */
 #include "../check.h"
+#include "drain.h"
 
 #include "../../../gateway/session.h"
 
@@ -41,7 +42,6 @@ static struct rg_config cfg = {
 };
 
 static struct rg_registry reg;
-static unsigned char buf[1 << 16];
 
 static void wake(void *owner)
 {
@@ -82,38 +82,6 @@ static const char *token(const char *claims)
 	tok[n++] = '.';
 	b64url(mac, ml, tok + n);
 	return tok;
-}
-
-static char *drain(struct rg_session *s, int *flags_out)
-{
-	static char out[1 << 16];
-	size_t o = 0, len;
-	int flags;
-
-	do {
-		flags = rg_session_fill(s, buf, sizeof(buf), 0, &len);
-		CHECK(flags >= 0);
-		if (s->fmt == RG_FMT_SSE) {
-			memcpy(out + o, buf, len);
-			o += len;
-			continue;
-		}
-		for (size_t i = 0; i < len;) {
-			size_t pl = buf[i + 1], hl = 2;
-			if (pl == 126) {
-				pl = (size_t)buf[i + 2] << 8 | buf[i + 3];
-				hl = 4;
-			}
-			memcpy(out + o, buf + i + hl, pl);
-			o += pl;
-			out[o++] = '\n';
-			i += hl + pl;
-		}
-	} while ((flags & RG_FILL_MORE) && !(flags & RG_FILL_END));
-	out[o] = '\0';
-	if (flags_out)
-		*flags_out = flags;
-	return out;
 }
 
 static const char *ask(struct rg_session *s, const char *fmt, const char *arg)

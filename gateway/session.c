@@ -776,11 +776,14 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 	struct rg_identity id;
 	const char *why;
 
-	if (!auth || !auth->keys.n)
-		return rg__error(s, RG_E_UNAUTHORIZED, "this gateway takes no tokens (auth.keys)",
-				 req->id);
-	if (rg_auth_token(auth, req->data, req->data_len, (int64_t)time(NULL), &id, &why))
-		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);
+	if (!auth)
+		return rg__error(s, RG_E_UNAUTHORIZED,
+				 "this gateway takes no credentials (no auth section)", req->id);
+	/* an API key is taken here as in an Authorization header: a backend */
+	if (!(auth->napi_keys && rg_auth_api_key(auth, req->data, req->data_len, &id)) &&
+	    rg_auth_token(auth, req->data, req->data_len, (int64_t)time(NULL), &id, &why))
+		return rg__error(s, RG_E_UNAUTHORIZED,
+				 auth->keys.n ? why : "not an API key of this gateway", req->id);
 	/* the rooms joined were allowed to this user: another one opens its own connection */
 	if (s->id && strcmp(s->id->sub, id.sub)) {
 		rg_identity_clear(&id);
@@ -803,7 +806,9 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 		rg_identity_clear(&id);
 		return -ENOMEM;
 	}
-	json_t *ans = json_pack("{s:s, s:s}", "type", "authenticated", "sub", s->id->sub);
+	json_t *ans = json_pack("{s:s}", "type", "authenticated");
+	if (ans && s->id->sub[0] && json_object_set_new(ans, "sub", json_string(s->id->sub)))
+		ans = (json_decref(ans), NULL);
 	if (ans && s->id->exp &&
 	    json_object_set_new(ans, "exp", json_integer((json_int_t)s->id->exp)))
 		ans = (json_decref(ans), NULL);

@@ -172,6 +172,14 @@ static void test_policies(void)
 	CHECK(answered(ask(&anon, "{\"type\":\"auth\",\"token\":%s}", "5"),
 		       "\"code\":\"bad_request\""));
 	CHECK(rg_session_identity(&anon) == &rg_identity_anonymous);
+	/* an API key in `auth`, as in a header: a backend */
+	CHECK(answered(ask(&anon, "{\"type\":\"auth\",\"token\":\"%s\"}", "the-api-key"),
+		       "{\"type\":\"authenticated\"}"));
+	CHECK(rg_session_identity(&anon)->server);
+	CHECK(answered(ask(&anon, "{\"type\":\"join\",\"room\":\"%s\"}", "srv"),
+		       "\"type\":\"joined\""));
+	CHECK(answered(ask(&anon, "{\"type\":\"publish\",\"room\":\"%s\",\"data\":1}", "srv"),
+		       "\"type\":\"ack\""));
 
 	rg_session_cleanup(&anon);
 	rg_session_cleanup(&alice);
@@ -234,6 +242,10 @@ int main(void)
 
 	CHECK(rg_jwt_keyring_add_secret(&auth.keys, secret, sizeof(secret), NULL, RG_JWT_HS256, err,
 					sizeof(err)) == 0);
+	/* SHA-256("the-api-key") */
+	CHECK(rg_auth_add_api_key_hash(
+		      &auth, "8d50189b762a2ceb6ce62f175bdeed3b98da57133c8486a27d65fd5c8ece164f",
+		      64) == 0);
 	cfg.auth = &auth;
 	for (size_t i = 0; i < cfg.nrooms; i++)
 		if (rooms[i].presence_query == RG_POLICY_ANYONE)
@@ -244,5 +256,6 @@ int main(void)
 	test_expiry();
 	rg_registry_cleanup(&reg);
 	rg_jwt_keyring_free(&auth.keys);
+	free(auth.api_keys);
 	return check_done("session_auth");
 }

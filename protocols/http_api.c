@@ -44,30 +44,30 @@ static int rg__refuse_room(struct lws *wsi, struct pss__rg_api *pss, int rc, int
 	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
 }
 
-/* May id do act in the room called name (nlen bytes)? 0, or -1 with the refusal
- * answered: unknown_room, unauthorized (no credentials, where the gateway takes them)
- * or forbidden. */
+/* May id do act in the room called name (nlen bytes)? 0, or 1 with the refusal
+ * answered (unknown_room, unauthorized without credentials where the gateway takes them,
+ * or forbidden) and the callback's return value in *ret. */
 static int rg__may(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 		   const struct rg_identity *id, enum rg_action act, const char *name, size_t nlen,
-		   int body_unread)
+		   int body_unread, int *ret)
 {
 	const struct rg_room_conf *rc = rg_registry_conf_for(&srv->reg, name, nlen);
 	char room[RG_ROOM_NAME_MAX + 1];
 	const char *why;
 
 	if (!rc) {
-		rg__refuse_room(wsi, pss, rg_room_name_valid(name, nlen) ? -ENOENT : -EINVAL,
-				body_unread);
-		return -1;
+		*ret = rg__refuse_room(wsi, pss, rg_room_name_valid(name, nlen) ? -ENOENT : -EINVAL,
+				       body_unread);
+		return 1;
 	}
 	memcpy(room, name, nlen);
 	room[nlen] = '\0';
 	if (rg_auth_room_allows(id, act, rc, room, &why))
 		return 0;
-	rg__refuse(wsi, pss,
-		   id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED, why,
-		   NULL, body_unread);
-	return -1;
+	*ret = rg__refuse(wsi, pss,
+			  id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED,
+			  why, NULL, body_unread);
+	return 1;
 }
 
 static int rg__rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
@@ -133,8 +133,8 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 	/* a pattern room that is not alive is answered below, empty */
 	if (rc && (rc != -ENOENT || !rg_registry_conf_for(&srv->reg, name, nlen)))
 		return rg__refuse_room(wsi, pss, rc, 0);
-	if (rg__may(srv, wsi, pss, id, RG_ACT_HISTORY, name, nlen, 0))
-		return 0;
+	if (rg__may(srv, wsi, pss, id, RG_ACT_HISTORY, name, nlen, 0, &rc))
+		return rc;
 	if (rg__count_arg(wsi, "since", INT64_MAX, &since) < 0)
 		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_since, NULL, 0);
 	if (rg__count_arg(wsi, "limit", RG_HISTORY_LIMIT_MAX, &limit) < 0 || !limit)
@@ -175,8 +175,9 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 		return rg__refuse_room(wsi, pss, -ENOENT, 0);
 	if (!rc->presence)
 		return rg__refuse(wsi, pss, RG_E_NO_PRESENCE, rg_why_no_presence, NULL, 0);
-	if (rg__may(srv, wsi, pss, id, RG_ACT_PRESENCE, name, nlen, 0))
-		return 0;
+	int ret;
+	if (rg__may(srv, wsi, pss, id, RG_ACT_PRESENCE, name, nlen, 0, &ret))
+		return ret;
 	if (!rg_registry_get(&srv->reg, name, nlen, 0, &room))
 		users = rg_presence_json(room);
 	size_t cap = 64 + nlen + (users ? strlen(users) : 2);
@@ -257,8 +258,8 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 	if (rc || pss->refused)
 		return rc;
 	/* before the room is made: a refused publish leaves no pattern room behind */
-	if (rg__may(srv, wsi, pss, id, RG_ACT_PUBLISH, name, nlen, 1))
-		return 0;
+	if (rg__may(srv, wsi, pss, id, RG_ACT_PUBLISH, name, nlen, 1, &rc))
+		return rc;
 	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
 	if (rc)
 		return rg__refuse_room(wsi, pss, rc, 1);
@@ -374,16 +375,17 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 }
 
 /* Who the request is (credentials.h): without credentials and without `auth`, a
- * backend when it comes from a loopback address. 0, or -1 with the refusal answered. */
+ * backend when it comes from a loopback address. 0, or 1 with the refusal answered and
+ * the callback's return value in *ret. */
 static int rg__identify(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
-			struct rg_identity *id, int body_unread)
+			struct rg_identity *id, int body_unread, int *ret)
 {
 	const char *why;
 	int c = rg_credentials(srv, wsi, 0, id, &why);
 
 	if (c < 0) {
-		rg__refuse(wsi, pss, RG_E_UNAUTHORIZED, why, NULL, body_unread);
-		return -1;
+		*ret = rg__refuse(wsi, pss, RG_E_UNAUTHORIZED, why, NULL, body_unread);
+		return 1;
 	}
 	if (!c && !srv->cfg->auth && rg_credentials_loopback(wsi))
 		id->authenticated = id->server = 1;
@@ -450,24 +452,24 @@ static int rg__route_rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_a
 		if (!get)
 			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/rooms takes GET",
 					  "GET", has_body);
-		if (rg__identify(srv, wsi, pss, &id, 0))
-			return 0;
+		if (rg__identify(srv, wsi, pss, &id, 0, &rc))
+			return rc;
 		rc = rg__rooms(srv, wsi, pss, &id);
 	} else if (slash && !strcmp(slash, "/messages")) {
 		if (!post && !get)
 			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
 					  "/rooms/{room}/messages takes GET and POST", "GET, POST",
 					  has_body);
-		if (rg__identify(srv, wsi, pss, &id, post))
-			return 0;
+		if (rg__identify(srv, wsi, pss, &id, post, &rc))
+			return rc;
 		rc = post ? rg__publish_start(srv, wsi, pss, &id, name, (size_t)(slash - name))
 			  : rg__history(srv, wsi, pss, &id, name, (size_t)(slash - name));
 	} else if (slash && !strcmp(slash, "/presence")) {
 		if (!get)
 			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED,
 					  "/rooms/{room}/presence takes GET", "GET", has_body);
-		if (rg__identify(srv, wsi, pss, &id, 0))
-			return 0;
+		if (rg__identify(srv, wsi, pss, &id, 0, &rc))
+			return rc;
 		rc = rg__presence(srv, wsi, pss, &id, name, (size_t)(slash - name));
 	} else
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, has_body);

@@ -124,10 +124,11 @@ static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void 
 	free(pss->rx);
 	pss->rx = NULL;
 	pss->rx_len = 0;
-	/* A client that asks faster than it reads is paused, not judged: what it sends
-	 * meanwhile waits in its socket (lws keeps what it read already). */
+	/* an `auth` may have brought a token that expires, or a later expiry */
 	if (!rc)
 		rc = rg__arm_expiry(pss);
+	/* A client that asks faster than it reads is paused, not judged: what it sends
+	 * meanwhile waits in its socket (lws keeps what it read already). */
 	if (!rc && !pss->paused && rg_session_paused(&pss->session)) {
 		pss->paused = 1;
 		lws_rx_flow_control(pss->wsi, 0);

@@ -26,22 +26,31 @@ struct rg_conf_parse {
 	int errors;
 };
 
+/* One line to the callback, "FILE: PATH: msg"; counted as an error unless a warning. */
+static void rg__line(struct rg_conf_parse *p, int warning, const char *msg)
+{
+	char line[1024];
+
+	if (p->plen)
+		snprintf(line, sizeof(line), "%s: %s: %s%s", p->name, p->path,
+			 warning ? "warning: " : "", msg);
+	else
+		snprintf(line, sizeof(line), "%s: %s%s", p->name, warning ? "warning: " : "", msg);
+	p->errors += !warning;
+	if (p->err)
+		p->err(p->ctx, line);
+}
+
 __attribute__((format(printf, 2, 3))) static void rg__fail(struct rg_conf_parse *p, const char *fmt,
 							   ...)
 {
-	char msg[512], line[1024];
+	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (p->plen)
-		snprintf(line, sizeof(line), "%s: %s: %s", p->name, p->path, msg);
-	else
-		snprintf(line, sizeof(line), "%s: %s", p->name, msg);
-	p->errors++;
-	if (p->err)
-		p->err(p->ctx, line);
+	rg__line(p, 0, msg);
 }
 
 /* Path segments: push returns the old length, pop restores it. */
@@ -80,6 +89,19 @@ int rg_room_name_valid(const char *s, size_t len)
 			return 0;
 	}
 	return 1;
+}
+
+void rg_conf_warn(struct rg_conf_parse *p, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	size_t old = key ? rg__push_key(p, key) : p->plen;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rg__line(p, 1, msg);
+	rg__pop(p, old);
 }
 
 int rg_conf_failed(const struct rg_conf_parse *p)

@@ -4,6 +4,7 @@
  * `roomgate --config-keys`; unit_config fails when they differ). A new key is a new row.
  */
 #include "auth.h"
+#include "certs.h"
 #include "config_table.h"
 #include "origin.h"
 
@@ -200,8 +201,20 @@ void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg)
 	for (size_t i = 0; i < cfg->nrooms; i++)
 		rg__room_auth(p, cfg, i);
 	/* keys are read once the files named are there to read */
-	if (!rg_conf_failed(p))
-		cfg->auth = rg_auth_load(cfg, rg__auth_fail, p);
+	if (rg_conf_failed(p))
+		return;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct rg_listen_conf *l = &cfg->listen[i];
+		char err[512], warn[512], where[64];
+		if (!l->cert)
+			continue;
+		snprintf(where, sizeof(where), "listen[%zu].tls", i);
+		if (rg_certs_check(l->cert, l->key, err, sizeof(err), warn, sizeof(warn)))
+			rg_conf_fail(p, where, "%s", err);
+		else if (warn[0])
+			rg_conf_warn(p, where, "%s", warn);
+	}
+	cfg->auth = rg_auth_load(cfg, rg__auth_fail, p);
 }
 
 #define RG__ROOM_NAME "a room name (1..128 of A-Z a-z 0-9 _ . : @ ~ -)"

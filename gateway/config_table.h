@@ -63,6 +63,11 @@ struct rg_conf_key {
 extern const struct rg_conf_key rg_conf_keys[];
 extern const size_t rg_conf_nkeys;
 
+/* A line that is not an error ("FILE: PATH: warning: ..."): what start accepts but an
+ * operator should hear of. */
+__attribute__((format(printf, 3, 4))) void rg_conf_warn(struct rg_conf_parse *p, const char *key,
+							const char *fmt, ...);
+
 /* 1 once any error was reported. */
 int rg_conf_failed(const struct rg_conf_parse *p);
 

@@ -9,10 +9,15 @@
 #include "../gateway/auth.h"
 #include "../gateway/log.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <ev.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define RG_TICK_US    (1 * LWS_US_PER_SEC)
 #define RG_DRAIN_POLL 0.01 /* s: how often the drain checks for open streams */
@@ -104,6 +109,50 @@ static void rg__lws_log(int level, const char *line)
 	       "lws: %s", buf);
 }
 
+/* Why the listener's address cannot be bound, in words ("" when it can): lws reports a
+ * failed bind as "ERROR on binding fd 6 to port 8443 (-1 98)". The socket is closed at
+ * once; lws binds its own right after. */
+static void rg__probe(const struct rg_listen_conf *l, char *why, size_t cap)
+{
+	struct sockaddr_storage sa = {0};
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&sa;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&sa;
+	int one = 1, zero = 0, fd;
+
+	why[0] = '\0';
+	if (l->host && inet_pton(AF_INET, l->host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)l->port);
+	} else {
+		v6->sin6_family = AF_INET6; /* no host: every address, as lws binds it */
+		v6->sin6_port = htons((uint16_t)l->port);
+		if (l->host && inet_pton(AF_INET6, l->host, &v6->sin6_addr) != 1)
+			return;
+	}
+	if ((fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return; /* no IPv6 here, say: lws will say what it finds */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, (struct sockaddr *)&sa, sa.ss_family == AF_INET ? sizeof(*v4) : sizeof(*v6))) {
+		if (errno == EADDRINUSE)
+			snprintf(why, cap,
+				 "port %u is already in use: another process listens on it "
+				 "(`ss -ltnp 'sport = :%u'` names it)",
+				 l->port, l->port);
+		else if (errno == EACCES)
+			snprintf(why, cap,
+				 "port %u needs privileges: ports below 1024 need root or "
+				 "CAP_NET_BIND_SERVICE; use a port above 1023",
+				 l->port);
+		else if (errno == EADDRNOTAVAIL)
+			snprintf(why, cap, "%s is not an address of this machine", l->host);
+		else
+			snprintf(why, cap, "%s", strerror(errno));
+	}
+	close(fd);
+}
+
 /* name: storage for the vhost name, which lws keeps pointing to until the context is
  * destroyed. */
 static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
@@ -118,6 +167,12 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 	/* lws enables TLS on a vhost only when its own options carry this flag. */
 	if (l->cert)
 		vi->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	char why[160];
+	rg__probe(l, why, sizeof(why));
+	if (why[0]) {
+		rg_err("cannot listen on %s:%u: %s", l->host ? l->host : "*", l->port, why);
+		return -1;
+	}
 	if (!lws_create_vhost(ctx, vi)) {
 		rg_err("cannot listen on %s:%u%s (see the lws error above)",
 		       l->host ? l->host : "*", l->port, l->cert ? " with TLS" : "");

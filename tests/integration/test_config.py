@@ -131,6 +131,44 @@ class ConfigTest(unittest.TestCase):
         rc, _, err = self.run_bin("--config", "bad_start2.json", timeout=5)
         self.assertEqual(rc, 1, err)
 
+    def test_tls_files_checked_as_start_loads_them(self):
+        """--check-config fails exactly when start would: a key that is not the
+        certificate's, or one under a passphrase, fails both the same way; what start
+        accepts but clients may not (an incomplete chain, an expired certificate) is a
+        warning, and the check passes."""
+        tls = os.path.join(REPO, "tests", "unit", "gateway", "tls")
+        cases = [("unit.crt", "other.key", 1, "is not the key of the certificate"),
+                 ("unit.crt", "encrypted.key", 1, "under a passphrase"),
+                 ("leaf.crt", "leaf.key", 0, "warning: the chain is incomplete"),
+                 ("expired.crt", "unit.key", 0, "warning: \"expired.test\" has expired")]
+        for cert, key, rc_want, frag in cases:
+            with self.subTest(cert=cert, key=key):
+                cfg = changed(self.valid.config, ["listen", 0, "tls"],
+                              {"cert": os.path.join(tls, cert), "key": os.path.join(tls, key)})
+                self.write("tls.json", json.dumps(cfg))
+                rc, out, err = self.run_bin("--check-config", "--config", "tls.json")
+                self.assertEqual(rc, rc_want, err)
+                line = next((x for x in err.splitlines()
+                             if x.startswith("tls.json: listen[0].tls: ")), "")
+                self.assertIn(frag, line, err)
+                if rc_want:  # start refuses it the same way, before lws is asked
+                    rc, _, err2 = self.run_bin("--config", "tls.json")
+                    self.assertEqual(rc, 1, err2)
+                    self.assertIn(frag, err2)
+                else:
+                    self.assertEqual(out, "tls.json: ok\n")
+
+    def test_port_in_use_said_in_words(self):
+        gw = Gateway().start()
+        try:
+            rc, _, err = self.run_bin("--config", gw.config_path, cwd=gw.dir)
+        finally:
+            gw.stop()
+        self.assertEqual(rc, 1, err)
+        self.assertIn(f"cannot listen on 127.0.0.1:{gw.port}: port {gw.port} is already in use",
+                      err)
+        self.assertNotIn("ERROR on binding", err)
+
     def test_version_and_help(self):
         rc, out, err = self.run_bin("--version")
         self.assertEqual(rc, 0, err)

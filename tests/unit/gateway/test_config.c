@@ -14,20 +14,27 @@
 
 static char errs[8192];
 
+static char warns[4096];
+
+/* Errors into errs, warnings (lines that are not errors) into warns. */
 static void collect(void *ctx, const char *line)
 {
+	char *to = strstr(line, ": warning: ") ? warns : errs;
+
 	(void)ctx;
-	strncat(errs, line, sizeof(errs) - strlen(errs) - 2);
-	strcat(errs, "\n");
+	strncat(to, line, sizeof(errs) - strlen(to) - 2);
+	strcat(to, "\n");
 }
 
 static struct rg_config *parse(const char *text)
 {
-	errs[0] = '\0';
+	errs[0] = warns[0] = '\0';
 	return rg_config_parse("t.json", text, strlen(text), collect, NULL);
 }
 
-#define TLS    "\"tls\":{\"cert\":\"CMakeLists.txt\",\"key\":\"CMakeLists.txt\"}"
+/* test material: tests/unit/gateway/tls/README.md */
+#define TLSDIR "tests/unit/gateway/tls/"
+#define TLS    "\"tls\":{\"cert\":\"" TLSDIR "unit.crt\",\"key\":\"" TLSDIR "unit.key\"}"
 #define LISTEN "\"listen\":[{\"port\":8443," TLS "}]"
 #define ROOMS  "\"rooms\":[{\"name\":\"lobby\"}]"
 
@@ -141,7 +148,7 @@ static const struct {
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"limits\":{\"max_rooms\":1}}",
 	 "t.json: limits.max_rooms: 1 is less than the 2 rooms named in \"rooms\"\n"},
 	{"{" LISTEN "," ROOMS "," ROOMS "}",
-	 "t.json: line 1, column 115: duplicate object key near '\"rooms\"'\n"},
+	 "t.json: line 1, column 149: duplicate object key near '\"rooms\"'\n"},
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"presence\":\"yes\"}]}",
 	 "t.json: rooms[0].presence: expected true or false\n"},
 	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"on_lag\":\"drop\"}]}",
@@ -276,6 +283,46 @@ static int replace(char *text, size_t *len, const char *from, const char *to)
 	return 0;
 }
 
+/* A listener's certificate and key are loaded as start will load them: what start would
+ * refuse is an error, what clients may refuse a warning. */
+static void test_tls_files(void)
+{
+	static const struct {
+		const char *cert, *key, *err, *warn;
+	} cases[] = {
+		{"unit.crt", "unit.key", "", "self-signed (\"unit.test\")"},
+		{"unit.crt", "other.key",
+		 "\"" TLSDIR "other.key\" is not the key of the certificate "
+		 "\"unit.test\" (\"" TLSDIR "unit.crt\")",
+		 ""},
+		{"unit.crt", "encrypted.key", "one under a passphrase", ""},
+		{"unit.key", "unit.key", "\"" TLSDIR "unit.key\": no PEM certificate in it", ""},
+		{"unit.crt", "unit.crt", "no PEM private key in it", ""},
+		{"leaf.crt", "leaf.key", "",
+		 "the chain is incomplete: the issuer of \"leaf.test\" is neither in the file"},
+		{"expired.crt", "unit.key", "", "\"expired.test\" has expired"},
+		/* the intermediate is in the file: the root is the client's to have */
+		{"chain.crt", "chain.key", "", ""},
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"listen\":[{\"port\":1,\"tls\":{\"cert\":\"" TLSDIR
+			 "%s\",\"key\":\"" TLSDIR "%s\"}}]," ROOMS "}",
+			 cases[i].cert, cases[i].key);
+		struct rg_config *cfg = parse(text);
+		int ok = cases[i].err[0] ? !cfg && strstr(errs, cases[i].err) &&
+						   !strncmp(errs, "t.json: listen[0].tls: ", 23)
+					 : cfg && !errs[0];
+		ok = ok && (cases[i].warn[0] ? strstr(warns, cases[i].warn) != NULL : !warns[0]);
+		if (!ok)
+			fprintf(stderr, "case %zu: errors:\n%swarnings:\n%s", i, errs, warns);
+		CHECK(ok);
+		rg_config_free(cfg);
+	}
+}
+
 /* A file with this text, made for the test: its path in path (a mkstemp template). */
 static int temp_file(char *path, const char *text)
 {
@@ -308,8 +355,8 @@ static char *default_text(size_t *len, char *pub, char *hashes)
 	CHECK(temp_file(pub, pem) == 0);
 	CHECK(temp_file(hashes, "0123456789abcdef0123456789abcdef"
 				"0123456789abcdef0123456789abcdef  a key\n") == 0);
-	CHECK(replace(text, len, "certs/dev.crt", "CMakeLists.txt") == 0);
-	CHECK(replace(text, len, "certs/dev.key", "CMakeLists.txt") == 0);
+	CHECK(replace(text, len, "certs/dev.crt", TLSDIR "unit.crt") == 0);
+	CHECK(replace(text, len, "certs/dev.key", TLSDIR "unit.key") == 0);
 	CHECK(replace(text, len, "certs/dev-jwt.pub.pem", pub) == 0);
 	CHECK(replace(text, len, "certs/dev-api-keys.sha256", hashes) == 0);
 out:
@@ -410,5 +457,6 @@ int main(void)
 	test_long_name();
 	test_full();
 	test_default_file();
+	test_tls_files();
 	return check_done("config");
 }

@@ -350,6 +350,25 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .def = 64,
 	 .offset = RG__CONF(max_rooms_per_connection),
 	 .doc = "the most rooms one WebSocket joins, or one SSE stream names"},
+	{.path = "limits.max_connections",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 10000000,
+	 .def = 0,
+	 .offset = RG__CONF(max_connections),
+	 .def_doc = "0: the open-files limit (`ulimit -n`) minus 64",
+	 .doc = "the most connections held at once (TCP connections, whatever they carry); one "
+		"past it is closed as it is accepted, unanswered, and logged. Above the "
+		"open-files limit it cannot be reached: the start log says so"},
+	{.path = "limits.max_connections_per_address",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 10000000,
+	 .def = 1000,
+	 .offset = RG__CONF(max_connections_per_address),
+	 .doc = "the most connections one client address holds at once; one past it is closed as "
+		"it is accepted, and logged. Raise it where many users share an address (a "
+		"carrier's NAT, an office); 0: no limit"},
 	{.path = "limits.max_pending_bytes",
 	 .type = RG_CONF_UINT,
 	 .min = 65536,

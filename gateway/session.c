@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include "history.h"
+#include "log.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -781,9 +782,11 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 				 "this gateway takes no credentials (no auth section)", req->id);
 	/* an API key is taken here as in an Authorization header: a backend */
 	if (!(auth->napi_keys && rg_auth_api_key(auth, req->data, req->data_len, &id)) &&
-	    rg_auth_token(auth, req->data, req->data_len, (int64_t)time(NULL), &id, &why))
-		return rg__error(s, RG_E_UNAUTHORIZED,
-				 auth->keys.n ? why : "not an API key of this gateway", req->id);
+	    rg_auth_token(auth, req->data, req->data_len, (int64_t)time(NULL), &id, &why)) {
+		why = auth->keys.n ? why : "not an API key of this gateway";
+		rg_notice("auth: refused a token in an auth message (%s): %s", s->user, why);
+		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);
+	}
 	/* the rooms joined were allowed to this user: another one opens its own connection */
 	if (s->id && strcmp(s->id->sub, id.sub)) {
 		rg_identity_clear(&id);

@@ -392,6 +392,7 @@ int rg_server_run(const struct rg_config *cfg)
 		return -1;
 	}
 	s->srv.cfg = cfg;
+	rg_srv_limits_init(&s->srv);
 	s->tick.srv = &s->srv;
 	s->loop.srv = &s->srv;
 	s->srv.scratch_len = rg_srv_scratch_len(cfg);
@@ -418,6 +419,7 @@ out:
 		ev_loop_destroy(s->loop.ev);
 	}
 	rg_registry_cleanup(&s->srv.reg);
+	rg_conn_limits_cleanup(&s->srv.conns);
 	free(s->srv.scratch);
 	free(s);
 	if (!rc)

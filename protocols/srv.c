@@ -3,7 +3,12 @@
 #include "../gateway/log.h"
 #include "../gateway/session.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <utlist.h>
 
@@ -26,6 +31,7 @@ struct rg_srv *rg_srv_new(struct rg_config *cfg)
 	}
 	srv->cfg = cfg;
 	srv->own_cfg = cfg;
+	rg_srv_limits_init(srv);
 	srv->scratch_len = rg_srv_scratch_len(cfg);
 	if (!(srv->scratch = malloc(LWS_PRE + srv->scratch_len))) {
 		rg_registry_cleanup(&srv->reg);
@@ -40,6 +46,7 @@ void rg_srv_free(struct rg_srv *srv)
 	if (!srv)
 		return;
 	rg_registry_cleanup(&srv->reg);
+	rg_conn_limits_cleanup(&srv->conns);
 	free(srv->scratch);
 	rg_config_free(srv->own_cfg);
 	free(srv);
@@ -239,4 +246,64 @@ void rg_conn_timer_free(struct rg_conn_timer **t)
 	lws_sul_cancel(&(*t)->sul);
 	free(*t);
 	*t = NULL;
+}
+
+/* Descriptors the gateway needs besides its connections: listeners, files, logs. */
+#define RG__FD_MARGIN 64
+
+void rg_srv_limits_init(struct rg_srv *srv)
+{
+	struct rlimit rl = {0, 0};
+	unsigned max = srv->cfg->max_connections, fds = RG__FD_MARGIN * 2;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur > RG__FD_MARGIN * 2)
+		fds = rl.rlim_cur > 10000000 ? 10000000 : (unsigned)rl.rlim_cur;
+	if (!max)
+		max = fds - RG__FD_MARGIN;
+	else if (max > fds - RG__FD_MARGIN)
+		rg_warn("limits.max_connections %u is above what the open-files limit (%u) "
+			"allows: past about %u connections accepting fails; raise `ulimit -n`",
+			max, fds, fds - RG__FD_MARGIN);
+	rg_conn_limits_init(&srv->conns, max, srv->cfg->max_connections_per_address);
+}
+
+int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	unsigned char addr[16] = {0};
+	struct rg_peer *peer;
+	const char *why;
+	char text[INET6_ADDRSTRLEN] = "?";
+	int fd = lws_get_socket_fd(wsi);
+
+	/* only network connections count: not HTTP/2 streams, nor what is no socket */
+	if (lws_get_network_wsi(wsi) != wsi || fd < 0 ||
+	    getpeername(fd, (struct sockaddr *)&sa, &len))
+		return 0;
+	if (sa.ss_family == AF_INET6) {
+		memcpy(addr, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
+	} else if (sa.ss_family == AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+	} else {
+		return 0;
+	}
+	if (!rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
+		lws_set_opaque_user_data(wsi, peer);
+		return 0;
+	}
+	inet_ntop(AF_INET6, addr, text, sizeof(text));
+	rg_notice("limits: refused a connection from %s: %s", text, why);
+	return -1;
+}
+
+void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi)
+{
+	struct rg_peer *peer = lws_get_opaque_user_data(wsi);
+
+	if (!peer)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	rg_conn_limits_release(&srv->conns, peer);
 }

@@ -13,6 +13,7 @@
 #ifndef RG_SRV_H
 #define RG_SRV_H
 
+#include "../gateway/limits.h"
 #include "../gateway/registry.h"
 
 #include <ev.h>
@@ -45,6 +46,7 @@ struct rg_srv {
 	struct rg_config *own_cfg;
 	lws_sorted_usec_list_t sweep;
 	struct lws_context *ctx;
+	struct rg_conn_limits conns; /* connections held, in all and per address */
 };
 
 #define RG_SRV_PVO_SHARED "shared"
@@ -54,6 +56,15 @@ struct rg_srv {
  * loop of ours (no rx-more, no coalescing window). NULL when out of memory. */
 struct rg_srv *rg_srv_new(struct rg_config *cfg);
 void rg_srv_free(struct rg_srv *srv);
+/* Sets the connection limits from the config (rg_srv_free and the server clean them
+ * up): limits.max_connections, or the open-files limit minus a margin. */
+void rg_srv_limits_init(struct rg_srv *srv);
+
+/* From protocols[0] (the chat protocol): SERVER_NEW_CLIENT_INSTANTIATED admits a new
+ * network connection (nonzero: refused, lws closes it), WSI_DESTROY releases it. */
+int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi);
+void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi);
+
 /* The write buffer a config needs. */
 size_t rg_srv_scratch_len(const struct rg_config *cfg);
 

@@ -239,6 +239,15 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		rg_info("tls: SSL_MODE_RELEASE_BUFFERS on vhost %s", lws_get_vhost_name(in));
 		return 0;
 
+	/* protocols[0] hears of every network connection: the connection limits */
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		return srv && rg_srv_conn_admit(srv, wsi) ? -1 : 0;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (srv)
+			rg_srv_conn_release(srv, wsi);
+		return 0;
+
 	case LWS_CALLBACK_FILTER_HTTP_CONNECTION: {
 		/* protocols[0] sees every HTTP request first, before lws frames its body
 		 * (by the first Content-Length) and before any mount takes it. */

@@ -22,7 +22,10 @@ ROOMS = [{"name": "lobby", "history": 1000, "presence": True},
 
 class PresenceFloodTest(GatewayTestCase):
     # the raw clients answer no pings while they wait for the others to connect
-    CONFIG = {"rooms": ROOMS, "ws": {"ping_seconds": 600, "ping_timeout_seconds": 60}}
+    # a thousand clients from one address: past limits.max_connections_per_address's
+    # default, which tests/integration/test_limits.py covers
+    CONFIG = {"rooms": ROOMS, "ws": {"ping_seconds": 600, "ping_timeout_seconds": 60},
+              "limits": {"max_connections_per_address": 0}}
 
     async def test_join_leave_burst_reaches_a_reading_member(self):
         gw = self.gw

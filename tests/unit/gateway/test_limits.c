@@ -1,0 +1,49 @@
+/* The connection limits' bookkeeping: per address and in all, released as connections
+ * end, addresses forgotten when their last connection ends. */
+#include "../check.h"
+
+#include "../../../gateway/limits.h"
+
+static const unsigned char a1[16] = {[10] = 0xff, [11] = 0xff, 127, 0, 0, 1};
+static const unsigned char a2[16] = {[10] = 0xff, [11] = 0xff, 10, 0, 0, 2};
+static const unsigned char a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+
+int main(void)
+{
+	struct rg_conn_limits l;
+	struct rg_peer *p[8];
+	const char *why = NULL;
+
+	rg_conn_limits_init(&l, 5, 2);
+	CHECK(rg_conn_limits_admit(&l, a1, &p[0], &why) == 0);
+	CHECK(rg_conn_limits_admit(&l, a1, &p[1], &why) == 0 && p[1] == p[0]);
+	CHECK(rg_conn_limits_admit(&l, a1, &p[2], &why) == -1 && strstr(why, "per_address"));
+	CHECK(rg_conn_limits_admit(&l, a2, &p[2], &why) == 0 && p[2] != p[0]);
+	CHECK(rg_conn_limits_admit(&l, a6, &p[3], &why) == 0);
+	CHECK(rg_conn_limits_admit(&l, a6, &p[4], &why) == 0);
+	CHECK(l.total == 5);
+	why = NULL;
+	CHECK(rg_conn_limits_admit(&l, a2, &p[5], &why) == -1 &&
+	      !strcmp(why, "limits.max_connections reached"));
+	rg_conn_limits_release(&l, p[0]);
+	CHECK(l.total == 4 && p[1]->conns == 1);
+	CHECK(rg_conn_limits_admit(&l, a1, &p[0], &why) == 0);
+	/* the last connection of an address forgets it */
+	rg_conn_limits_release(&l, p[2]);
+	CHECK(HASH_COUNT(l.peers) == 2);
+	for (int i = 0; i < 2; i++) {
+		rg_conn_limits_release(&l, p[i]);
+		rg_conn_limits_release(&l, p[3 + i]);
+	}
+	CHECK(l.total == 0 && l.peers == NULL);
+	/* 0: no limit */
+	rg_conn_limits_init(&l, 0, 0);
+	for (int i = 0; i < 3000; i++) {
+		struct rg_peer *q;
+		CHECK(rg_conn_limits_admit(&l, a1, &q, &why) == 0);
+	}
+	CHECK(l.total == 3000 && HASH_COUNT(l.peers) == 1);
+	rg_conn_limits_cleanup(&l);
+	CHECK(l.peers == NULL && l.total == 0);
+	return check_done("limits");
+}

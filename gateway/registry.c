@@ -112,6 +112,10 @@ const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, c
 {
 	struct rg_room *room;
 
+	/* callers take a config entry as proof of a valid name (they copy it into
+	 * RG_ROOM_NAME_MAX + 1 bytes): a long name under a pattern's prefix is none */
+	if (!rg_room_name_valid(name, len))
+		return NULL;
 	HASH_FIND(hh, reg->rooms, name, len, room);
 	return room ? room->conf : rg__pattern_for(reg->cfg, name, len);
 }

@@ -44,7 +44,7 @@ int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int c
 		    struct rg_room **out);
 
 /* The config entry a room of this name has or would have (exact name first, then the
- * first matching pattern), or NULL. */
+ * first matching pattern), or NULL: none, or not a valid room name. */
 const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, const char *name,
 						size_t len);
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 static struct rg_room_conf rooms[] = {
-	{.name = "a", .history = 4, .publish = RG_PUBLISH_ANYONE},
-	{.name = "s", .history = 4, .publish = RG_PUBLISH_SERVER},
+	{.name = "a", .history = 4, .publish = RG_POLICY_ANYONE},
+	{.name = "s", .history = 4, .publish = RG_POLICY_SERVER},
 	{.name = "p:", .is_pattern = 1, .history = 2, .idle_seconds = 1},
 };
 static struct rg_config cfg = {

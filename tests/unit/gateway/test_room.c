@@ -184,6 +184,13 @@ static void test_registry(void)
 	CHECK(rg_registry_get(&reg, "p:x", 3, 0, &r) == -ENOENT);
 	CHECK(rg_registry_conf_for(&reg, "p:x", 3) == &fx_rooms[3]);
 	CHECK(rg_registry_conf_for(&reg, "q", 1) == NULL);
+	/* a name under a pattern's prefix that is no room name has no entry */
+	char longname[200];
+	memset(longname, 'x', sizeof(longname));
+	memcpy(longname, "p:", 2);
+	CHECK(rg_registry_conf_for(&reg, longname, sizeof(longname)) == NULL);
+	CHECK(rg_registry_conf_for(&reg, longname, RG_ROOM_NAME_MAX) == &fx_rooms[3]);
+	CHECK(rg_registry_conf_for(&reg, "p:a b", 5) == NULL);
 	CHECK(rg_registry_get(&reg, "p:x", 3, 1, &r) == 0 && r->conf == &fx_rooms[3]);
 	CHECK(rg_registry_get(&reg, "p:x", 3, 1, &r2) == 0 && r2 == r);
 	CHECK(rg_registry_get(&reg, "p:y", 3, 1, &r) == 0);

@@ -369,6 +369,24 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .doc = "the most connections one client address holds at once; one past it is closed as "
 		"it is accepted, and logged. Raise it where many users share an address (a "
 		"carrier's NAT, an office); 0: no limit"},
+	{.path = "limits.publish_rate_per_connection",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 10000000,
+	 .def = 1000,
+	 .offset = RG__CONF(publish_rate_per_connection),
+	 .doc = "messages a second one WebSocket connection may publish, with a second's worth "
+		"as a burst (a token bucket); past it a publish is answered `rate_limited` with "
+		"`retry_after_ms` and not stored. Backends are not limited; 0: no limit"},
+	{.path = "limits.publish_rate_per_address",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 10000000,
+	 .def = 10000,
+	 .offset = RG__CONF(publish_rate_per_address),
+	 .doc = "messages a second all of one client address's connections and HTTP requests "
+		"may publish, as one bucket; past it `rate_limited` (HTTP 429 with "
+		"`Retry-After`). Backends are not limited; 0: no limit"},
 	{.path = "limits.max_pending_bytes",
 	 .type = RG_CONF_UINT,
 	 .min = 65536,

@@ -24,6 +24,7 @@ static const struct {
 	[RG_E_INTERNAL] = {"internal", 500},
 	[RG_E_UNAUTHORIZED] = {"unauthorized", 401},
 	[RG_E_TOKEN_EXPIRED] = {"token_expired", 401},
+	[RG_E_RATE_LIMITED] = {"rate_limited", 429},
 };
 
 const char *rg_err_code(enum rg_err e)

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void rg_conn_limits_init(struct rg_conn_limits *l, unsigned max_total, unsigned max_per_peer)
 {
@@ -10,8 +11,8 @@ void rg_conn_limits_init(struct rg_conn_limits *l, unsigned max_total, unsigned 
 	l->max_per_peer = max_per_peer;
 }
 
-int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
-			 struct rg_peer **peer, const char **why)
+int rg_conn_limits_check(const struct rg_conn_limits *l, const unsigned char addr[16],
+			 const char **why)
 {
 	struct rg_peer *p;
 
@@ -24,6 +25,17 @@ int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
 		*why = "limits.max_connections_per_address reached for this address";
 		return -1;
 	}
+	return 0;
+}
+
+int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
+			 struct rg_peer **peer, const char **why)
+{
+	struct rg_peer *p;
+
+	if (rg_conn_limits_check(l, addr, why))
+		return -1;
+	HASH_FIND(hh, l->peers, addr, 16, p);
 	if (!p) {
 		if (!(p = calloc(1, sizeof(*p)))) {
 			*why = "out of memory";
@@ -41,10 +53,27 @@ int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
 void rg_conn_limits_release(struct rg_conn_limits *l, struct rg_peer *peer)
 {
 	l->total--;
-	if (--peer->conns)
+	/* an address that published keeps its bucket until the sweep finds it full again:
+	 * a client that reconnects for every request gets no fresh one */
+	if (--peer->conns || peer->publishes.last_us)
 		return;
 	HASH_DEL(l->peers, peer);
 	free(peer);
+}
+
+unsigned rg_conn_limits_sweep(struct rg_conn_limits *l, int64_t now_us)
+{
+	struct rg_peer *p, *tmp;
+	unsigned n = 0;
+
+	HASH_ITER(hh, l->peers, p, tmp) {
+		if (p->conns || now_us - p->publishes.last_us < 1000000)
+			continue;
+		HASH_DEL(l->peers, p);
+		free(p);
+		n++;
+	}
+	return n;
 }
 
 void rg_conn_limits_cleanup(struct rg_conn_limits *l)
@@ -56,4 +85,31 @@ void rg_conn_limits_cleanup(struct rg_conn_limits *l)
 		free(p);
 	}
 	l->total = 0;
+}
+
+int64_t rg_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int rg_bucket_take(struct rg_bucket *b, uint32_t rate, int64_t now_us, uint32_t *retry_ms)
+{
+	if (!rate)
+		return 1;
+	if (!b->last_us || now_us - b->last_us >= 1000000)
+		b->tokens = rate;
+	else if (now_us > b->last_us)
+		b->tokens += (double)(now_us - b->last_us) * rate / 1e6;
+	if (b->tokens > rate)
+		b->tokens = rate;
+	b->last_us = now_us;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return 1;
+	}
+	*retry_ms = (uint32_t)((1 - b->tokens) * 1000 / rate) + 1;
+	return 0;
 }

@@ -4,16 +4,32 @@
  * admitted when it is accepted and released when it ends. Pure bookkeeping, no I/O: the
  * transport asks, and keeps the peer it is given until the connection ends.
  *
- * Ownership: the table owns its peers; a peer lives while it has connections.
+ * Ownership: the table owns its peers; a peer lives while it has connections, and
+ * after them until its publish bucket is full again (rg_conn_limits_sweep).
  */
 #ifndef RG_LIMITS_H
 #define RG_LIMITS_H
 
+#include <stdint.h>
 #include <uthash.h>
+
+/* A token bucket: rate tokens a second, as many at most (a second's burst). */
+struct rg_bucket {
+	double tokens;
+	int64_t last_us; /* when tokens was last brought up to date; 0: never (full) */
+};
+
+/* Now, in microseconds of a monotonic clock. */
+int64_t rg_mono_us(void);
+
+/* Takes one token at now_us (microseconds, monotonic): 1, or 0 with *retry_ms, how long
+ * until one is there. rate 0: no limit. */
+int rg_bucket_take(struct rg_bucket *b, uint32_t rate, int64_t now_us, uint32_t *retry_ms);
 
 struct rg_peer {
 	unsigned char addr[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d */
 	unsigned conns;
+	struct rg_bucket publishes; /* limits.publish_rate_per_address */
 	UT_hash_handle hh;
 };
 
@@ -26,6 +42,10 @@ struct rg_conn_limits {
 
 void rg_conn_limits_init(struct rg_conn_limits *l, unsigned max_total, unsigned max_per_peer);
 
+/* Would a connection from addr be admitted? 0, or -1 with *why (a limit is reached). */
+int rg_conn_limits_check(const struct rg_conn_limits *l, const unsigned char addr[16],
+			 const char **why);
+
 /* Admits a connection from addr: 0 and *peer (for rg_conn_limits_release), or -1 with
  * *why: a limit is reached, or no memory for a new peer. */
 int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
@@ -33,6 +53,10 @@ int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
 
 /* The connection admitted with peer ended. */
 void rg_conn_limits_release(struct rg_conn_limits *l, struct rg_peer *peer);
+
+/* Forgets the addresses without connections whose publish bucket is full again (a
+ * second after their last publish): call it every second or so. How many it forgot. */
+unsigned rg_conn_limits_sweep(struct rg_conn_limits *l, int64_t now_us);
 
 void rg_conn_limits_cleanup(struct rg_conn_limits *l);
 

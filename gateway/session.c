@@ -678,6 +678,22 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 	if (!ss)
 		return rg__error(s, RG_E_NOT_JOINED, "join the room before publishing to it",
 				 req->id);
+	if (!rg_session_identity(s)->server) {
+		const struct rg_config *cfg = s->reg->cfg;
+		int64_t now = rg_mono_us();
+		uint32_t retry = 0;
+		/* the connection's own bucket first: a flood from one connection must not
+		 * drain its neighbours' shared one */
+		if (!rg_bucket_take(&s->publishes, cfg->publish_rate_per_connection, now, &retry) ||
+		    (s->peer && !rg_bucket_take(&s->peer->publishes, cfg->publish_rate_per_address,
+						now, &retry)))
+			return rg__answer(s,
+					  json_pack("{s:s, s:s, s:s, s:i}", "type", "error", "code",
+						    rg_err_code(RG_E_RATE_LIMITED), "message",
+						    "publishing faster than the limits allow",
+						    "retry_after_ms", (int)retry),
+					  req->id);
+	}
 	int r = rg_room_publish(ss->sub.room, req->data, req->data_len, req->id[0] ? req->id : NULL,
 				&seq);
 	if (r == -EEXIST)

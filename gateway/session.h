@@ -22,6 +22,7 @@
 #define RG_SESSION_H
 
 #include "auth.h"
+#include "limits.h"
 #include "registry.h"
 #include "request.h"
 
@@ -62,12 +63,14 @@ struct rg_session {
 	unsigned rr; /* index of the subscription the next fill starts with */
 	struct rg_answer *ans_head, *ans_tail;
 	unsigned nans;
-	size_t ans_bytes;         /* what the queued answers weigh */
-	int overflow;             /* unsolicited answers went past the budget: close as lagged */
-	int doomed;               /* the doom callback ran */
-	struct rg_stream *stream; /* NULL, or its stream id (rg_session_publish_token) */
-	struct rg_identity *id;   /* NULL: anonymous; owned */
-	int ending;               /* end once the queued answers are written (RG_FILL_END) */
+	size_t ans_bytes;           /* what the queued answers weigh */
+	int overflow;               /* unsolicited answers went past the budget: close as lagged */
+	int doomed;                 /* the doom callback ran */
+	struct rg_stream *stream;   /* NULL, or its stream id (rg_session_publish_token) */
+	struct rg_identity *id;     /* NULL: anonymous; owned */
+	struct rg_bucket publishes; /* limits.publish_rate_per_connection */
+	struct rg_peer *peer;       /* the client's address, set by the transport; or NULL */
+	int ending;                 /* end once the queued answers are written (RG_FILL_END) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
 	 * (valid while the session is subscribed to it), or "" when its answers went past
 	 * the budget; NULL before */

@@ -260,6 +260,16 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 	/* before the room is made: a refused publish leaves no pattern room behind */
 	if (rg__may(srv, wsi, pss, id, RG_ACT_PUBLISH, name, nlen, 1, &rc))
 		return rc;
+	struct rg_peer *peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
+	uint32_t retry = 0;
+	if (!id->server && peer &&
+	    !rg_bucket_take(&peer->publishes, srv->cfg->publish_rate_per_address, rg_mono_us(),
+			    &retry)) {
+		pss->reply.retry_after = (retry + 999) / 1000;
+		return rg__refuse(wsi, pss, RG_E_RATE_LIMITED,
+				  "publishing faster than limits.publish_rate_per_address allows",
+				  NULL, 1);
+	}
 	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
 	if (rc)
 		return rg__refuse_room(wsi, pss, rc, 1);

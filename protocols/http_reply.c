@@ -23,6 +23,15 @@ static const char *rg__reason(unsigned status)
 	}
 }
 
+static int rg__retry_after(struct lws *wsi, unsigned s, unsigned char **p, unsigned char *end)
+{
+	char v[16];
+	int n = snprintf(v, sizeof(v), "%u", s);
+
+	return lws_add_http_header_by_name(
+		wsi, (const unsigned char *)"retry-after:", (const unsigned char *)v, n, p, end);
+}
+
 int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
 		       size_t len, const char *allow)
 {
@@ -45,6 +54,7 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 	    (allow && lws_add_http_header_by_name(
 			      wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
 			      (int)strlen(allow), &p, end)) ||
+	    (r->retry_after && rg__retry_after(wsi, r->retry_after, &p, end)) ||
 	    /* RFC 6750 3: a 401 names the scheme that would do */
 	    (status == 401 &&
 	     lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
@@ -168,6 +178,7 @@ void rg_http_reply_clear(struct rg_http_reply *r)
 	rg_http_reply_free(r);
 	r->close_after = 0;
 	r->cors = 0;
+	r->retry_after = 0;
 }
 
 /* The value of header h, trailing blanks cut, into v: its length, or -1. */

@@ -14,10 +14,12 @@
 struct rg_http_reply {
 	unsigned char *buf; /* LWS_PRE headroom, then the body */
 	size_t len;
-	int close_after; /* the request body is not read: the answer closes the connection
-			  * (HTTP/1.1; set before answering) */
-	int cors;        /* the request's Origin is allowed: the answer names it in
-			  * access-control-allow-origin (set before answering) */
+	int close_after;      /* the request body is not read: the answer closes the connection
+			       * (HTTP/1.1; set before answering) */
+	int cors;             /* the request's Origin is allowed: the answer names it in
+			       * access-control-allow-origin (set before answering) */
+	unsigned retry_after; /* seconds: a Retry-After header when not 0 (set before
+			       * answering) */
 };
 
 /* Answers status with body (JSON text, copied); allow: an Allow header value or

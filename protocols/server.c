@@ -84,6 +84,7 @@ static void rg__on_tick(lws_sorted_usec_list_t *sul)
 	struct rg__tick *t = lws_container_of(sul, struct rg__tick, sul);
 	unsigned n = rg_registry_sweep(&t->srv->reg, rg_now_ms());
 
+	rg_conn_limits_sweep(&t->srv->conns, rg_mono_us());
 	if (n)
 		rg_info("dropped %u idle pattern room(s)", n);
 	rg_log_flush();

@@ -63,6 +63,7 @@ static void rg__on_sweep(lws_sorted_usec_list_t *sul)
 	struct rg_srv *srv = lws_container_of(sul, struct rg_srv, sweep);
 
 	rg_registry_sweep(&srv->reg, rg_now_ms());
+	rg_conn_limits_sweep(&srv->conns, rg_mono_us());
 	lws_sul_schedule(srv->ctx, 0, &srv->sweep, rg__on_sweep, RG_SWEEP_US);
 }
 
@@ -267,35 +268,54 @@ void rg_srv_limits_init(struct rg_srv *srv)
 	rg_conn_limits_init(&srv->conns, max, srv->cfg->max_connections_per_address);
 }
 
-int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
+/* The peer's address of socket fd as 16 bytes (IPv4 mapped): 0, or -1 (not an IP peer). */
+static int rg__peer_addr(int fd, unsigned char addr[16])
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
-	unsigned char addr[16] = {0};
-	struct rg_peer *peer;
-	const char *why;
-	char text[INET6_ADDRSTRLEN] = "?";
-	int fd = lws_get_socket_fd(wsi);
 
-	/* only network connections count: not HTTP/2 streams, nor what is no socket */
-	if (lws_get_network_wsi(wsi) != wsi || fd < 0 ||
-	    getpeername(fd, (struct sockaddr *)&sa, &len))
-		return 0;
+	memset(addr, 0, 16);
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&sa, &len))
+		return -1;
 	if (sa.ss_family == AF_INET6) {
 		memcpy(addr, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
 	} else if (sa.ss_family == AF_INET) {
 		addr[10] = addr[11] = 0xff;
 		memcpy(addr + 12, &((struct sockaddr_in *)&sa)->sin_addr, 4);
 	} else {
-		return 0;
+		return -1;
 	}
-	if (!rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
-		lws_set_opaque_user_data(wsi, peer);
+	return 0;
+}
+
+int rg_srv_conn_check(struct rg_srv *srv, int fd)
+{
+	unsigned char addr[16];
+	char text[INET6_ADDRSTRLEN] = "?";
+	const char *why;
+
+	if (rg__peer_addr(fd, addr) || !rg_conn_limits_check(&srv->conns, addr, &why))
 		return 0;
-	}
 	inet_ntop(AF_INET6, addr, text, sizeof(text));
 	rg_notice("limits: refused a connection from %s: %s", text, why);
 	return -1;
+}
+
+int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
+{
+	unsigned char addr[16];
+	struct rg_peer *peer;
+	const char *why;
+
+	/* only network connections count: not HTTP/2 streams, nor what is no socket */
+	if (lws_get_network_wsi(wsi) != wsi || rg__peer_addr(lws_get_socket_fd(wsi), addr))
+		return 0;
+	if (rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
+		rg_notice("limits: refused a connection: %s", why);
+		return -1;
+	}
+	lws_set_opaque_user_data(wsi, peer);
+	return 0;
 }
 
 void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi)

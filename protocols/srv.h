@@ -60,8 +60,11 @@ void rg_srv_free(struct rg_srv *srv);
  * up): limits.max_connections, or the open-files limit minus a margin. */
 void rg_srv_limits_init(struct rg_srv *srv);
 
-/* From protocols[0] (the chat protocol): SERVER_NEW_CLIENT_INSTANTIATED admits a new
- * network connection (nonzero: refused, lws closes it), WSI_DESTROY releases it. */
+/* From protocols[0] (the chat protocol): FILTER_NETWORK_CONNECTION checks an accepted
+ * socket against the limits (nonzero: refused, lws closes the socket at once, logged);
+ * SERVER_NEW_CLIENT_INSTANTIATED, which follows at once for the same socket, counts the
+ * new network connection (nonzero: refused), WSI_DESTROY releases it. */
+int rg_srv_conn_check(struct rg_srv *srv, int fd);
 int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi);
 void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi);
 

@@ -239,7 +239,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		rg_info("tls: SSL_MODE_RELEASE_BUFFERS on vhost %s", lws_get_vhost_name(in));
 		return 0;
 
-	/* protocols[0] hears of every network connection: the connection limits */
+	/* protocols[0] hears of every network connection: the connection limits. A
+	 * refusal is made before the socket has a wsi: lws closes it at once. */
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return srv && rg_srv_conn_check(srv, (int)(lws_intptr_t)in) ? -1 : 0;
+
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		return srv && rg_srv_conn_admit(srv, wsi) ? -1 : 0;
 
@@ -277,6 +281,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		rg_wake_init(&pss->wake, srv, wsi);
 		rg_session_init(&pss->session, &srv->reg, RG_FMT_WS, rg_wake, &pss->wake);
 		pss->session.doom = rg_wake_doom;
+		/* the connection's address (rg_srv_conn_admit): its publish budget */
+		pss->session.peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
 		pss->established = 1;
 		srv->streams++;
 		return rg__authenticate(srv, pss);

@@ -1,10 +1,19 @@
-"""Connection limits (docs/CONFIG.md limits.max_connections and
-limits.max_connections_per_address): a connection past either is closed as it is
-accepted, unanswered, and logged with its address and the limit; the count follows the
-connections that end, whatever they carried (TLS, HTTP/1.1, WebSocket, HTTP/2 with its
-streams counting as one connection)."""
+"""Connection and publish limits (docs/CONFIG.md limits.*).
+
+A connection past limits.max_connections or limits.max_connections_per_address is closed
+as it is accepted, unanswered, and logged with its address and the limit; the count
+follows the connections that end, whatever they carried (TLS, HTTP/1.1, WebSocket,
+HTTP/2 with its streams counting as one connection).
+
+A publish past limits.publish_rate_per_connection (WebSocket) or
+limits.publish_rate_per_address (all of an address's connections and HTTP requests) is
+answered rate_limited with a retry hint and not stored; backends are not limited."""
+import asyncio
+import hashlib
+import os
 import socket
 import subprocess
+import tempfile
 import time
 
 from harness import GatewayTestCase, http, raw_tls, run_tests
@@ -43,7 +52,8 @@ class PerAddressTest(GatewayTestCase):
         held = [tcp(self.gw) for _ in range(PER_ADDRESS)]
         try:
             extra = tcp(self.gw)
-            self.assertTrue(refused(extra), "the connection past the limit was kept")
+            self.assertTrue(refused(extra), "the connection past the limit was kept\n"
+                            + self.gw.stderr()[-2000:])
             extra.close()
             for s in held:
                 self.assertFalse(refused(s, timeout=0.3), "a held connection was closed")
@@ -107,6 +117,71 @@ class TotalTest(GatewayTestCase):
         while http(self.gw, "GET", "/healthz", timeout=3).status != 200:
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.1)
+
+
+API_KEY = "limits-test-" + os.urandom(8).hex()
+
+
+class PublishRateTest(GatewayTestCase):
+    # with an auth section, loopback is no backend: anonymous publishers are limited
+    CONFIG = {"limits": {"publish_rate_per_connection": 5, "publish_rate_per_address": 8}}
+
+    @classmethod
+    def setUpClass(cls):
+        keys = os.path.join(tempfile.mkdtemp(prefix="rg-limits-"), "keys")
+        with open(keys, "w") as f:
+            f.write(hashlib.sha256(API_KEY.encode()).hexdigest() + "\n")
+        cls.CONFIG = {**cls.CONFIG, "auth": {"api_keys_file": keys}}
+        super().setUpClass()
+
+    async def stored(self, room):
+        r = await self.ahttp("GET", f"/rooms/{room}/messages",
+                             headers=[f"Authorization: Bearer {API_KEY}"])
+        return [m["data"] for m in r.json()["messages"]]
+
+    async def test_per_connection_then_per_address(self):
+        await asyncio.sleep(1.1)  # full buckets
+        a, b = await self.ws(), await self.ws()
+        for c in (a, b):
+            await c.join("t:rate")
+        for i in range(5):
+            self.assertEqual((await a.request("publish", room="t:rate", data=f"a{i}"))
+                             ["type"], "ack")
+        ans = await a.request("publish", room="t:rate", data="a-over")
+        self.assertEqual(ans.get("code"), "rate_limited", ans)
+        self.assertGreater(ans.get("retry_after_ms", 0), 0, ans)
+        # b has its own 5, but the address has 8 in all: 3 left
+        got = [(await b.request("publish", room="t:rate", data=f"b{i}")).get("type")
+               for i in range(4)]
+        self.assertEqual(got, ["ack", "ack", "ack", "error"])
+        stored = await self.stored("t:rate")
+        self.assertEqual(stored, [f"a{i}" for i in range(5)] + ["b0", "b1", "b2"])
+        # the hint holds: after it, a publishes again
+        await asyncio.sleep(max(ans["retry_after_ms"], 200) / 1000 + 0.2)
+        self.assertEqual((await a.request("publish", room="t:rate", data="later"))["type"],
+                         "ack")
+
+    async def test_http_per_address_and_backends(self):
+        await asyncio.sleep(1.1)
+        # eight publishes on one HTTP/2 connection at once, then two more: a request per
+        # TLS handshake would be slow enough for the bucket to refill between them
+        out = subprocess.run(
+            ["curl", "-sk", "--http2", "--parallel", "-X", "POST", "-H",
+             "content-type: application/json", "-d", "1", "-w", "%{http_code}\\n"]
+            + ["-o", "/dev/null", f"{self.gw.base}/rooms/t:hrate/messages"] * 10,
+            capture_output=True, timeout=30, text=True).stdout.split()
+        self.assertEqual(sorted(out), ["201"] * 8 + ["429"] * 2, out)
+        r = await self.ahttp("POST", "/rooms/t:hrate/messages", body="9")
+        if r.status == 429:  # unless a token came back meanwhile
+            self.assertError(r, 429, "rate_limited")
+            self.assertGreaterEqual(int(r.headers.get("retry-after", "0")), 1, r.headers)
+        # a backend is not limited
+        for i in range(20):
+            r = await self.ahttp("POST", "/rooms/t:hrate/messages", body=str(100 + i),
+                                 headers=[f"Authorization: Bearer {API_KEY}"])
+            self.assertEqual(r.status, 201, r)
+        stored = await self.stored("t:hrate")
+        self.assertEqual(stored[-20:], list(range(100, 120)))
 
 
 if __name__ == "__main__":

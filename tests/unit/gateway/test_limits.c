@@ -45,5 +45,38 @@ int main(void)
 	CHECK(l.total == 3000 && HASH_COUNT(l.peers) == 1);
 	rg_conn_limits_cleanup(&l);
 	CHECK(l.peers == NULL && l.total == 0);
+
+	/* check says what admit would, and changes nothing */
+	rg_conn_limits_init(&l, 0, 1);
+	CHECK(rg_conn_limits_check(&l, a1, &why) == 0 && l.peers == NULL);
+	CHECK(rg_conn_limits_admit(&l, a1, &p[0], &why) == 0);
+	CHECK(rg_conn_limits_check(&l, a1, &why) == -1 && l.total == 1);
+	CHECK(rg_conn_limits_check(&l, a2, &why) == 0);
+
+	/* an address that published keeps its bucket past its last connection, until the
+	 * bucket is full again */
+	uint32_t retry = 0;
+	CHECK(rg_bucket_take(&p[0]->publishes, 2, 1000000, &retry) == 1);
+	rg_conn_limits_release(&l, p[0]);
+	CHECK(HASH_COUNT(l.peers) == 1 && l.total == 0);
+	CHECK(rg_conn_limits_sweep(&l, 1500000) == 0);
+	CHECK(rg_conn_limits_admit(&l, a1, &p[1], &why) == 0);
+	CHECK(rg_bucket_take(&p[1]->publishes, 2, 1000001, &retry) == 1);
+	CHECK(rg_bucket_take(&p[1]->publishes, 2, 1000002, &retry) == 0 && retry > 0);
+	rg_conn_limits_release(&l, p[1]);
+	CHECK(rg_conn_limits_sweep(&l, 2000002) == 1 && l.peers == NULL);
+	rg_conn_limits_cleanup(&l);
+
+	/* the bucket: rate a second, a second's burst, refilled over time */
+	struct rg_bucket b = {0};
+	int taken = 0;
+	for (int i = 0; i < 20; i++)
+		taken += rg_bucket_take(&b, 10, 5000000, &retry);
+	CHECK(taken == 10);
+	CHECK(rg_bucket_take(&b, 10, 5000000, &retry) == 0 && retry >= 99 && retry <= 101);
+	CHECK(rg_bucket_take(&b, 10, 5100000, &retry) == 1); /* 100 ms: one token back */
+	CHECK(rg_bucket_take(&b, 10, 5100000, &retry) == 0);
+	CHECK(rg_bucket_take(&b, 10, 9000000, &retry) == 1); /* idle: full again */
+	CHECK(rg_bucket_take(&b, 0, 9000000, &retry) == 1);  /* 0: no limit */
 	return check_done("limits");
 }

@@ -91,17 +91,25 @@ int rg_room_name_valid(const char *s, size_t len)
 	return 1;
 }
 
-void rg_conf_warn(struct rg_conf_parse *p, const char *key, const char *fmt, ...)
+/* A line at the current path extended by key (when not NULL). */
+static void rg__keyed(struct rg_conf_parse *p, const char *key, int warning, const char *fmt,
+		      va_list ap)
 {
 	char msg[512];
-	va_list ap;
 	size_t old = key ? rg__push_key(p, key) : p->plen;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rg__line(p, 1, msg);
+	rg__line(p, warning, msg);
 	rg__pop(p, old);
+}
+
+void rg_conf_warn(struct rg_conf_parse *p, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rg__keyed(p, key, 1, fmt, ap);
+	va_end(ap);
 }
 
 int rg_conf_failed(const struct rg_conf_parse *p)
@@ -111,15 +119,11 @@ int rg_conf_failed(const struct rg_conf_parse *p)
 
 void rg_conf_fail(struct rg_conf_parse *p, const char *key, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
-	size_t old = key ? rg__push_key(p, key) : p->plen;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rg__keyed(p, key, 0, fmt, ap);
 	va_end(ap);
-	rg__fail(p, "%s", msg);
-	rg__pop(p, old);
 }
 
 static void *rg__at(void *obj, size_t offset)

@@ -35,7 +35,8 @@ enum rg_on_lag { RG_LAG_DISCONNECT, RG_LAG_SKIP };
 struct rg_room_conf {
 	char *name; /* exact name, or the prefix before '*' for a pattern */
 	int is_pattern;
-	uint32_t history; /* ring size: history kept and lag tolerance */
+	uint32_t history;       /* ring size: history kept and lag tolerance */
+	uint32_t history_bytes; /* and at most this many bytes of it (rg_msg_weight); 0: no cap */
 	enum rg_policy subscribe, publish;
 	enum rg_policy history_query, presence_query; /* absent: subscribe's */
 	enum rg_bind bind;                            /* pattern rooms only */
@@ -84,6 +85,7 @@ struct rg_config {
 	 * to write) before it is judged slow; also how far past `history` a room keeps a
 	 * message for a subscriber that still needs it. */
 	uint32_t max_pending_bytes;
+	uint32_t memory_mb;   /* the memory budget (budget.h); 0: none */
 	uint32_t drain_ms;    /* on SIGTERM: how long open connections get to close */
 	uint32_t coalesce_us; /* wakes within this window share one write turn */
 	struct rg_room_conf *rooms;

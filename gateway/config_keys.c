@@ -401,6 +401,20 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"as `lagged`, or `gap`). A client's answers to its own requests are not counted: "
 		"it is paused instead (docs/PROTOCOL.md)"},
 
+	{.path = "limits.memory_mb",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 4 * 1024 * 1024,
+	 .def = 1024,
+	 .offset = RG__CONF(memory_mb),
+	 .doc = "the memory budget, in MiB: what clients make the gateway hold (stored "
+		"messages, rooms, subscriptions, queued answers, input buffers), counted as it "
+		"is allocated. Past it, pattern rooms without subscribers are dropped, least "
+		"recently used first; while it is still past, a publish that would grow a room "
+		"is answered `overloaded` (HTTP 503), new connections are refused (HTTP 503, "
+		"WebSocket close 1013) and `/readyz` answers 503. Connections themselves are "
+		"bounded by `max_connections` (docs/OPERATIONS.md, \"Sizing\"); 0: no budget"},
+
 	{.path = "shutdown", .type = RG_CONF_OBJECT},
 	{.path = "shutdown.drain_ms",
 	 .type = RG_CONF_UINT,
@@ -556,6 +570,16 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"window in which publish ids are deduplicated. A subscriber may fall this far "
 		"behind, and further while it is owed less than `limits.max_pending_bytes`, "
 		"before `on_lag` applies"},
+	{.path = "rooms[].history_bytes",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 1024 * 1024 * 1024,
+	 .def = 1024 * 1024,
+	 .offset = RG__ROOM(history_bytes),
+	 .doc = "and at most this many bytes of them: a message counts as its SSE event (its "
+		"data, the message envelope and the event lines, about 100 bytes more); the "
+		"newest is always kept. A room holds each message framed for WebSocket and for "
+		"SSE, so its memory is about twice this. 0: only `history` counts"},
 	{.path = "rooms[].subscribe",
 	 .type = RG_CONF_ENUM,
 	 .choices = rg__policy,

@@ -25,6 +25,7 @@ static const struct {
 	[RG_E_UNAUTHORIZED] = {"unauthorized", 401},
 	[RG_E_TOKEN_EXPIRED] = {"token_expired", 401},
 	[RG_E_RATE_LIMITED] = {"rate_limited", 429},
+	[RG_E_OVERLOADED] = {"overloaded", 503},
 };
 
 const char *rg_err_code(enum rg_err e)
@@ -58,6 +59,7 @@ const char rg_why_no_stream[] = "no such stream";
 const char rg_why_unread[] = "its answers went unread";
 const char rg_why_origin[] = "Origin: not the gateway's own, and not in http.allowed_origins";
 const char rg_why_name[] = "name: expected 1..64 bytes, no control characters";
+const char rg_why_overloaded[] = "the gateway is over its memory budget (limits.memory_mb)";
 const char rg_why_epoch[] = "epoch: expected 1..16 characters of 0-9 a-z";
 
 enum rg_err rg_err_room(int rc, const char **why)
@@ -72,6 +74,9 @@ enum rg_err rg_err_room(int rc, const char **why)
 	case -ENOSPC:
 		*why = "the gateway holds limits.max_rooms rooms, each with a subscriber";
 		return RG_E_LIMIT_EXCEEDED;
+	case -ENOBUFS:
+		*why = rg_why_overloaded;
+		return RG_E_OVERLOADED;
 	default:
 		*why = rg_why_nomem;
 		return RG_E_INTERNAL;

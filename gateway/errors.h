@@ -26,6 +26,7 @@ enum rg_err {
 	RG_E_UNAUTHORIZED,
 	RG_E_TOKEN_EXPIRED,
 	RG_E_RATE_LIMITED,
+	RG_E_OVERLOADED,
 	RG_E_COUNT
 };
 
@@ -51,8 +52,10 @@ extern const char rg_why_unread[];         /* lagged: the connection's answers w
 extern const char rg_why_origin[];         /* RG_E_FORBIDDEN: a browser page elsewhere */
 extern const char rg_why_name[];           /* a presence name that is not one */
 extern const char rg_why_epoch[];          /* an epoch that is not one */
+extern const char rg_why_overloaded[];     /* RG_E_OVERLOADED: over the memory budget */
 
-/* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOMEM) as
+/* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOBUFS,
+ * -ENOMEM) as
  * the error every transport answers, and its message in *why. */
 enum rg_err rg_err_room(int rc, const char **why);
 

@@ -1,6 +1,7 @@
 #include "registry.h"
 
 #include "auth.h"
+#include "log.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -35,7 +36,7 @@ static void rg__new_epoch(char *out)
 static int rg__add(struct rg_registry *reg, const char *name, const struct rg_room_conf *conf,
 		   struct rg_room **out)
 {
-	struct rg_room *room = rg_room_new(name, conf);
+	struct rg_room *room = rg_room_new(name, conf, &reg->mem);
 	if (!room)
 		return -ENOMEM;
 	room->keep_bytes = reg->cfg->max_pending_bytes;
@@ -56,6 +57,7 @@ int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg)
 
 	memset(reg, 0, sizeof(*reg));
 	reg->cfg = cfg;
+	reg->mem.limit = (uint64_t)cfg->memory_mb << 20;
 	rg__new_epoch(reg->epoch);
 	for (size_t i = 0; i < cfg->nrooms; i++) {
 		if (cfg->rooms[i].is_pattern)
@@ -136,6 +138,8 @@ int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int c
 	const struct rg_room_conf *rc = rg__pattern_for(reg->cfg, name, len);
 	if (!rc || !create)
 		return -ENOENT;
+	if (rg_registry_overloaded(reg, NULL))
+		return -ENOBUFS;
 	if (reg->nrooms >= reg->cfg->max_rooms) {
 		if (!reg->idle)
 			return -ENOSPC;
@@ -145,6 +149,59 @@ int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int c
 	memcpy(key, name, len);
 	key[len] = '\0';
 	return rg__add(reg, key, rc, out);
+}
+
+/* Where being over the budget ends: 1/16 below it, so a gateway at its budget does
+ * not go in and out of it with every message. */
+static uint64_t rg__low_water(const struct rg_registry *reg)
+{
+	return reg->mem.limit - reg->mem.limit / 16;
+}
+
+unsigned rg_registry_reclaim(struct rg_registry *reg, const struct rg_room *keep)
+{
+	struct rg_room *room, *tmp;
+	unsigned n = 0;
+
+	DL_FOREACH_SAFE2(reg->idle, room, tmp, idle_next)
+	{
+		if (reg->mem.used < rg__low_water(reg))
+			break;
+		if (room == keep)
+			continue;
+		rg__drop(reg, room);
+		reg->reclaimed++;
+		n++;
+	}
+	return n;
+}
+
+int rg_registry_overloaded(struct rg_registry *reg, const struct rg_room *keep)
+{
+	if (rg_budget_over(&reg->mem) || reg->overloaded)
+		rg_registry_reclaim(reg, keep);
+	int was = reg->overloaded;
+
+	if (rg_budget_over(&reg->mem))
+		reg->overloaded = 1;
+	else if (!reg->mem.limit || reg->mem.used < rg__low_water(reg))
+		reg->overloaded = 0;
+	if (reg->overloaded != was)
+		rg_notice(
+			reg->overloaded
+				? "memory: over the budget (%llu MiB) with every idle pattern room "
+				  "dropped: refusing new rooms, new connections and publishes that "
+				  "grow a room (overloaded)"
+				: "memory: within the budget again (%llu MiB): taking new work",
+			(unsigned long long)(reg->mem.limit >> 20));
+	return reg->overloaded;
+}
+
+int rg_registry_publish(struct rg_registry *reg, struct rg_room *room, const char *data, size_t len,
+			const char *key, uint64_t *seq)
+{
+	rg_registry_overloaded(reg, room);
+	return rg_room_publish(room, data, len, key, seq);
 }
 
 unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms)

@@ -8,11 +8,19 @@
  * (rg_registry_release), so joining and leaving rooms holds no room slots. A room with
  * a subscriber is never dropped.
  *
+ * Memory: the registry keeps the budget (budget.h) its rooms and the sessions on it
+ * count in. Past it, pattern rooms without a subscriber are dropped, least recently
+ * used first, until it is met with 1/16 to spare (rg_registry_reclaim). When that is not
+ * enough, rooms in use hold the memory, and the gateway is overloaded until it is back
+ * under that mark: no new pattern room, no new connection (rg_registry_overloaded), no
+ * publish that grows a room while the budget is past (room.h).
+ *
  * The registry owns its rooms; the config must outlive the registry.
  */
 #ifndef RG_REGISTRY_H
 #define RG_REGISTRY_H
 
+#include "budget.h"
 #include "room.h"
 
 struct rg_session;
@@ -30,6 +38,9 @@ struct rg_registry {
 	uint32_t nrooms;
 	struct rg_room *idle;      /* pattern rooms without subscribers, LRU first */
 	uint64_t evicted;          /* rooms dropped early to make way for new ones */
+	uint64_t reclaimed;        /* rooms dropped early to meet the memory budget */
+	struct rg_budget mem;      /* limits.memory_mb */
+	int overloaded;            /* rg_registry_overloaded */
 	struct rg_stream *streams; /* uthash, by token: sessions others may steer (session.c) */
 };
 
@@ -39,7 +50,8 @@ void rg_registry_cleanup(struct rg_registry *reg);
 
 /* The room called name (len bytes, not NUL-terminated), creating a pattern room when
  * create is set. 0 and *out; -EINVAL (not a valid name), -ENOENT (no room or pattern),
- * -ENOSPC (max_rooms reached and every pattern room has subscribers), -ENOMEM. */
+ * -ENOSPC (max_rooms reached and every pattern room has subscribers), -ENOBUFS (a new
+ * room, and the budget is over), -ENOMEM. */
 int rg_registry_get(struct rg_registry *reg, const char *name, size_t len, int create,
 		    struct rg_room **out);
 
@@ -59,6 +71,19 @@ int rg_registry_cursor_stale(const struct rg_registry *reg, const struct rg_room
 /* After a subscriber left room: drops it when it is a pattern room left with no
  * subscriber and no message (nothing to keep). */
 void rg_registry_release(struct rg_registry *reg, struct rg_room *room);
+
+/* Drops pattern rooms without subscribers, least recently used first, until the budget
+ * is met with 1/16 to spare; never keep (or NULL). How many it dropped. */
+unsigned rg_registry_reclaim(struct rg_registry *reg, const struct rg_room *keep);
+
+/* Whether the gateway is overloaded: the budget was past even after
+ * rg_registry_reclaim(reg, keep), and it has not come back 1/16 under it since. New
+ * work is refused while it is. */
+int rg_registry_overloaded(struct rg_registry *reg, const struct rg_room *keep);
+
+/* rg_room_publish, after making way in the budget: the same returns. */
+int rg_registry_publish(struct rg_registry *reg, struct rg_room *room, const char *data, size_t len,
+			const char *key, uint64_t *seq);
 
 /* Drops pattern rooms idle since before now_ms - idle_seconds; returns how many. */
 unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms);

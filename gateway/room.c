@@ -1,20 +1,31 @@
 #include "room.h"
 
+#include "budget.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utlist.h>
 
-struct rg_room *rg_room_new(const char *name, const struct rg_room_conf *conf)
+struct rg_room *rg_room_new(const char *name, const struct rg_room_conf *conf,
+			    struct rg_budget *mem)
 {
-	struct rg_room *room = calloc(1, sizeof(*room));
-	if (!room || !(room->name = strdup(name))) {
-		free(room);
+	struct rg_room *room = rg_budget_calloc(mem, RG_MEM_ROOMS, 1, sizeof(*room));
+	if (!room || !(room->name = rg_budget_strdup(mem, RG_MEM_ROOMS, name))) {
+		rg_budget_free(mem, RG_MEM_ROOMS, room);
 		return NULL;
 	}
+	room->mem = mem;
 	room->conf = conf;
 	room->idle_since_ms = rg_now_ms();
 	return room;
+}
+
+/* The ring holds the only reference to a stored message: dropping it frees it. */
+static void rg__msg_drop(struct rg_room *room, struct rg_msg *m)
+{
+	rg_budget_release(room->mem, RG_MEM_MESSAGES, m);
+	rg_msg_unref(m);
 }
 
 void rg_room_free(struct rg_room *room)
@@ -23,10 +34,10 @@ void rg_room_free(struct rg_room *room)
 		return;
 	HASH_CLEAR(hh, room->keys);
 	for (uint32_t i = 0; i < room->ring_cap; i++)
-		rg_msg_unref(room->ring[i]);
-	free(room->ring);
-	free(room->name);
-	free(room);
+		rg__msg_drop(room, room->ring[i]);
+	rg_budget_free(room->mem, RG_MEM_ROOMS, room->ring);
+	rg_budget_free(room->mem, RG_MEM_ROOMS, room->name);
+	rg_budget_free(room->mem, RG_MEM_ROOMS, room);
 }
 
 uint64_t rg_room_first_seq(const struct rg_room *room)
@@ -34,11 +45,31 @@ uint64_t rg_room_first_seq(const struct rg_room *room)
 	return room->last_seq - room->count + 1;
 }
 
+/* The bytes from m to the last message stored, with w more to come. */
+static uint64_t rg__bytes_from(const struct rg_room *room, const struct rg_msg *m, size_t w)
+{
+	return room->bytes + w - (m->end_bytes - rg_msg_weight(m));
+}
+
 uint64_t rg_room_oldest_seq(const struct rg_room *room)
 {
 	uint64_t first = rg_room_first_seq(room), h = room->conf->history;
-	return room->last_seq >= h && room->last_seq - h + 1 > first ? room->last_seq - h + 1
-								     : first;
+	uint64_t lo = room->last_seq >= h && room->last_seq - h + 1 > first ? room->last_seq - h + 1
+									    : first;
+	uint64_t hi = room->last_seq, cap = room->conf->history_bytes;
+
+	if (!cap || lo >= hi || rg__bytes_from(room, rg_room_get(room, lo), 0) <= cap)
+		return lo;
+	/* the oldest within history_bytes of the end (the newest always is): the bytes
+	 * from a message on shrink as its seq grows, so this is a search */
+	while (lo + 1 < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (rg__bytes_from(room, rg_room_get(room, mid), 0) <= cap)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
 }
 
 /* Doubles the ring when every slot is in use. */
@@ -49,12 +80,12 @@ static int rg__ring_grow(struct rg_room *room)
 		cap = room->conf->history;
 	if (cap <= room->ring_cap)
 		return -ENOMEM; /* 2^32 stored messages */
-	struct rg_msg **ring = calloc(cap, sizeof(*ring));
+	struct rg_msg **ring = rg_budget_calloc(room->mem, RG_MEM_ROOMS, cap, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
 	for (uint64_t s = rg_room_first_seq(room); s <= room->last_seq; s++)
 		ring[(s - 1) % cap] = room->ring[(s - 1) % room->ring_cap];
-	free(room->ring);
+	rg_budget_free(room->mem, RG_MEM_ROOMS, room->ring);
 	room->ring = ring;
 	room->ring_cap = cap;
 	return 0;
@@ -72,30 +103,42 @@ static void rg__evict_oldest(struct rg_room *room)
 	struct rg_msg **slot = &room->ring[(rg_room_first_seq(room) - 1) % room->ring_cap];
 	if ((*slot)->key)
 		HASH_DEL(room->keys, *slot);
-	rg_msg_unref(*slot);
+	rg__msg_drop(room, *slot);
 	*slot = NULL;
 	room->count--;
 }
 
-/* Makes way for a message of weight w: drops the oldest messages beyond `history`
- * that no subscriber needs, or that lie beyond keep_bytes from the end. */
-static void rg__trim(struct rg_room *room, size_t w)
+/* How many of the oldest messages make way for a message of weight w: those past
+ * `history` or `history_bytes` that no subscriber needs, or that lie beyond keep_bytes
+ * from the end. With *freed (or NULL): what dropping them frees. */
+static uint32_t rg__trim_plan(const struct rg_room *room, size_t w, size_t *freed)
 {
+	const struct rg_room_conf *rc = room->conf;
 	uint64_t first = rg_room_first_seq(room), need = UINT64_MAX;
+	uint32_t n = 0;
+	int needs_scanned = 0;
 
-	if (room->count < room->conf->history)
-		return;
-	/* the oldest cursor still inside the ring; cursors below it have lagged already */
-	for (const struct rg_sub *sub = room->subs; sub; sub = sub->next)
-		if (sub->next_seq >= first && sub->next_seq < need)
-			need = sub->next_seq;
-	while (room->count && room->count >= room->conf->history) {
-		const struct rg_msg *m = room->ring[(rg_room_first_seq(room) - 1) % room->ring_cap];
-		uint64_t owed = room->bytes + w - (m->end_bytes - rg_msg_weight(m));
-		if (m->seq >= need && owed <= room->keep_bytes)
+	if (freed)
+		*freed = 0;
+	for (; n < room->count; n++) {
+		const struct rg_msg *m = rg_room_get(room, first + n);
+		uint64_t from = rg__bytes_from(room, m, w);
+		if (room->count - n < rc->history &&
+		    (!rc->history_bytes || from <= rc->history_bytes))
 			break;
-		rg__evict_oldest(room);
+		if (!needs_scanned) {
+			/* the oldest cursor still stored; cursors below it lagged already */
+			for (const struct rg_sub *sub = room->subs; sub; sub = sub->next)
+				if (sub->next_seq >= first && sub->next_seq < need)
+					need = sub->next_seq;
+			needs_scanned = 1;
+		}
+		if (m->seq >= need && from <= room->keep_bytes)
+			break;
+		if (freed)
+			*freed += rg_budget_size(m);
 	}
+	return n;
 }
 
 int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
@@ -115,11 +158,19 @@ int rg_room_publish(struct rg_room *room, const char *data, size_t len, const ch
 	struct rg_msg *m = rg_msg_new(room->name, room->epoch, s, rg_now_ms(), data, len, key);
 	if (!m)
 		return -ENOMEM;
-	rg__trim(room, rg_msg_weight(m));
+	size_t freed = 0;
+	uint32_t drop = rg__trim_plan(room, rg_msg_weight(m), room->mem ? &freed : NULL);
+	if (rg_budget_over(room->mem) && freed < rg_budget_size(m)) {
+		rg_msg_unref(m);
+		return -ENOBUFS;
+	}
+	while (drop--)
+		rg__evict_oldest(room);
 	if (room->count == room->ring_cap && rg__ring_grow(room)) {
 		rg_msg_unref(m);
 		return -ENOMEM;
 	}
+	rg_budget_charge(room->mem, RG_MEM_MESSAGES, m);
 	room->bytes += rg_msg_weight(m);
 	m->end_bytes = room->bytes;
 	room->ring[(s - 1) % room->ring_cap] = m;

@@ -5,12 +5,17 @@
  * copies per subscriber.
  *
  * Lag is judged by what a subscriber is owed, not by ring position: a message older
- * than the last `history` stays stored while a subscriber still needs it and it lies
- * within the last keep_bytes published (the per-connection budget), so a burst inside
- * one loop pass never looks like lag. A message is dropped only when no subscriber
- * needs it or it is beyond that budget; a subscriber it was still owed to has lagged:
- * its lag callback runs once, and rg_sub_peek() says RG_SUB_LAGGED. A stalled reader
- * thus never costs the room more than keep_bytes, nor itself more than its cursor.
+ * than the last `history` (or `history_bytes`) stays stored while a subscriber still needs it and
+ * it lies within the last keep_bytes published (the per-connection budget), so a burst inside one
+ * loop pass never looks like lag. A message is dropped only when no subscriber needs it or it is
+ * beyond that budget; a subscriber it was still owed to has lagged: its lag callback runs once, and
+ * rg_sub_peek() says RG_SUB_LAGGED. A stalled reader thus never costs the room more than
+ * keep_bytes, nor itself more than its cursor.
+ *
+ * Memory: a room with a budget (budget.h) counts itself, its ring and its messages in
+ * it. While the budget is over, a publish is stored only when it makes way for itself
+ * (the messages it pushes out of the history free as much as it takes): rooms whose
+ * history is full go on, none grows.
  *
  * Ownership: the room owns its ring references and its name. Subscriptions are owned
  * by their session and only linked into the room; rg_room_free() requires none left.
@@ -37,9 +42,12 @@ struct rg_sub {
 	int armed; /* woken and not yet drained: no need to wake again */
 };
 
+struct rg_budget;
+
 struct rg_room {
 	char *name;
-	const char *epoch; /* the registry's (SSE ids carry it); NULL: none */
+	struct rg_budget *mem; /* or NULL: not counted */
+	const char *epoch;     /* the registry's (SSE ids carry it); NULL: none */
 	const struct rg_room_conf *conf;
 	uint64_t last_seq;
 	struct rg_msg **ring;
@@ -60,18 +68,21 @@ struct rg_room {
 
 enum rg_sub_state { RG_SUB_IDLE, RG_SUB_READY, RG_SUB_LAGGED };
 
-/* NULL when out of memory. */
-struct rg_room *rg_room_new(const char *name, const struct rg_room_conf *conf);
+/* mem: the budget it counts in, or NULL. NULL when out of memory. */
+struct rg_room *rg_room_new(const char *name, const struct rg_room_conf *conf,
+			    struct rg_budget *mem);
 void rg_room_free(struct rg_room *room);
 
 /* Stamps data (compact JSON text) with the next seq and the time, stores it and wakes
  * idle subscribers. key (or NULL) makes it idempotent: a key still in the ring is not
  * stored again. 0 and *seq (stored); 1 and *seq of the original (the same key with
- * the same data); -EEXIST (the same key with other data); -ENOMEM. */
+ * the same data); -EEXIST (the same key with other data); -ENOBUFS (the budget is
+ * over and this would grow the room); -ENOMEM. */
 int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
 		    uint64_t *seq);
 
-/* The oldest seq of the room's history: what history queries and resuming reach back
+/* The oldest seq of the room's history, its last `history` messages within its last
+ * `history_bytes` (the newest always is): what history queries and resuming reach back
  * to (last_seq + 1 when empty). */
 uint64_t rg_room_oldest_seq(const struct rg_room *room);
 /* The oldest seq stored, history or still owed to a subscriber (<= the above). */

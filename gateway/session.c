@@ -25,6 +25,7 @@ struct rg_stream {
 /* Encoded bytes, shared by every session that was told the same (presence events). */
 struct rg_blob {
 	unsigned refs;
+	struct rg_budget *mem; /* the budget it counts in */
 	size_t len;
 	unsigned char bytes[];
 };
@@ -35,14 +36,16 @@ struct rg_answer {
 };
 
 /* A WebSocket frame of text, or an SSE event named type with text as its data. */
-static struct rg_blob *rg__blob(enum rg_format fmt, const char *type, const char *text, size_t tl)
+static struct rg_blob *rg__blob(struct rg_budget *mem, enum rg_format fmt, const char *type,
+				const char *text, size_t tl)
 {
 	size_t cap = tl + (fmt == RG_FMT_WS ? RG_WS_HEADER_MAX : strlen(type) + 20);
-	struct rg_blob *b = malloc(sizeof(*b) + cap);
+	struct rg_blob *b = rg_budget_malloc(mem, RG_MEM_ANSWERS, sizeof(*b) + cap);
 
 	if (!b)
 		return NULL;
 	b->refs = 1;
+	b->mem = mem;
 	if (fmt == RG_FMT_WS) {
 		b->len = rg_ws_text_header(b->bytes, tl);
 		memcpy(b->bytes + b->len, text, tl);
@@ -59,7 +62,7 @@ static struct rg_blob *rg__blob(enum rg_format fmt, const char *type, const char
 static void rg__blob_unref(struct rg_blob *b)
 {
 	if (b && !--b->refs)
-		free(b);
+		rg_budget_free(b->mem, RG_MEM_ANSWERS, b);
 }
 
 /* Judges the session slow, once: its transport closes it as lagged. */
@@ -91,7 +94,7 @@ static int rg__push(struct rg_session *s, struct rg_blob *b, int how)
 		rg__doom(s);
 		return -ENOBUFS;
 	}
-	if (!(a = malloc(sizeof(*a))))
+	if (!(a = rg_budget_malloc(&s->reg->mem, RG_MEM_ANSWERS, sizeof(*a))))
 		return -ENOMEM;
 	b->refs++;
 	a->blob = b;
@@ -117,7 +120,7 @@ static int rg__push(struct rg_session *s, struct rg_blob *b, int how)
 static int rg__enqueue_how(struct rg_session *s, const char *type, const char *text, size_t tl,
 			   int how)
 {
-	struct rg_blob *b = rg__blob(s->fmt, type, text, tl);
+	struct rg_blob *b = rg__blob(&s->reg->mem, s->fmt, type, text, tl);
 	int rc = b ? rg__push(s, b, how) : -ENOMEM;
 
 	rg__blob_unref(b);
@@ -220,7 +223,7 @@ int rg_session_authenticate(struct rg_session *s, struct rg_identity *id)
 {
 	if (s->id)
 		rg_identity_clear(s->id);
-	else if (!(s->id = malloc(sizeof(*s->id))))
+	else if (!(s->id = rg_budget_malloc(&s->reg->mem, RG_MEM_SESSIONS, sizeof(*s->id))))
 		return -ENOMEM;
 	*s->id = *id;
 	memset(id, 0, sizeof(*id));
@@ -301,7 +304,8 @@ static void rg__presence_event(const struct rg_session_sub *ss, const char *even
 		    !((const struct rg_session_sub *)sub)->announced)
 			continue;
 		if (!blob[other->fmt])
-			blob[other->fmt] = rg__blob(other->fmt, "presence", text, strlen(text));
+			blob[other->fmt] = rg__blob(&other->reg->mem, other->fmt, "presence", text,
+						    strlen(text));
 		if (blob[other->fmt])
 			rg__push(other, blob[other->fmt], RG__UNSOLICITED);
 	}
@@ -374,8 +378,8 @@ static void rg__index_add(struct rg_session *s, struct rg_session_sub *ss)
 		return;
 	}
 	unsigned cap = s->idx ? 2 * s->idx_cap : 4 * RG_SESSION_LINEAR;
-	free(s->idx);
-	if (!(s->idx = calloc(cap, sizeof(*s->idx)))) {
+	rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, s->idx);
+	if (!(s->idx = rg_budget_calloc(&s->reg->mem, RG_MEM_SESSIONS, cap, sizeof(*s->idx)))) {
 		s->idx_cap = 0;
 		return;
 	}
@@ -431,10 +435,10 @@ static void rg__drop(struct rg_session *s, struct rg_session_sub *ss)
 		rg__presence_event(ss, "leave");
 	rg_sub_detach(&ss->sub);
 	rg_registry_release(s->reg, room);
-	free(ss->name);
-	free(ss);
+	rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, ss->name);
+	rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, ss);
 	if (!s->nsubs) {
-		free(s->idx);
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, s->idx);
 		s->idx = NULL;
 		s->idx_cap = 0;
 	}
@@ -460,8 +464,9 @@ int rg_session_publish_token(struct rg_session *s)
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -EIO;
-	if (!(st = calloc(1, sizeof(*st))) || !(text = malloc(cap))) {
-		free(st);
+	if (!(st = rg_budget_calloc(&s->reg->mem, RG_MEM_SESSIONS, 1, sizeof(*st))) ||
+	    !(text = malloc(cap))) {
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, st);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < sizeof(raw); i++)
@@ -477,7 +482,7 @@ int rg_session_publish_token(struct rg_session *s)
 	rc = rg__enqueue_how(s, "stream", text, n, RG__FIRST);
 	free(text);
 	if (rc) {
-		free(st);
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, st);
 		return rc;
 	}
 	st->session = s;
@@ -502,7 +507,7 @@ void rg_session_cleanup(struct rg_session *s)
 {
 	if (s->stream) {
 		HASH_DEL(s->reg->streams, s->stream);
-		free(s->stream);
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, s->stream);
 		s->stream = NULL;
 	}
 	while (s->subs)
@@ -511,14 +516,14 @@ void rg_session_cleanup(struct rg_session *s)
 		struct rg_answer *a = s->ans_head;
 		s->ans_head = a->next;
 		rg__blob_unref(a->blob);
-		free(a);
+		rg_budget_free(&s->reg->mem, RG_MEM_ANSWERS, a);
 	}
 	s->ans_tail = NULL;
 	s->nans = 0;
 	s->ans_bytes = 0;
 	if (s->id) {
 		rg_identity_clear(s->id);
-		free(s->id);
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, s->id);
 		s->id = NULL;
 	}
 }
@@ -571,7 +576,9 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		return -1;
 	}
 	if (!j->ss) {
-		struct rg_session_sub *ss = calloc(1, sizeof(*ss)), **tail = &s->subs;
+		struct rg_session_sub *ss = rg_budget_calloc(&s->reg->mem, RG_MEM_SESSIONS, 1,
+							     sizeof(*ss)),
+				      **tail = &s->subs;
 		if (!ss) {
 			j->err = rg_err_room(-ENOMEM, &j->why);
 			return -1;
@@ -581,8 +588,9 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		if (id->authenticated && id->name[0])
 			j->name = id->name;
 		ss->authed = id->authenticated && id->sub[0];
-		if (j->name && !(ss->name = strdup(j->name))) {
-			free(ss);
+		if (j->name &&
+		    !(ss->name = rg_budget_strdup(&s->reg->mem, RG_MEM_SESSIONS, j->name))) {
+			rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, ss);
 			j->err = rg_err_room(-ENOMEM, &j->why);
 			return -1;
 		}
@@ -694,11 +702,13 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 						    "retry_after_ms", (int)retry),
 					  req->id);
 	}
-	int r = rg_room_publish(ss->sub.room, req->data, req->data_len, req->id[0] ? req->id : NULL,
-				&seq);
+	int r = rg_registry_publish(s->reg, ss->sub.room, req->data, req->data_len,
+				    req->id[0] ? req->id : NULL, &seq);
 	if (r == -EEXIST)
 		return rg__error(s, RG_E_CONFLICT,
 				 "id: this room stored another message under this id", req->id);
+	if (r == -ENOBUFS)
+		return rg__error(s, RG_E_OVERLOADED, rg_why_overloaded, req->id);
 	if (r < 0)
 		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);
 	json_t *ack = json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
@@ -954,7 +964,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 		s->ans_bytes -= a->blob->len;
 		items++;
 		rg__blob_unref(a->blob);
-		free(a);
+		rg_budget_free(&s->reg->mem, RG_MEM_ANSWERS, a);
 	}
 	if (!s->ans_head)
 		s->ans_tail = NULL;

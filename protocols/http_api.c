@@ -300,17 +300,26 @@ static int rg__steer_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_a
 	return 0;
 }
 
+/* The request body read so far is counted in the budget (one per request, up to
+ * limits.max_message_bytes): frees it. */
+static void rg__body_free(struct rg_srv *srv, struct pss__rg_api *pss)
+{
+	rg_budget_free(srv ? &srv->reg.mem : NULL, RG_MEM_SESSIONS, pss->body);
+	pss->body = NULL;
+	pss->body_len = 0;
+}
+
 static int rg__body(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss, const void *in,
 		    size_t len)
 {
 	if (pss->refused || (!pss->room_len && !pss->stream[0]) || !len)
 		return 0;
 	if (pss->body_len + len > srv->cfg->max_message_bytes) {
-		free(pss->body);
-		pss->body = NULL;
+		rg__body_free(srv, pss);
 		return rg__refuse(wsi, pss, RG_E_TOO_LARGE, rg_why_body_too_large, NULL, 1);
 	}
-	char *b = realloc(pss->body, pss->body_len + len + 1);
+	char *b = rg_budget_realloc(&srv->reg.mem, RG_MEM_SESSIONS, pss->body,
+				    pss->body_len + len + 1);
 	if (!b)
 		return -1;
 	memcpy(b + pss->body_len, in, len);
@@ -338,9 +347,7 @@ static int rg__steer_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 					NULL);
 		free(answer);
 	}
-	free(pss->body);
-	pss->body = NULL;
-	pss->body_len = 0;
+	rg__body_free(srv, pss);
 	return rc;
 }
 
@@ -358,9 +365,7 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 	if (pss->stream[0])
 		return rg__steer_done(srv, wsi, pss);
 	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);
-	free(pss->body);
-	pss->body = NULL;
-	pss->body_len = 0;
+	rg__body_free(srv, pss);
 	if (rc)
 		return rg__refuse(wsi, pss, err, why, NULL, 0);
 	rc = rg_registry_get(&srv->reg, pss->room, pss->room_len, 1, &room);
@@ -368,13 +373,15 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 		free(data);
 		return rg__refuse_room(wsi, pss, rc, 0);
 	}
-	rc = rg_room_publish(room, data, dlen, pss->key[0] ? pss->key : NULL, &seq);
+	rc = rg_registry_publish(&srv->reg, room, data, dlen, pss->key[0] ? pss->key : NULL, &seq);
 	free(data);
 	if (rc == -EEXIST)
 		return rg__refuse(
 			wsi, pss, RG_E_CONFLICT,
 			"Idempotency-Key: this room stored another message under this key", NULL,
 			0);
+	if (rc == -ENOBUFS)
+		return rg__refuse(wsi, pss, RG_E_OVERLOADED, rg_why_overloaded, NULL, 0);
 	if (rc < 0)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	/* a repeated key is answered with the original seq, 200 instead of 201 */
@@ -382,6 +389,25 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 			 (unsigned long long)seq, rc == 1 ? ",\"duplicate\":true" : "");
 	pss->room_len = 0;
 	return rg_http_reply_json(wsi, &pss->reply, rc == 1 ? 200 : 201, out, (size_t)n, NULL);
+}
+
+/* GET /readyz: 200 while the gateway takes new work; 503 while it stops, or while it
+ * is over its memory budget. */
+static int rg__readyz(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
+{
+	const struct rg_budget *mem = &srv->reg.mem;
+	const char *status = srv->stopping                             ? "stopping"
+			     : rg_registry_overloaded(&srv->reg, NULL) ? "overloaded"
+								       : "ready";
+	char out[160];
+	int n = snprintf(out, sizeof(out),
+			 "{\"status\":\"%s\",\"memory_used\":%llu,\"memory_limit\":%llu}", status,
+			 (unsigned long long)mem->used, (unsigned long long)mem->limit);
+
+	return rg_http_reply_json(wsi, &pss->reply,
+				  strcmp(status, "ready") ? HTTP_STATUS_SERVICE_UNAVAILABLE
+							  : HTTP_STATUS_OK,
+				  out, (size_t)n, NULL);
 }
 
 /* Who the request is (credentials.h): without credentials and without `auth`, a
@@ -434,6 +460,12 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 		static const char ok[] = "{\"status\":\"ok\"}";
 		return rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, ok, sizeof(ok) - 1,
 					  NULL);
+	}
+	if (!strcmp(uri, "/readyz")) {
+		if (!get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/readyz takes GET",
+					  "GET", has_body);
+		return rg__readyz(srv, wsi, pss);
 	}
 	if (!strncmp(uri, "/rooms", 6) && (!uri[6] || uri[6] == '/'))
 		return rg__route_rooms(srv, wsi, pss, uri, meth);
@@ -520,9 +552,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss) {
 			rg_http_reply_clear(&pss->reply);
-			free(pss->body);
-			pss->body = NULL;
-			pss->body_len = 0;
+			rg__body_free(srv, pss);
 			pss->room_len = 0;
 			pss->stream[0] = '\0';
 		}

@@ -82,9 +82,8 @@ struct rg__tick {
 static void rg__on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct rg__tick *t = lws_container_of(sul, struct rg__tick, sul);
-	unsigned n = rg_registry_sweep(&t->srv->reg, rg_now_ms());
+	unsigned n = rg_srv_tick(t->srv);
 
-	rg_conn_limits_sweep(&t->srv->conns, rg_mono_us());
 	if (n)
 		rg_info("dropped %u idle pattern room(s)", n);
 	rg_log_flush();
@@ -213,10 +212,8 @@ static const struct {
 	const char *mountpoint;
 	int proto;
 } rg__mount_table[] = {
-	{"/events", RG__SSE},
-	{"/rooms", RG__API},
-	{"/streams", RG__API},
-	{"/healthz", RG__API},
+	{"/events", RG__SSE},  {"/rooms", RG__API},  {"/streams", RG__API},
+	{"/healthz", RG__API}, {"/readyz", RG__API},
 };
 #define RG__NMOUNTS (sizeof(rg__mount_table) / sizeof(rg__mount_table[0]) + 1)
 

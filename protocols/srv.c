@@ -58,12 +58,27 @@ static void rg__config_err(void *ctx, const char *line)
 	rg_err("%s", line);
 }
 
+unsigned rg_srv_tick(struct rg_srv *srv)
+{
+	struct rg_registry *reg = &srv->reg;
+	unsigned n = rg_registry_sweep(reg, rg_now_ms());
+	rg_registry_overloaded(reg, NULL); /* rooms that lost their last member make way */
+	rg_conn_limits_sweep(&srv->conns, rg_mono_us());
+	if (reg->reclaimed != srv->reclaimed_seen)
+		rg_notice("memory: %llu of %llu MiB in use (limits.memory_mb); %llu idle pattern "
+			  "room(s) dropped to make way so far",
+			  (unsigned long long)(reg->mem.used >> 20),
+			  (unsigned long long)(reg->mem.limit >> 20),
+			  (unsigned long long)reg->reclaimed);
+	srv->reclaimed_seen = reg->reclaimed;
+	return n;
+}
+
 static void rg__on_sweep(lws_sorted_usec_list_t *sul)
 {
 	struct rg_srv *srv = lws_container_of(sul, struct rg_srv, sweep);
 
-	rg_registry_sweep(&srv->reg, rg_now_ms());
-	rg_conn_limits_sweep(&srv->conns, rg_mono_us());
+	rg_srv_tick(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->sweep, rg__on_sweep, RG_SWEEP_US);
 }
 

@@ -47,6 +47,7 @@ struct rg_srv {
 	lws_sorted_usec_list_t sweep;
 	struct lws_context *ctx;
 	struct rg_conn_limits conns; /* connections held, in all and per address */
+	uint64_t reclaimed_seen;     /* reg.reclaimed at the last tick */
 };
 
 #define RG_SRV_PVO_SHARED "shared"
@@ -67,6 +68,10 @@ void rg_srv_limits_init(struct rg_srv *srv);
 int rg_srv_conn_check(struct rg_srv *srv, int fd);
 int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi);
 void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi);
+
+/* The once-a-second upkeep: drops idle pattern rooms (how many, returned) and
+ * addresses done with, makes way in the memory budget and logs when it is crossed. */
+unsigned rg_srv_tick(struct rg_srv *srv);
 
 /* The write buffer a config needs. */
 size_t rg_srv_scratch_len(const struct rg_config *cfg);

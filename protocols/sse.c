@@ -265,6 +265,10 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
 					   "/events takes GET", "GET");
 	}
+	/* a stream holds rooms and their messages: none is opened past the budget */
+	if (rg_registry_overloaded(&srv->reg, NULL))
+		return rg_http_reply_error(wsi, &pss->reply, RG_E_OVERLOADED, rg_why_overloaded,
+					   NULL);
 	rg_wake_init(&pss->wake, srv, wsi);
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;

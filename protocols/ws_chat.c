@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#define RG_WS_CLOSE_TRY_LATER    1013
 #define RG_WS_CLOSE_UNAUTHORIZED 4001
 #define RG_WS_CLOSE_LAGGED       4008
 
@@ -32,6 +33,7 @@ struct pss__rg_chat {
 	size_t rx_len;
 	struct rg_rx_budget rx_budget;
 	struct rg_conn_timer *expiry; /* NULL unless its token expires */
+	enum rg_err refused;          /* why its session ended (rg_session_end) */
 };
 
 static void rg__expiry(struct lws *wsi);
@@ -106,7 +108,8 @@ static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void 
 		pss->refuse = RG_E_TOO_LARGE;
 	}
 	if (!pss->discard && len) {
-		char *rx = realloc(pss->rx, pss->rx_len + len);
+		char *rx = rg_budget_realloc(&srv->reg.mem, RG_MEM_SESSIONS, pss->rx,
+					     pss->rx_len + len);
 		if (!rx)
 			return -1;
 		pss->rx = rx;
@@ -121,7 +124,7 @@ static int rg__receive(struct rg_srv *srv, struct pss__rg_chat *pss, const void 
 		rc = rg__refuse_frame(pss, pss->refuse);
 	else
 		rc = rg_session_handle(&pss->session, pss->rx, pss->rx_len);
-	free(pss->rx);
+	rg_budget_free(&srv->reg.mem, RG_MEM_SESSIONS, pss->rx);
 	pss->rx = NULL;
 	pss->rx_len = 0;
 	/* an `auth` may have brought a token that expires, or a later expiry */
@@ -192,13 +195,25 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 			return -1;
 	}
 	if ((flags & RG_FILL_END) && !len) { /* the answer that says why went out before */
-		lws_close_reason(pss->wsi, RG_WS_CLOSE_UNAUTHORIZED,
-				 (unsigned char *)"unauthorized", 12);
+		const char *code = rg_err_code(pss->refused);
+		lws_close_reason(pss->wsi,
+				 pss->refused == RG_E_OVERLOADED ? RG_WS_CLOSE_TRY_LATER
+								 : RG_WS_CLOSE_UNAUTHORIZED,
+				 (unsigned char *)code, strlen(code));
 		return -1;
 	}
 	if (flags & (RG_FILL_MORE | RG_FILL_END))
 		lws_callback_on_writable(pss->wsi);
 	return 0;
+}
+
+/* Refuses the new connection: it is told why, then closed (1013 when overloaded, else
+ * 4001). */
+static int rg__refuse_conn(struct pss__rg_chat *pss, enum rg_err err, const char *why)
+{
+	pss->refused = err;
+	rg_session_end(&pss->session);
+	return rg_session_refuse(&pss->session, err, why) ? -1 : 0;
 }
 
 /* The credentials of the upgrade request: a token refused is answered, and the
@@ -210,10 +225,8 @@ static int rg__authenticate(struct rg_srv *srv, struct pss__rg_chat *pss)
 	const char *why;
 	int c = rg_credentials(srv, pss->wsi, 1, &id, &why);
 
-	if (c < 0) {
-		rg_session_end(&pss->session);
-		return rg_session_refuse(&pss->session, RG_E_UNAUTHORIZED, why) ? -1 : 0;
-	}
+	if (c < 0)
+		return rg__refuse_conn(pss, RG_E_UNAUTHORIZED, why);
 	if (c > 0 && rg_session_authenticate(&pss->session, &id)) {
 		rg_identity_clear(&id);
 		return -1;
@@ -284,7 +297,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		/* the connection's address (rg_srv_conn_admit): its publish budget */
 		pss->session.peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
 		pss->established = 1;
+		pss->refused = RG_E_UNAUTHORIZED;
 		srv->streams++;
+		/* a connection holds rooms and their messages: none is taken past the budget */
+		if (rg_registry_overloaded(&srv->reg, NULL))
+			return rg__refuse_conn(pss, RG_E_OVERLOADED, rg_why_overloaded);
 		return rg__authenticate(srv, pss);
 
 	case LWS_CALLBACK_RECEIVE:
@@ -304,7 +321,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			rg_session_cleanup(&pss->session);
 			srv->streams--;
 		}
-		free(pss->rx);
+		rg_budget_free(srv ? &srv->reg.mem : NULL, RG_MEM_SESSIONS, pss->rx);
 		pss->rx = NULL;
 		pss->established = 0;
 		return 0;

@@ -110,6 +110,10 @@ static const struct {
 	 "t.json: limits.max_mesage_bytes: unknown key\n"},
 	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_rooms_per_connection\":0}}",
 	 "t.json: limits.max_rooms_per_connection: expected an integer 1..1024\n"},
+	{"{" LISTEN "," ROOMS ",\"limits\":{\"memory_mb\":-1}}",
+	 "t.json: limits.memory_mb: expected an integer 0..4194304\n"},
+	{"{" LISTEN ",\"rooms\":[{\"name\":\"a\",\"history_bytes\":\"1M\"}]}",
+	 "t.json: rooms[0].history_bytes: expected an integer 0..1073741824\n"},
 	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_pending_bytes\":1000}}",
 	 "t.json: limits.max_pending_bytes: expected an integer 65536..1073741824\n"},
 	{"{" LISTEN "," ROOMS ",\"limits\":{\"max_message_bytes\":1048576}}",
@@ -394,7 +398,8 @@ static void test_default_file(void)
 	      cfg->rooms[2].history_query == RG_POLICY_AUTHENTICATED);
 	CHECK(cfg->auth && cfg->auth->keys.n == 1 && cfg->auth->napi_keys == 1);
 	CHECK(cfg->max_message_bytes == 65536 && cfg->sse_keepalive_seconds == 15);
-	CHECK(cfg->max_pending_bytes == 1048576);
+	CHECK(cfg->max_pending_bytes == 1048576 && cfg->memory_mb == 1024);
+	CHECK(cfg->rooms[0].history_bytes == 1048576);
 	CHECK(cfg->drain_ms == 1000 && cfg->coalesce_us == 0);
 	rg_config_free(cfg);
 

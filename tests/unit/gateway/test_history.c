@@ -19,7 +19,7 @@ static uint64_t pub(struct rg_room *room, const char *data, const char *key, int
 
 static void test_idempotency(void)
 {
-	struct rg_room *room = rg_room_new("a", &fx_rooms[0]); /* history 4 */
+	struct rg_room *room = rg_room_new("a", &fx_rooms[0], NULL); /* history 4 */
 
 	CHECK(pub(room, "1", "k1", 0) == 1);
 	CHECK(pub(room, "2", NULL, 0) == 2);
@@ -56,7 +56,7 @@ static void test_history(void)
 		{6, 10, 1 << 20, "more:false gap:- []"},
 		{2, 100, 10, "more:true gap:- [3]"}, /* bytes: the first always, then stop */
 	};
-	struct rg_room *room = rg_room_new("a", &fx_rooms[0]); /* history 4 */
+	struct rg_room *room = rg_room_new("a", &fx_rooms[0], NULL); /* history 4 */
 	char data[8], got[256];
 
 	for (int i = 1; i <= 6; i++) {

@@ -56,7 +56,7 @@ static void test_message_encoding(void)
 
 static void test_ring_wrap_and_lag(void)
 {
-	struct rg_room *room = rg_room_new("a", &fx_rooms[0]); /* history 4 */
+	struct rg_room *room = rg_room_new("a", &fx_rooms[0], NULL); /* history 4 */
 	struct rg_sub early, late;
 	const struct rg_msg *m;
 
@@ -96,7 +96,7 @@ static void test_ring_wrap_and_lag(void)
 
 static void test_ring_growth(void)
 {
-	struct rg_room *room = rg_room_new("big", &fx_rooms[1]); /* history 100 */
+	struct rg_room *room = rg_room_new("big", &fx_rooms[1], NULL); /* history 100 */
 	struct rg_sub sub;
 	const struct rg_msg *m;
 	char data[16];
@@ -131,7 +131,7 @@ static void test_ring_growth(void)
 
 static void test_fanout_wakes_once(void)
 {
-	struct rg_room *room = rg_room_new("big", &fx_rooms[1]);
+	struct rg_room *room = rg_room_new("big", &fx_rooms[1], NULL);
 	static struct rg_sub subs[1000];
 	const struct rg_msg *m, *first = NULL;
 

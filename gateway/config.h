@@ -77,10 +77,13 @@ struct rg_config {
 	uint32_t max_message_bytes;
 	uint32_t max_rooms;
 	uint32_t max_rooms_per_connection;
-	uint32_t max_connections;             /* 0: the open-files limit minus a margin */
+	uint32_t max_json_depth;  /* nesting of arrays and objects in a message's data */
+	uint32_t max_connections; /* 0: the open-files limit minus a margin */
 	uint32_t max_connections_per_address; /* 0: no limit */
 	uint32_t publish_rate_per_connection; /* messages a second; 0: no limit */
 	uint32_t publish_rate_per_address;    /* messages a second; 0: no limit */
+	uint32_t room_rate_per_connection;    /* new pattern rooms a minute; 0: no limit */
+	uint32_t room_rate_per_address;       /* new pattern rooms a minute; 0: no limit */
 	/* What one connection may be owed (answers and room messages it has not been able
 	 * to write) before it is judged slow; also how far past `history` a room keeps a
 	 * message for a subscriber that still needs it. */

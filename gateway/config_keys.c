@@ -332,6 +332,16 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .def = 65536,
 	 .offset = RG__CONF(max_message_bytes),
 	 .doc = "the largest WebSocket message and HTTP body accepted"},
+	{.path = "limits.max_json_depth",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 1000,
+	 .def = 32,
+	 .offset = RG__CONF(max_json_depth),
+	 .doc = "the deepest nesting of arrays and objects in a message's `data` (an HTTP "
+		"body; in a WebSocket message, not counting the message object around it); "
+		"deeper is refused with `bad_request` before it is parsed, so no client's "
+		"parser is made to recurse further"},
 	{.path = "limits.max_rooms",
 	 .type = RG_CONF_UINT,
 	 .min = 1,
@@ -387,6 +397,24 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .doc = "messages a second all of one client address's connections and HTTP requests "
 		"may publish, as one bucket; past it `rate_limited` (HTTP 429 with "
 		"`Retry-After`). Backends are not limited; 0: no limit"},
+	{.path = "limits.room_creation_rate_per_connection",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 10000000,
+	 .def = 120,
+	 .offset = RG__CONF(room_rate_per_connection),
+	 .doc = "pattern rooms a minute one connection may bring into being (by joining or "
+		"subscribing to one that is not alive), with a minute's worth as a burst; past "
+		"it the join is answered `rate_limited` with `retry_after_ms`, so no one client "
+		"sweeps the idle rooms of `max_rooms` away. Joining rooms that are alive is not "
+		"counted; backends are not limited; 0: no limit"},
+	{.path = "limits.room_creation_rate_per_address",
+	 .type = RG_CONF_UINT,
+	 .min = 0,
+	 .max = 10000000,
+	 .def = 600,
+	 .offset = RG__CONF(room_rate_per_address),
+	 .doc = "the same for all of one client address's connections together; 0: no limit"},
 	{.path = "limits.max_pending_bytes",
 	 .type = RG_CONF_UINT,
 	 .min = 65536,

@@ -59,6 +59,7 @@ const char rg_why_no_stream[] = "no such stream";
 const char rg_why_unread[] = "its answers went unread";
 const char rg_why_origin[] = "Origin: not the gateway's own, and not in http.allowed_origins";
 const char rg_why_name[] = "name: expected 1..64 bytes, no control characters";
+const char rg_why_depth[] = "nested deeper than limits.max_json_depth";
 const char rg_why_overloaded[] = "the gateway is over its memory budget (limits.memory_mb)";
 const char rg_why_epoch[] = "epoch: expected 1..16 characters of 0-9 a-z";
 

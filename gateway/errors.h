@@ -52,6 +52,7 @@ extern const char rg_why_unread[];         /* lagged: the connection's answers w
 extern const char rg_why_origin[];         /* RG_E_FORBIDDEN: a browser page elsewhere */
 extern const char rg_why_name[];           /* a presence name that is not one */
 extern const char rg_why_epoch[];          /* an epoch that is not one */
+extern const char rg_why_depth[];          /* past limits.max_json_depth */
 extern const char rg_why_overloaded[];     /* RG_E_OVERLOADED: over the memory budget */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOBUFS,

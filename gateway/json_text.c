@@ -70,6 +70,22 @@ static size_t rg__skip_value(const char *t, size_t len, size_t i)
 	return len;
 }
 
+size_t rg_json_depth(const char *t, size_t len)
+{
+	size_t depth = 0, max = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = t[i];
+		if (c == '"')
+			i = rg__skip_string(t, len, i) - 1;
+		else if ((c == '{' || c == '[') && ++depth > max)
+			max = depth;
+		else if ((c == '}' || c == ']') && depth)
+			depth--;
+	}
+	return max;
+}
+
 static int rg__key_is(const char *raw, size_t rlen, const char *key)
 {
 	/* raw includes the quotes; only keys with escapes need decoding. */

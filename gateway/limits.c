@@ -55,7 +55,7 @@ void rg_conn_limits_release(struct rg_conn_limits *l, struct rg_peer *peer)
 	l->total--;
 	/* an address that published keeps its bucket until the sweep finds it full again:
 	 * a client that reconnects for every request gets no fresh one */
-	if (--peer->conns || peer->publishes.last_us)
+	if (--peer->conns || peer->publishes.last_us || peer->rooms.last_us)
 		return;
 	HASH_DEL(l->peers, peer);
 	free(peer);
@@ -67,7 +67,8 @@ unsigned rg_conn_limits_sweep(struct rg_conn_limits *l, int64_t now_us)
 	unsigned n = 0;
 
 	HASH_ITER(hh, l->peers, p, tmp) {
-		if (p->conns || now_us - p->publishes.last_us < 1000000)
+		if (p->conns || (p->publishes.last_us && now_us - p->publishes.last_us < 1000000) ||
+		    (p->rooms.last_us && now_us - p->rooms.last_us < RG_ROOMS_PERIOD_US))
 			continue;
 		HASH_DEL(l->peers, p);
 		free(p);
@@ -95,14 +96,15 @@ int64_t rg_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int rg_bucket_take(struct rg_bucket *b, uint32_t rate, int64_t now_us, uint32_t *retry_ms)
+int rg_bucket_take_per(struct rg_bucket *b, uint32_t rate, int64_t period_us, int64_t now_us,
+		       uint32_t *retry_ms)
 {
 	if (!rate)
 		return 1;
-	if (!b->last_us || now_us - b->last_us >= 1000000)
+	if (!b->last_us || now_us - b->last_us >= period_us)
 		b->tokens = rate;
 	else if (now_us > b->last_us)
-		b->tokens += (double)(now_us - b->last_us) * rate / 1e6;
+		b->tokens += (double)(now_us - b->last_us) * rate / (double)period_us;
 	if (b->tokens > rate)
 		b->tokens = rate;
 	b->last_us = now_us;
@@ -110,6 +112,11 @@ int rg_bucket_take(struct rg_bucket *b, uint32_t rate, int64_t now_us, uint32_t 
 		b->tokens -= 1;
 		return 1;
 	}
-	*retry_ms = (uint32_t)((1 - b->tokens) * 1000 / rate) + 1;
+	*retry_ms = (uint32_t)((1 - b->tokens) * (double)period_us / 1000 / rate) + 1;
 	return 0;
+}
+
+int rg_bucket_take(struct rg_bucket *b, uint32_t rate, int64_t now_us, uint32_t *retry_ms)
+{
+	return rg_bucket_take_per(b, rate, 1000000, now_us, retry_ms);
 }

@@ -25,11 +25,18 @@ int64_t rg_mono_us(void);
 /* Takes one token at now_us (microseconds, monotonic): 1, or 0 with *retry_ms, how long
  * until one is there. rate 0: no limit. */
 int rg_bucket_take(struct rg_bucket *b, uint32_t rate, int64_t now_us, uint32_t *retry_ms);
+/* The same for rate tokens a period_us (as many at most). */
+int rg_bucket_take_per(struct rg_bucket *b, uint32_t rate, int64_t period_us, int64_t now_us,
+		       uint32_t *retry_ms);
+
+/* The period of the room creation buckets (limits.room_creation_rate_*): a minute. */
+#define RG_ROOMS_PERIOD_US (60 * 1000000LL)
 
 struct rg_peer {
 	unsigned char addr[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d */
 	unsigned conns;
 	struct rg_bucket publishes; /* limits.publish_rate_per_address */
+	struct rg_bucket rooms;     /* limits.room_creation_rate_per_address */
 	UT_hash_handle hh;
 };
 
@@ -54,8 +61,9 @@ int rg_conn_limits_admit(struct rg_conn_limits *l, const unsigned char addr[16],
 /* The connection admitted with peer ended. */
 void rg_conn_limits_release(struct rg_conn_limits *l, struct rg_peer *peer);
 
-/* Forgets the addresses without connections whose publish bucket is full again (a
- * second after their last publish): call it every second or so. How many it forgot. */
+/* Forgets the addresses without connections whose buckets are full again (a second
+ * after their last publish, a minute after the last room they made): call it every
+ * second or so. How many it forgot. */
 unsigned rg_conn_limits_sweep(struct rg_conn_limits *l, int64_t now_us);
 
 void rg_conn_limits_cleanup(struct rg_conn_limits *l);

@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include "history.h"
+#include "json_text.h"
 #include "log.h"
 #include "wire.h"
 
@@ -547,6 +548,35 @@ static void rg__seek(struct rg_join *j)
 	}
 }
 
+/* A new pattern room is about to be made for the session: 0, or -1 and *retry_ms when
+ * the connection or its address made its limits.room_creation_rate_* already (so no
+ * one client sweeps limits.max_rooms). Backends are not limited. */
+static int rg__may_create(struct rg_session *s, uint32_t *retry_ms)
+{
+	const struct rg_config *cfg = s->reg->cfg;
+	int64_t now = rg_mono_us();
+
+	if (rg_session_identity(s)->server)
+		return 0;
+	if (!rg_bucket_take_per(&s->rooms, cfg->room_rate_per_connection, RG_ROOMS_PERIOD_US, now,
+				retry_ms) ||
+	    (s->peer && !rg_bucket_take_per(&s->peer->rooms, cfg->room_rate_per_address,
+					    RG_ROOMS_PERIOD_US, now, retry_ms)))
+		return -1;
+	return 0;
+}
+
+/* The error answer to a request refused by a rate limit, with its retry hint. */
+static int rg__rate_limited(struct rg_session *s, const char *why, uint32_t retry_ms,
+			    const char *id)
+{
+	return rg__answer(s,
+			  json_pack("{s:s, s:s, s:s, s:i}", "type", "error", "code",
+				    rg_err_code(RG_E_RATE_LIMITED), "message", why,
+				    "retry_after_ms", (int)retry_ms),
+			  id);
+}
+
 int rg_session_join(struct rg_session *s, struct rg_join *j)
 {
 	struct rg_room *r;
@@ -569,6 +599,12 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	}
 	/* a refused join leaves nothing behind: not even a pattern room */
 	rc = rg_registry_get(s->reg, j->room, j->len, 0, &r);
+	if (rc == -ENOENT && conf && rg__may_create(s, &j->retry_ms)) {
+		j->err = RG_E_RATE_LIMITED;
+		j->why = "making rooms faster than limits.room_creation_rate_per_connection or "
+			 "_per_address allows";
+		return -1;
+	}
 	if (rc == -ENOENT)
 		rc = rg_registry_get(s->reg, j->room, j->len, 1, &r);
 	if (rc) {
@@ -637,7 +673,8 @@ static int rg__join(struct rg_session *s, const struct rg_request *req)
 			    .epoch = req->epoch};
 
 	if (rg_session_join(s, &j))
-		return rg__error(s, j.err, j.why, req->id);
+		return j.err == RG_E_RATE_LIMITED ? rg__rate_limited(s, j.why, j.retry_ms, req->id)
+						  : rg__error(s, j.err, j.why, req->id);
 	int rc = rg__answer(s,
 			    json_pack("{s:s, s:s, s:I, s:s}", "type", "joined", "room", req->room,
 				      "seq", (json_int_t)j.ss->sub.room->last_seq, "epoch",
@@ -695,12 +732,8 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 		if (!rg_bucket_take(&s->publishes, cfg->publish_rate_per_connection, now, &retry) ||
 		    (s->peer && !rg_bucket_take(&s->peer->publishes, cfg->publish_rate_per_address,
 						now, &retry)))
-			return rg__answer(s,
-					  json_pack("{s:s, s:s, s:s, s:i}", "type", "error", "code",
-						    rg_err_code(RG_E_RATE_LIMITED), "message",
-						    "publishing faster than the limits allow",
-						    "retry_after_ms", (int)retry),
-					  req->id);
+			return rg__rate_limited(s, "publishing faster than the limits allow", retry,
+						req->id);
 	}
 	int r = rg_registry_publish(s->reg, ss->sub.room, req->data, req->data_len,
 				    req->id[0] ? req->id : NULL, &seq);
@@ -844,11 +877,30 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 	return rg__answer(s, ans, req->id);
 }
 
+/* The id of a message refused before it was parsed, when it has a plain one (a string
+ * without escapes that is a valid id): in id, which it returns; else NULL. */
+static const char *rg__unparsed_id(const char *text, size_t len, char id[RG_ID_MAX + 1])
+{
+	const char *v;
+	size_t n;
+
+	if (rg_json_member_span(text, len, "id", &v, &n) || n < 2 || v[0] != '"' ||
+	    v[n - 1] != '"' || memchr(v, '\\', n) || !rg_token_valid(v + 1, n - 2, RG_ID_MAX))
+		return NULL;
+	memcpy(id, v + 1, n - 2);
+	id[n - 2] = '\0';
+	return id;
+}
+
 int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 {
+	char id[RG_ID_MAX + 1];
 	struct rg_request req;
 	int rc;
 
+	/* the message object around data is one level */
+	if (rg_json_depth(text, len) > (size_t)s->reg->cfg->max_json_depth + 1)
+		return rg__error(s, RG_E_BAD_REQUEST, rg_why_depth, rg__unparsed_id(text, len, id));
 	if (rg_request_parse(text, len, &req))
 		rc = rg__error(s, req.err, req.why, req.id);
 	else if (req.type == RG_REQ_JOIN)

@@ -69,6 +69,7 @@ struct rg_session {
 	struct rg_stream *stream;   /* NULL, or its stream id (rg_session_publish_token) */
 	struct rg_identity *id;     /* NULL: anonymous; owned */
 	struct rg_bucket publishes; /* limits.publish_rate_per_connection */
+	struct rg_bucket rooms;     /* limits.room_creation_rate_per_connection */
 	struct rg_peer *peer;       /* the client's address, set by the transport; or NULL */
 	int ending;                 /* end once the queued answers are written (RG_FILL_END) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
@@ -134,6 +135,7 @@ struct rg_join {
 	uint64_t gap_from, gap_to; /* messages no longer stored (gap_from 0: none) */
 	enum rg_err err;
 	const char *why;
+	uint32_t retry_ms; /* err RG_E_RATE_LIMITED: when to try again */
 };
 
 /* Subscribes to a room (creating a pattern room). With since, the stored messages

@@ -6,6 +6,7 @@
 
 #include "../gateway/cursor.h"
 #include "../gateway/history.h"
+#include "../gateway/json_text.h"
 #include "../gateway/request.h"
 #include "../gateway/session.h"
 
@@ -270,6 +271,15 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 				  "publishing faster than limits.publish_rate_per_address allows",
 				  NULL, 1);
 	}
+	if (!id->server && peer && rg_registry_get(&srv->reg, name, nlen, 0, &room) == -ENOENT &&
+	    !rg_bucket_take_per(&peer->rooms, srv->cfg->room_rate_per_address, RG_ROOMS_PERIOD_US,
+				rg_mono_us(), &retry)) {
+		pss->reply.retry_after = (retry + 999) / 1000;
+		return rg__refuse(wsi, pss, RG_E_RATE_LIMITED,
+				  "making rooms faster than limits.room_creation_rate_per_address "
+				  "allows",
+				  NULL, 1);
+	}
 	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
 	if (rc)
 		return rg__refuse_room(wsi, pss, rc, 1);
@@ -362,6 +372,10 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 
 	if (pss->refused || (!pss->room_len && !pss->stream[0]))
 		return 0;
+	if (pss->body && rg_json_depth(pss->body, pss->body_len) > srv->cfg->max_json_depth) {
+		rg__body_free(srv, pss);
+		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_depth, NULL, 0);
+	}
 	if (pss->stream[0])
 		return rg__steer_done(srv, wsi, pss);
 	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);

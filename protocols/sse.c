@@ -272,6 +272,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	rg_wake_init(&pss->wake, srv, wsi);
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;
+	/* the connection's address (rg_srv_conn_admit): the rooms it may make */
+	pss->session.peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
 	/* the stream event comes first: the page needs the id to add and drop rooms */
 	if (rg__authenticate(srv, wsi, pss, &err, &why) ||
 	    rg__subscribe(srv, wsi, pss, &err, &why) ||

@@ -1,6 +1,7 @@
 /* libFuzzer: a WebSocket client message through a session (parse, dispatch, answer,
  * compose the write) and the same bytes as an HTTP publish body. Nothing may crash,
  * leak or read out of bounds, whatever the bytes. */
+#include "../../gateway/json_text.h"
 #include "../../gateway/request.h"
 #include "../../gateway/session.h"
 
@@ -16,6 +17,7 @@ static struct rg_config cfg = {
 	.max_message_bytes = 4096,
 	.max_rooms = 8,
 	.max_rooms_per_connection = 4,
+	.max_json_depth = 32,
 	.max_pending_bytes = 65536,
 	.rooms = rooms,
 	.nrooms = 3,
@@ -49,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	       !(flags & RG_FILL_LAGGED))
 		;
 	rg_session_cleanup(&s);
+	(void)rg_json_depth((const char *)data, size);
 	if (!rg_body_parse((const char *)data, size, &out, &len, &err, &why))
 		free(out);
 	rg_registry_sweep(&reg, rg_now_ms() + 2000);

@@ -227,5 +227,61 @@ class PublishRateTest(GatewayTestCase):
         self.assertEqual(stored[-20:], list(range(100, 120)))
 
 
+class RoomCreationRateTest(GatewayTestCase):
+    """limits.room_creation_rate_*: new pattern rooms a minute, per connection (WS, SSE)
+    and per address (with the HTTP API); rooms that are alive are not counted."""
+    CONFIG = {"limits": {"room_creation_rate_per_connection": 3,
+                         "room_creation_rate_per_address": 5}}
+
+    async def test_ws_sse_and_http(self):
+        a = await self.ws()
+        for i in range(3):
+            await a.join(f"t:new{i}")
+        over = await a.request("join", room="t:new3")
+        self.assertEqual((over["type"], over.get("code")), ("error", "rate_limited"), over)
+        self.assertGreater(over["retry_after_ms"], 10000, over)  # a minute's bucket
+        self.assertNotIn("t:new3", {r["name"] for r in self.gw.rooms()["rooms"]})
+        await a.join("lobby")  # alive: not counted
+        # the address has 5 in all: 2 left for another connection
+        b = await self.ws()
+        await b.join("t:new4")
+        st = self.sse("room=t:new5")
+        st.wait_started()
+        st2 = self.sse("room=t:new6")
+        deadline = time.monotonic() + 5
+        while not st2.status_line() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.assertIn(" 429", st2.status_line())
+        # the HTTP API makes rooms from the same bucket (loopback without auth is a
+        # backend, which is not limited: this gateway's publishes to new rooms go through)
+        r = await self.ahttp("POST", "/rooms/t:new7/messages", body="1")
+        self.assertEqual(r.status, 201, r)
+
+
+class JSONDepthTest(GatewayTestCase):
+    CONFIG = {"limits": {"max_json_depth": 4}}
+
+    async def test_depth(self):
+        c = await self.ws()
+        await c.join("t:deep")
+        self.assertEqual(await c.publish("t:deep", [[[[1]]]]), 1)
+        ans = await c.request("publish", room="t:deep", data=[[[[[1]]]]])
+        self.assertEqual((ans["type"], ans["code"]), ("error", "bad_request"), ans)
+        self.assertIn("max_json_depth", ans["message"])
+        # a string that looks deep is not
+        self.assertEqual(await c.publish("t:deep", "[[[[[[[[[[{{{{{{"), 2)
+        r = await self.ahttp("POST", "/rooms/t:deep/messages", body='{"a":{"b":[[{}]]}}')
+        self.assertError(r, 400, "bad_request")
+        r = await self.ahttp("POST", "/rooms/t:deep/messages", body='{"a":{"b":[[1]]}}')
+        self.assertEqual(r.status, 201, r)
+        # 2,000 levels (within max_message_bytes) never reach the parser; the
+        # connection goes on
+        await c.send_raw('{"type":"publish","room":"t:deep","data":' + "[" * 2000 +
+                         "]" * 2000 + "}")
+        ans = await c.answer()
+        self.assertEqual(ans.get("code"), "bad_request", ans)
+        await c.ping()
+
+
 if __name__ == "__main__":
     run_tests()

@@ -21,6 +21,7 @@ __attribute__((unused)) static struct rg_config fx_cfg = {
 	.max_message_bytes = 1024,
 	.max_rooms = 6,
 	.max_rooms_per_connection = 3,
+	.max_json_depth = 32,
 	.max_pending_bytes = 65536,
 	.rooms = fx_rooms,
 	.nrooms = sizeof(fx_rooms) / sizeof(fx_rooms[0]),

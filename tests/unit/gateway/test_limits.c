@@ -65,6 +65,16 @@ int main(void)
 	CHECK(rg_bucket_take(&p[1]->publishes, 2, 1000002, &retry) == 0 && retry > 0);
 	rg_conn_limits_release(&l, p[1]);
 	CHECK(rg_conn_limits_sweep(&l, 2000002) == 1 && l.peers == NULL);
+
+	/* one that made rooms keeps its room bucket for the minute it takes to refill */
+	CHECK(rg_conn_limits_admit(&l, a1, &p[0], &why) == 0);
+	CHECK(rg_bucket_take_per(&p[0]->rooms, 2, RG_ROOMS_PERIOD_US, 3000000, &retry) == 1);
+	CHECK(rg_bucket_take_per(&p[0]->rooms, 2, RG_ROOMS_PERIOD_US, 3000000, &retry) == 1);
+	CHECK(rg_bucket_take_per(&p[0]->rooms, 2, RG_ROOMS_PERIOD_US, 3000000, &retry) == 0);
+	CHECK(retry >= 30000 && retry <= 30001); /* half a minute for one of 2 a minute */
+	rg_conn_limits_release(&l, p[0]);
+	CHECK(rg_conn_limits_sweep(&l, 3000000 + RG_ROOMS_PERIOD_US - 1) == 0);
+	CHECK(rg_conn_limits_sweep(&l, 3000000 + RG_ROOMS_PERIOD_US) == 1 && l.peers == NULL);
 	rg_conn_limits_cleanup(&l);
 
 	/* the bucket: rate a second, a second's burst, refilled over time */

@@ -105,7 +105,25 @@ static void test_deep_nesting_is_refused(void)
 	struct rg_request req;
 	CHECK(rg_request_parse(s, strlen(s), &req) == -1 && req.err == RG_E_BAD_JSON);
 	rg_request_clear(&req);
+	CHECK(rg_json_depth(s, strlen(s)) == n + 1);
 	free(s);
+
+	/* limits.max_json_depth is judged on the text, before parsing */
+	static const struct {
+		const char *in;
+		size_t depth;
+	} cases[] = {
+		{"1", 0},
+		{"\"[[{{\"", 0},
+		{"[]", 1},
+		{"{\"a\":[1,{\"b\":[]}],\"c\":{}}", 4},
+		{"[\"]]]\\\"[[\",[[]]]", 3},
+		{"[[[[", 4},  /* not JSON: still bounded */
+		{"]]]][", 1}, /* closing what was never opened counts nothing */
+		{"\"unterminated", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(rg_json_depth(cases[i].in, strlen(cases[i].in)) == cases[i].depth);
 }
 
 static void test_body(void)

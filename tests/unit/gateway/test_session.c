@@ -95,6 +95,60 @@ static void test_join_publish_fanout(void)
 	CHECK(big->nsubs == 0);
 }
 
+/* limits.max_json_depth (32 here) bounds data; the message object is not counted. */
+static void test_json_depth(void)
+{
+	struct rg_session s;
+	char msg[256];
+
+	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
+	drain_ws(&s);
+	for (int depth = 31; depth <= 33; depth++) {
+		int k = snprintf(msg, sizeof(msg),
+				 "{\"type\":\"publish\",\"room\":\"big\",\"data\":");
+		memset(msg + k, '[', (size_t)depth);
+		memset(msg + k + depth, ']', (size_t)depth);
+		strcpy(msg + k + 2 * depth, "}");
+		CHECK(handle(&s, msg) == 0);
+		char *got = drain_ws(&s);
+		if (depth <= 32)
+			CHECK(!strncmp(got, "{\"type\":\"ack\"", 13));
+		else
+			CHECK_STR(got, "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
+				       "\"nested deeper than limits.max_json_depth\"}\n");
+	}
+	rg_session_cleanup(&s);
+}
+
+/* limits.room_creation_rate_per_connection: new pattern rooms only, a minute's burst. */
+static void test_room_creation_rate(void)
+{
+	struct rg_session s, t;
+
+	fx_cfg.room_rate_per_connection = 2;
+	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	rg_session_init(&t, &reg, RG_FMT_WS, wake, NULL);
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"p:r1\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"p:r2\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"leave\",\"room\":\"p:r2\"}") == 0);
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"p:r3\",\"id\":\"x\"}") == 0);
+	char *got = drain_ws(&s);
+	const char *err = strstr(got, "{\"type\":\"error\",\"code\":\"rate_limited\"");
+	CHECK(err && strstr(err, "\"retry_after_ms\":") && strstr(err, "\"id\":\"x\""));
+	CHECK(rg_session_joined(&s, "p:r3", 4) == NULL);
+	struct rg_room *r;
+	CHECK(rg_registry_get(&reg, "p:r3", 4, 0, &r) == -ENOENT); /* nothing left behind */
+	/* a room that is alive is joined whatever the bucket; another connection has its own */
+	CHECK(handle(&s, "{\"type\":\"join\",\"room\":\"big\"}") == 0);
+	CHECK(handle(&t, "{\"type\":\"join\",\"room\":\"p:r3\"}") == 0);
+	drain_ws(&s);
+	CHECK(!strncmp(drain_ws(&t), "{\"type\":\"joined\"", 16));
+	rg_session_cleanup(&s);
+	rg_session_cleanup(&t);
+	fx_cfg.room_rate_per_connection = 0;
+}
+
 static void test_errors(void)
 {
 	static const struct {
@@ -757,6 +811,8 @@ int main(void)
 	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
 	test_join_publish_fanout();
 	test_errors();
+	test_json_depth();
+	test_room_creation_rate();
 	test_requests_faster_than_reads_pause();
 	test_batching_and_caps();
 	test_lag();

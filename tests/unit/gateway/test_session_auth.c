@@ -35,6 +35,7 @@ static struct rg_config cfg = {
 	.max_message_bytes = 8192,
 	.max_rooms = 16,
 	.max_rooms_per_connection = 8,
+	.max_json_depth = 32,
 	.max_pending_bytes = 65536,
 	.rooms = rooms,
 	.nrooms = sizeof(rooms) / sizeof(rooms[0]),

@@ -340,8 +340,7 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .offset = RG__CONF(max_json_depth),
 	 .doc = "the deepest nesting of arrays and objects in a message's `data` (an HTTP "
 		"body; in a WebSocket message, not counting the message object around it); "
-		"deeper is refused with `bad_request` before it is parsed, so no client's "
-		"parser is made to recurse further"},
+		"deeper is refused with `bad_request` and never reaches a subscriber's parser"},
 	{.path = "limits.max_rooms",
 	 .type = RG_CONF_UINT,
 	 .min = 1,

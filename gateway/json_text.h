@@ -14,8 +14,7 @@
  * newlines. */
 size_t rg_json_minify(const char *in, size_t len, char *out);
 
-/* The deepest nesting of arrays and objects in text (a scalar: 0). Also bounded on text
- * that is not JSON, so it can be asked before a parser recurses into it. */
+/* The deepest nesting of arrays and objects in text (a scalar: 0). */
 size_t rg_json_depth(const char *text, size_t len);
 
 /* Finds the value of member key in the top-level object of text: 0 and its span, or

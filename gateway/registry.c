@@ -93,7 +93,7 @@ static void rg__drop(struct rg_registry *reg, struct rg_room *room)
 
 void rg_registry_release(struct rg_registry *reg, struct rg_room *room)
 {
-	if (room->idle_list && !room->nsubs && !room->last_seq)
+	if (room->idle_list && !room->nsubs && !room->last_seq && !room->closing)
 		rg__drop(reg, room);
 }
 
@@ -107,6 +107,75 @@ static const struct rg_room_conf *rg__pattern_for(const struct rg_config *cfg, c
 			return rc;
 	}
 	return NULL;
+}
+
+/* The exact entry named name in cfg, else its first matching pattern, else NULL. */
+static const struct rg_room_conf *rg__conf_in(const struct rg_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nrooms; i++)
+		if (!cfg->rooms[i].is_pattern && !strcmp(cfg->rooms[i].name, name))
+			return &cfg->rooms[i];
+	return rg__pattern_for(cfg, name, strlen(name));
+}
+
+/* Tells every subscriber that room is gone, then drops it. */
+static void rg__close(struct rg_registry *reg, struct rg_room *room)
+{
+	room->closing = 1;
+	while (room->subs) {
+		struct rg_sub *sub = room->subs;
+		if (sub->closed)
+			sub->closed(sub);
+		else
+			rg_sub_detach(sub);
+	}
+	if (room->idle_list)
+		DL_DELETE2(reg->idle, room, idle_prev, idle_next);
+	HASH_DEL(reg->rooms, room);
+	rg_room_free(room);
+	reg->nrooms--;
+}
+
+int rg_registry_reconfigure(struct rg_registry *reg, const struct rg_config *cfg, unsigned *closed,
+			    unsigned *added)
+{
+	struct rg_room *room, *tmp;
+
+	*closed = *added = 0;
+	HASH_ITER(hh, reg->rooms, room, tmp) {
+		const struct rg_room_conf *rc = rg__conf_in(cfg, room->name);
+		if (!rc) {
+			rg__close(reg, room);
+			++*closed;
+			continue;
+		}
+		/* a room may change kind: a pattern room is dropped when idle, an exact one
+		 * never */
+		if (rc->is_pattern && !room->idle_list) {
+			room->idle_list = &reg->idle;
+			if (!room->nsubs)
+				DL_APPEND2(reg->idle, room, idle_prev, idle_next);
+		} else if (!rc->is_pattern && room->idle_list) {
+			if (!room->nsubs)
+				DL_DELETE2(reg->idle, room, idle_prev, idle_next);
+			room->idle_list = NULL;
+		}
+		room->conf = rc;
+		room->keep_bytes = cfg->max_pending_bytes;
+	}
+	reg->cfg = cfg;
+	reg->mem.limit = (uint64_t)cfg->memory_mb << 20;
+	for (size_t i = 0; i < cfg->nrooms; i++) {
+		if (cfg->rooms[i].is_pattern)
+			continue;
+		HASH_FIND_STR(reg->rooms, cfg->rooms[i].name, room);
+		if (room)
+			continue;
+		if (rg__add(reg, cfg->rooms[i].name, &cfg->rooms[i], &room))
+			return -ENOMEM;
+		++*added;
+	}
+	return 0;
 }
 
 const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, const char *name,

@@ -68,6 +68,16 @@ const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, c
 int rg_registry_cursor_stale(const struct rg_registry *reg, const struct rg_room *room,
 			     int64_t since, const char *epoch);
 
+/* Puts cfg in force (a reload: the caller keeps the old config until this returns, and
+ * cfg for as long as the registry). Rooms take their entry in cfg (exact name first,
+ * then the first matching pattern), with its history, policies and limits from their
+ * next message on; a room cfg no longer has is closed: each subscriber is told
+ * (rg_sub.closed) and detached, and the room with its history dropped. Rooms cfg names
+ * that are not alive are made. 0 with the rooms closed and made, or -ENOMEM (some rooms
+ * cfg names were not made; the rest is in force). */
+int rg_registry_reconfigure(struct rg_registry *reg, const struct rg_config *cfg, unsigned *closed,
+			    unsigned *added);
+
 /* After a subscriber left room: drops it when it is a pattern room left with no
  * subscriber and no message (nothing to keep). */
 void rg_registry_release(struct rg_registry *reg, struct rg_room *room);

@@ -208,6 +208,7 @@ void rg_sub_attach(struct rg_sub *sub, struct rg_room *room, rg_wake_fn wake, vo
 	sub->next_seq = room->last_seq + 1;
 	sub->wake = wake;
 	sub->lagged = NULL;
+	sub->closed = NULL;
 	sub->owner = owner;
 	sub->armed = 0;
 	DL_PREPEND(room->subs, sub);

@@ -38,6 +38,9 @@ struct rg_sub {
 	struct rg_sub *prev, *next; /* the room's subscriber list (utlist DL_*) */
 	rg_wake_fn wake;
 	rg_wake_fn lagged; /* or NULL: called once when a message it needed was dropped */
+	/* or NULL: the room is being closed (gone from the config): the owner must detach
+	 * the subscription before it returns */
+	void (*closed)(struct rg_sub *sub);
 	void *owner;
 	int armed; /* woken and not yet drained: no need to wake again */
 };
@@ -59,6 +62,7 @@ struct rg_room {
 	struct rg_sub *subs;
 	uint32_t nsubs;
 	int64_t idle_since_ms; /* last time it lost its last subscriber or got a message */
+	int closing;           /* its subscribers are being told it is gone: keep it */
 	UT_hash_handle hh;
 	/* Pattern rooms without a subscriber, least recently used first (utlist DL_*):
 	 * the registry's, set by it; NULL for rooms that are never dropped. */

@@ -140,6 +140,31 @@ static void rg__sub_wake(void *owner)
 	s->wake(s->owner);
 }
 
+static void rg__drop(struct rg_session *s, struct rg_session_sub *ss);
+
+/* The room is gone from the config (rg_registry_reconfigure): the client is told, and
+ * the subscription goes. */
+static void rg__sub_closed(struct rg_sub *sub)
+{
+	struct rg_session_sub *ss = (struct rg_session_sub *)sub; /* its first member */
+	struct rg_session *s = sub->owner;
+	json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "type", "error", "code",
+			      rg_err_code(RG_E_ROOM_CLOSED), "room", sub->room->name, "message",
+			      "the room was removed from the gateway's configuration");
+	char *text = e ? json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	struct rg_blob *b =
+		text ? rg__blob(&s->reg->mem, s->fmt, "error", text, strlen(text)) : NULL;
+
+	/* without memory to tell it, the client still loses the room: its next request
+	 * about it is answered unknown_room */
+	if (b)
+		rg__push(s, b, RG__UNSOLICITED);
+	rg__blob_unref(b);
+	free(text);
+	json_decref(e);
+	rg__drop(s, ss);
+}
+
 /* A room dropped a message one of the session's subscriptions still needed. */
 static void rg__sub_lagged(void *owner)
 {
@@ -632,6 +657,7 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		}
 		rg_sub_attach(&ss->sub, r, rg__sub_wake, s);
 		ss->sub.lagged = rg__sub_lagged;
+		ss->sub.closed = rg__sub_closed;
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = ss;
@@ -877,32 +903,17 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 	return rg__answer(s, ans, req->id);
 }
 
-/* The id of a message refused before it was parsed, when it has a plain one (a string
- * without escapes that is a valid id): in id, which it returns; else NULL. */
-static const char *rg__unparsed_id(const char *text, size_t len, char id[RG_ID_MAX + 1])
-{
-	const char *v;
-	size_t n;
-
-	if (rg_json_member_span(text, len, "id", &v, &n) || n < 2 || v[0] != '"' ||
-	    v[n - 1] != '"' || memchr(v, '\\', n) || !rg_token_valid(v + 1, n - 2, RG_ID_MAX))
-		return NULL;
-	memcpy(id, v + 1, n - 2);
-	id[n - 2] = '\0';
-	return id;
-}
-
 int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 {
-	char id[RG_ID_MAX + 1];
 	struct rg_request req;
 	int rc;
 
-	/* the message object around data is one level */
-	if (rg_json_depth(text, len) > (size_t)s->reg->cfg->max_json_depth + 1)
-		return rg__error(s, RG_E_BAD_REQUEST, rg_why_depth, rg__unparsed_id(text, len, id));
 	if (rg_request_parse(text, len, &req))
 		rc = rg__error(s, req.err, req.why, req.id);
+	/* jansson bounds the depth it parses (2048); the config bounds what is passed on
+	 * (the message object around data is one level) */
+	else if (rg_json_depth(text, len) > (size_t)s->reg->cfg->max_json_depth + 1)
+		rc = rg__error(s, RG_E_BAD_REQUEST, rg_why_depth, req.id);
 	else if (req.type == RG_REQ_JOIN)
 		rc = rg__join(s, &req);
 	else if (req.type == RG_REQ_LEAVE)

@@ -372,14 +372,16 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 
 	if (pss->refused || (!pss->room_len && !pss->stream[0]))
 		return 0;
-	if (pss->body && rg_json_depth(pss->body, pss->body_len) > srv->cfg->max_json_depth) {
-		rg__body_free(srv, pss);
-		return rg__refuse(wsi, pss, RG_E_BAD_REQUEST, rg_why_depth, NULL, 0);
-	}
 	if (pss->stream[0])
 		return rg__steer_done(srv, wsi, pss);
 	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);
 	rg__body_free(srv, pss);
+	if (!rc && rg_json_depth(data, dlen) > srv->cfg->max_json_depth) {
+		free(data);
+		rc = -1;
+		err = RG_E_BAD_REQUEST;
+		why = rg_why_depth;
+	}
 	if (rc)
 		return rg__refuse(wsi, pss, err, why, NULL, 0);
 	rc = rg_registry_get(&srv->reg, pss->room, pss->room_len, 1, &room);

@@ -274,7 +274,7 @@ class JSONDepthTest(GatewayTestCase):
         self.assertError(r, 400, "bad_request")
         r = await self.ahttp("POST", "/rooms/t:deep/messages", body='{"a":{"b":[[1]]}}')
         self.assertEqual(r.status, 201, r)
-        # 2,000 levels (within max_message_bytes) never reach the parser; the
+        # 2,000 levels (within max_message_bytes and jansson's 2048) are refused; the
         # connection goes on
         await c.send_raw('{"type":"publish","room":"t:deep","data":' + "[" * 2000 +
                          "]" * 2000 + "}")

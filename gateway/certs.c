@@ -71,36 +71,34 @@ out:
 	ERR_clear_error();
 }
 
-int rg_certs_check(const char *cert, const char *key, char *err, size_t errlen, char *warn,
-		   size_t warnlen)
+int rg_certs_load(const char *cert, const char *key, X509 **leaf_out, STACK_OF(X509) * *chain_out,
+		  EVP_PKEY **pkey_out, char *err, size_t errlen)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	X509 *leaf = NULL, *x;
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
-	int rc = -1;
 
-	warn[0] = '\0';
 	ERR_clear_error();
 	if (!chain || !(bio = BIO_new_file(cert, "r"))) {
 		rg__fail(err, errlen, "cannot read it", cert);
-		goto out;
+		goto fail;
 	}
 	if (!(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
 		rg__fail(err, errlen, "no PEM certificate in it", cert);
-		goto out;
+		goto fail;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
 		if (!sk_X509_push(chain, x)) {
 			X509_free(x);
 			rg__fail(err, errlen, "out of memory", cert);
-			goto out;
+			goto fail;
 		}
 	ERR_clear_error(); /* the end of the file */
 	BIO_free(bio);
 	if (!(bio = BIO_new_file(key, "r"))) {
 		rg__fail(err, errlen, "cannot read it", key);
-		goto out;
+		goto fail;
 	}
 	/* lws asks for no passphrase: an encrypted key cannot be loaded at start */
 	if (!(pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)""))) {
@@ -109,7 +107,7 @@ int rg_certs_check(const char *cert, const char *key, char *err, size_t errlen, 
 			 "\"%s\": no PEM private key in it, or one under a passphrase (which "
 			 "cannot be given at start)",
 			 key);
-		goto out;
+		goto fail;
 	}
 	if (X509_check_private_key(leaf, pkey) != 1) {
 		char name[256];
@@ -117,10 +115,33 @@ int rg_certs_check(const char *cert, const char *key, char *err, size_t errlen, 
 		ERR_clear_error();
 		snprintf(err, errlen, "\"%s\" is not the key of the certificate \"%s\" (\"%s\")",
 			 key, name, cert);
-		goto out;
+		goto fail;
 	}
-	/* a certificate out of its dates is the first thing a client will say */
+	BIO_free(bio);
+	*leaf_out = leaf;
+	*chain_out = chain;
+	*pkey_out = pkey;
+	return 0;
+fail:
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	return -1;
+}
+
+int rg_certs_check(const char *cert, const char *key, char *err, size_t errlen, char *warn,
+		   size_t warnlen)
+{
+	STACK_OF(X509) * chain;
+	X509 *leaf;
+	EVP_PKEY *pkey;
 	char name[256];
+
+	warn[0] = '\0';
+	if (rg_certs_load(cert, key, &leaf, &chain, &pkey, err, errlen))
+		return -1;
+	/* a certificate out of its dates is the first thing a client will say */
 	rg__name(leaf, name, sizeof(name));
 	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
 		snprintf(warn, warnlen, "\"%s\" has expired", name);
@@ -128,11 +149,8 @@ int rg_certs_check(const char *cert, const char *key, char *err, size_t errlen, 
 		snprintf(warn, warnlen, "\"%s\" is not valid yet", name);
 	else
 		rg__chain(leaf, chain, warn, warnlen);
-	rc = 0;
-out:
-	BIO_free(bio);
 	EVP_PKEY_free(pkey);
 	X509_free(leaf);
 	sk_X509_pop_free(chain, X509_free);
-	return rc;
+	return 0;
 }

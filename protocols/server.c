@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "http_api.h"
+#include "reload.h"
 #include "srv.h"
 #include "sse.h"
 #include "static_files.h"
@@ -38,7 +39,7 @@ _Static_assert(LWS_PRE <= 32, "scratch headroom is LWS_PRE");
 
 struct rg__loop {
 	struct ev_loop *ev;
-	ev_signal sigint, sigterm;
+	ev_signal sigint, sigterm, sighup;
 	ev_timer drain;
 	lws_sorted_usec_list_t heartbeat;
 	struct lws_context *ctx;
@@ -230,7 +231,33 @@ struct rg__server {
 	struct lws_http_mount mounts[RG__NMOUNTS];
 	lws_retry_bo_t retry;
 	char names[RG_LISTEN_MAX][32];
+	struct rg_reload reload;
+	size_t making; /* the listener lws is making a vhost for */
 };
+
+/* protocols[0] as lws is given it: the chat protocol, which also hears what lws tells
+ * every vhost. The server notes each TLS listener's SSL_CTX as lws makes it, so that a
+ * reload can give it a new certificate. */
+static int rg__chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			     void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+		struct rg__server *s = lws_container_of(lws_context_user(lws_get_context(wsi)),
+							struct rg__server, srv);
+		if (s->making < RG_LISTEN_MAX)
+			s->reload.tls[s->making] = user;
+	}
+	return rg_ws_chat_protocol.callback(wsi, reason, user, in, len);
+}
+
+static void rg__on_hup(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	struct rg__server *s = w->data;
+
+	(void)ev;
+	(void)revents;
+	rg_reload(&s->reload, &s->srv);
+}
 
 /* The protocols with their per-vhost option (the server state) and the mounts. */
 static void rg__protocols(struct rg__server *s)
@@ -250,6 +277,8 @@ static void rg__protocols(struct rg__server *s)
 		/* A batch of frames leaves in one send() (and one TLS record run): without
 		 * an explicit tx_packet_size lws would cut sends at rx_buffer_size. */
 		s->protos[i].tx_packet_size = s->srv.scratch_len;
+		if (i == RG__CHAT)
+			s->protos[i].callback = rg__chat_callback;
 		s->pprotos[i] = &s->protos[i];
 		s->pvos[i] = (struct lws_protocol_vhost_options){
 			i + 1 < RG__NPROTOS ? &s->pvos[i + 1] : NULL, &s->srv_opt,
@@ -309,11 +338,7 @@ static int rg__listeners(struct rg__server *s)
 
 	/* Idle connections (WS, and HTTP/2 connections carrying SSE) are pinged, and
 	 * closed if the peer stays silent past the timeout. */
-	s->retry = (lws_retry_bo_t){
-		.secs_since_valid_ping = (uint16_t)cfg->ws_ping_seconds,
-		.secs_since_valid_hangup =
-			(uint16_t)(cfg->ws_ping_seconds + cfg->ws_ping_timeout_seconds),
-	};
+	rg_reload_retry(&s->retry, cfg);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct lws_context_creation_info vi;
 		memset(&vi, 0, sizeof(vi));
@@ -322,9 +347,11 @@ static int rg__listeners(struct rg__server *s)
 		vi.pvo = &s->pvos[0];
 		vi.mounts = &s->mounts[0];
 		vi.retry_and_idle_policy = &s->retry;
+		s->making = i;
 		if (rg__listen(s->ctx, &cfg->listen[i], &vi, s->names[i]))
 			return -1;
 	}
+	s->making = RG_LISTEN_MAX;
 	return 0;
 }
 
@@ -339,6 +366,10 @@ static void rg__serve(struct rg__server *s)
 	l->sigint.data = l->sigterm.data = l;
 	ev_signal_start(l->ev, &l->sigint);
 	ev_signal_start(l->ev, &l->sigterm);
+	/* a reload, as `systemctl reload` and `docker kill -s HUP` ask (reload.h) */
+	ev_signal_init(&l->sighup, rg__on_hup, SIGHUP);
+	l->sighup.data = s;
+	ev_signal_start(l->ev, &l->sighup);
 	ev_init(&s->srv.flush, rg_wake_on_window);
 	s->srv.flush.data = &s->srv;
 	l->ctx = s->ctx;
@@ -390,7 +421,10 @@ int rg_server_run(const struct rg_config *cfg)
 		return -1;
 	}
 	s->srv.cfg = cfg;
-	rg_srv_limits_init(&s->srv);
+	s->reload.boot = cfg;
+	s->reload.retry = &s->retry;
+	s->making = RG_LISTEN_MAX;
+	rg_srv_limits_set(&s->srv);
 	s->tick.srv = &s->srv;
 	s->loop.srv = &s->srv;
 	s->srv.scratch_len = rg_srv_scratch_len(cfg);
@@ -414,10 +448,12 @@ out:
 	if (s->loop.ev) {
 		ev_signal_stop(s->loop.ev, &s->loop.sigint);
 		ev_signal_stop(s->loop.ev, &s->loop.sigterm);
+		ev_signal_stop(s->loop.ev, &s->loop.sighup);
 		ev_loop_destroy(s->loop.ev);
 	}
 	rg_registry_cleanup(&s->srv.reg);
 	rg_conn_limits_cleanup(&s->srv.conns);
+	rg_reload_cleanup(&s->reload);
 	free(s->srv.scratch);
 	free(s);
 	if (!rc)

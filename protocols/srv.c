@@ -31,7 +31,7 @@ struct rg_srv *rg_srv_new(struct rg_config *cfg)
 	}
 	srv->cfg = cfg;
 	srv->own_cfg = cfg;
-	rg_srv_limits_init(srv);
+	rg_srv_limits_set(srv);
 	srv->scratch_len = rg_srv_scratch_len(cfg);
 	if (!(srv->scratch = malloc(LWS_PRE + srv->scratch_len))) {
 		rg_registry_cleanup(&srv->reg);
@@ -267,7 +267,7 @@ void rg_conn_timer_free(struct rg_conn_timer **t)
 /* Descriptors the gateway needs besides its connections: listeners, files, logs. */
 #define RG__FD_MARGIN 64
 
-void rg_srv_limits_init(struct rg_srv *srv)
+void rg_srv_limits_set(struct rg_srv *srv)
 {
 	struct rlimit rl = {0, 0};
 	unsigned max = srv->cfg->max_connections, fds = RG__FD_MARGIN * 2;
@@ -280,7 +280,9 @@ void rg_srv_limits_init(struct rg_srv *srv)
 		rg_warn("limits.max_connections %u is above what the open-files limit (%u) "
 			"allows: past about %u connections accepting fails; raise `ulimit -n`",
 			max, fds, fds - RG__FD_MARGIN);
-	rg_conn_limits_init(&srv->conns, max, srv->cfg->max_connections_per_address);
+	/* the table is zeroed with the state, and keeps its connections across reloads */
+	srv->conns.max_total = max;
+	srv->conns.max_per_peer = srv->cfg->max_connections_per_address;
 }
 
 /* The peer's address of socket fd as 16 bytes (IPv4 mapped): 0, or -1 (not an IP peer). */

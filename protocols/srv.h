@@ -57,9 +57,10 @@ struct rg_srv {
  * loop of ours (no rx-more, no coalescing window). NULL when out of memory. */
 struct rg_srv *rg_srv_new(struct rg_config *cfg);
 void rg_srv_free(struct rg_srv *srv);
-/* Sets the connection limits from the config (rg_srv_free and the server clean them
- * up): limits.max_connections, or the open-files limit minus a margin. */
-void rg_srv_limits_init(struct rg_srv *srv);
+/* Sets the connection limits from srv->cfg, at start and on a reload (rg_srv_free and
+ * the server clean the table up): limits.max_connections, or the open-files limit
+ * minus a margin; limits.max_connections_per_address. */
+void rg_srv_limits_set(struct rg_srv *srv);
 
 /* From protocols[0] (the chat protocol): FILTER_NETWORK_CONNECTION checks an accepted
  * socket against the limits (nonzero: refused, lws closes the socket at once, logged);

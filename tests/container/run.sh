@@ -11,7 +11,8 @@
 #   4. runs it with a mounted config (two TLS listeners on free loopback ports and an
 #      extra room) and mounted certificates: https /healthz on both ports, a WebSocket
 #      client (wss) and an SSE stream (https) both get a message published over HTTPS,
-#      the health status turns healthy, the process is non-root and PID 1, and SIGTERM
+#      the health status turns healthy, the process is non-root and PID 1, SIGHUP
+#      reloads the rewritten config (a room more) with both clients connected, and SIGTERM
 #      ends it with exit 0 within the drain time (WS closed 1001, SSE stream ended);
 #   5. runs it with no mounts at all: a self-signed certificate is made at start and
 #      announced loudly, it turns healthy, and `podman stop` ends it with exit 0.
@@ -335,6 +336,19 @@ pid1_roomgate() {
 	grep -q '^Name:[[:space:]]*roomgate$' <<<"$status" && grep -Eq '^Uid:[[:space:]]+[1-9][0-9]*[[:space:]]' <<<"$status"
 }
 check "PID 1 is roomgate itself, Uid $(awk '/^Uid:/{print $2}' <<<"$status")" pid1_roomgate
+
+# A reload, as docs/OPERATIONS.md says (`docker kill -s HUP`): the mounted file is
+# rewritten in place (a single-file mount follows the inode) with one more room; the
+# WebSocket client and the SSE stream stay connected (SIGTERM below closes them).
+sed 's/{ "name": "smoke", "history": 100, "publish": "anyone" }/&,\n    { "name": "reloaded" }/' \
+	"$tmp/roomgate.json" >"$tmp/roomgate.json.new"
+cat "$tmp/roomgate.json.new" >"$tmp/roomgate.json"
+pm kill --signal HUP "$c_main" >/dev/null
+reloaded() { logs "$c_main" | grep -q 'reload: /etc/roomgate/roomgate.json in force'; }
+check "SIGHUP: the config was reloaded (log: in force)" wait_for 5 reloaded
+rooms=$(curl -sk --max-time 3 "https://127.0.0.1:$p1/rooms")
+check "SIGHUP: GET /rooms lists the room the reload added" grep -q '"name":"reloaded"' <<<"$rooms"
+check "SIGHUP: the container still runs" test "$(pm inspect --format '{{.State.Running}}' "$c_main")" = true
 
 # SIGTERM with a WebSocket client and an SSE stream connected.
 t_kill=$(date +%s%N)

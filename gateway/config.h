@@ -88,9 +88,10 @@ struct rg_config {
 	 * to write) before it is judged slow; also how far past `history` a room keeps a
 	 * message for a subscriber that still needs it. */
 	uint32_t max_pending_bytes;
-	uint32_t memory_mb;   /* the memory budget (budget.h); 0: none */
-	uint32_t drain_ms;    /* on SIGTERM: how long open connections get to close */
-	uint32_t coalesce_us; /* wakes within this window share one write turn */
+	uint32_t memory_mb;         /* the memory budget (budget.h); 0: none */
+	uint32_t handshake_seconds; /* for the TLS handshake, then for the request headers */
+	uint32_t drain_ms;          /* on SIGTERM: how long open connections get to close */
+	uint32_t coalesce_us;       /* wakes within this window share one write turn */
 	struct rg_room_conf *rooms;
 	size_t nrooms;
 	/* auth: on when it names keys or an API key file (docs/CONFIG.md) */

@@ -332,6 +332,17 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .def = 65536,
 	 .offset = RG__CONF(max_message_bytes),
 	 .doc = "the largest WebSocket message and HTTP body accepted"},
+	{.path = "limits.handshake_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 1,
+	 .max = 300,
+	 .def = 10,
+	 .offset = RG__CONF(handshake_seconds),
+	 .doc = "a connection that has not completed its TLS handshake in this long is "
+		"closed (a plain one: has not sent its request). After the handshake, the "
+		"request headers must be complete within 5 s (libwebsockets' own timer, which "
+		"this may shorten but not lengthen), so a slowloris is closed. Needs a restart "
+		"to change"},
 	{.path = "limits.max_json_depth",
 	 .type = RG_CONF_UINT,
 	 .min = 1,

@@ -347,6 +347,10 @@ static int rg__listeners(struct rg__server *s)
 		vi.pvo = &s->pvos[0];
 		vi.mounts = &s->mounts[0];
 		vi.retry_and_idle_policy = &s->retry;
+		/* lws guards the TLS accept with timeout_secs, and a connection holding a
+		 * header table without a complete request with timeout_secs_ah_idle */
+		vi.timeout_secs = cfg->handshake_seconds;
+		vi.timeout_secs_ah_idle = cfg->handshake_seconds;
 		s->making = i;
 		if (rg__listen(s->ctx, &cfg->listen[i], &vi, s->names[i]))
 			return -1;

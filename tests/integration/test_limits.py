@@ -258,6 +258,37 @@ class RoomCreationRateTest(GatewayTestCase):
         self.assertEqual(r.status, 201, r)
 
 
+class HandshakeTest(GatewayTestCase):
+    """limits.handshake_seconds: a connection that never completes its TLS handshake
+    is closed after it; one that completes it and then sends no complete request
+    headers (a slowloris) within 5 s at most (libwebsockets' own timer)."""
+    CONFIG = {"limits": {"handshake_seconds": 2}}
+
+    def closed_after(self, sock):
+        t0 = time.monotonic()
+        sock.settimeout(15)
+        try:
+            while sock.recv(100):
+                pass
+        except (ConnectionResetError, OSError):
+            pass
+        return time.monotonic() - t0
+
+    async def test_handshake_and_headers(self):
+        silent = tcp(self.gw)
+        took = await asyncio.to_thread(self.closed_after, silent)
+        silent.close()
+        self.assertGreater(took, 1.5)
+        self.assertLess(took, 3.5)
+        s = await asyncio.to_thread(raw_tls, self.gw)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        took = await asyncio.to_thread(self.closed_after, s)
+        s.close()
+        self.assertLess(took, 6.5)
+        r = await self.ahttp("GET", "/healthz")  # others are served meanwhile
+        self.assertEqual(r.status, 200)
+
+
 class JSONDepthTest(GatewayTestCase):
     CONFIG = {"limits": {"max_json_depth": 4}}
 

@@ -45,11 +45,21 @@ struct rg_room_conf {
 	uint32_t idle_seconds; /* pattern rooms only */
 };
 
+#define RG_SNI_MAX 16
+
+/* A certificate served to TLS clients that ask for one of its names (SNI). */
+struct rg_sni_conf {
+	char *cert;
+	char *key;
+};
+
 struct rg_listen_conf {
 	uint32_t port;
 	char *host; /* NULL: all interfaces */
 	char *cert; /* both NULL: plain */
 	char *key;
+	struct rg_sni_conf *sni; /* more certificates, chosen by name; cert is the default */
+	size_t nsni;
 };
 
 /* A key tokens are verified with: a PEM public key or JWKS document, or an HMAC secret. */

@@ -213,6 +213,14 @@ void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg)
 			rg_conf_fail(p, where, "%s", err);
 		else if (warn[0])
 			rg_conf_warn(p, where, "%s", warn);
+		for (size_t j = 0; j < l->nsni; j++) {
+			snprintf(where, sizeof(where), "listen[%zu].tls.sni[%zu]", i, j);
+			if (rg_certs_check(l->sni[j].cert, l->sni[j].key, err, sizeof(err), warn,
+					   sizeof(warn)))
+				rg_conf_fail(p, where, "%s", err);
+			else if (warn[0])
+				rg_conf_warn(p, where, "%s", warn);
+		}
 	}
 	cfg->auth = rg_auth_load(cfg, rg__auth_fail, p);
 }
@@ -265,6 +273,34 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .what = "a private key file path",
 	 .check = rg__readable_file,
 	 .def_doc = "required in `tls`",
+	 .doc = "PEM private key"},
+	{.path = "listen[].tls.sni",
+	 .type = RG_CONF_ARRAY,
+	 .min = 1,
+	 .max = RG_SNI_MAX,
+	 .offset = RG__LISTEN(sni),
+	 .count_offset = RG__LISTEN(nsni),
+	 .elem_size = sizeof(struct rg_sni_conf),
+	 .what = "certificates",
+	 .def_doc = "none",
+	 .doc = "more certificates on this port: a client that asks for a name (TLS SNI) one of "
+		"them holds (its subjectAltName DNS names, wildcards included) is served that "
+		"one, the first that matches; every other client gets `cert`"},
+	{.path = "listen[].tls.sni[].cert",
+	 .type = RG_CONF_STRING,
+	 .flags = RG_CONF_REQUIRED,
+	 .offset = offsetof(struct rg_sni_conf, cert),
+	 .what = "a certificate file path",
+	 .check = rg__readable_file,
+	 .def_doc = "required",
+	 .doc = "PEM certificate (chain)"},
+	{.path = "listen[].tls.sni[].key",
+	 .type = RG_CONF_STRING,
+	 .flags = RG_CONF_REQUIRED,
+	 .offset = offsetof(struct rg_sni_conf, key),
+	 .what = "a private key file path",
+	 .check = rg__readable_file,
+	 .def_doc = "required",
 	 .doc = "PEM private key"},
 
 	{.path = "http", .type = RG_CONF_OBJECT},

@@ -41,6 +41,22 @@ static const char *rg__needs_restart(const struct rg_config *boot, const struct 
 	return NULL;
 }
 
+int rg_reload_start(struct rg_reload *r)
+{
+	char err[512];
+
+	for (size_t i = 0; i < r->boot->nlisten; i++) {
+		if (!r->tls[i])
+			continue;
+		if (rg_sni_load(&r->boot->listen[i], &r->sni[i], err, sizeof(err))) {
+			rg_err("listen[%zu].tls.sni: %s", i, err);
+			return -1;
+		}
+		rg_sni_attach(r->tls[i], &r->sni[i]);
+	}
+	return 0;
+}
+
 /* One listener's new pair, read and checked before anything changes. */
 struct rg__pair {
 	X509 *leaf;
@@ -56,9 +72,10 @@ static void rg__pair_free(struct rg__pair *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Reads every TLS listener's certificate and key from cfg: 0, or -1 (logged). */
+/* Reads every TLS listener's certificate and key, and SNI certificates, from cfg: 0, or
+ * -1 (logged). */
 static int rg__read_pairs(const struct rg_reload *r, const struct rg_config *cfg,
-			  struct rg__pair *pairs)
+			  struct rg__pair *pairs, struct rg_sni **sni)
 {
 	char err[512];
 
@@ -75,6 +92,10 @@ static int rg__read_pairs(const struct rg_reload *r, const struct rg_config *cfg
 		if (rg_certs_load(l->cert, l->key, &pairs[i].leaf, &pairs[i].chain, &pairs[i].pkey,
 				  err, sizeof(err))) {
 			rg_err("reload: %s: listen[%zu].tls: %s", cfg->path, i, err);
+			return -1;
+		}
+		if (rg_sni_load(l, &sni[i], err, sizeof(err))) {
+			rg_err("reload: %s: listen[%zu].tls.sni: %s", cfg->path, i, err);
 			return -1;
 		}
 		/* OpenSSL keeps a certificate per key type: one of another type would sit
@@ -116,6 +137,7 @@ int rg_reload(struct rg_reload *r, struct rg_srv *srv)
 {
 	const char *path = r->boot->path, *why;
 	struct rg__pair pairs[RG_LISTEN_MAX];
+	struct rg_sni *sni[RG_LISTEN_MAX] = {0};
 	unsigned closed, added, certs = 0;
 	int rc = -1;
 
@@ -132,7 +154,7 @@ int rg_reload(struct rg_reload *r, struct rg_srv *srv)
 		       path, why);
 		goto out;
 	}
-	if (rg__read_pairs(r, cfg, pairs)) {
+	if (rg__read_pairs(r, cfg, pairs, sni)) {
 		rg_err("reload: %s: the running configuration stays in force", path);
 		goto out;
 	}
@@ -145,6 +167,11 @@ int rg_reload(struct rg_reload *r, struct rg_srv *srv)
 			       i, cfg->listen[i].cert);
 		else
 			certs++;
+		/* handshakes under way took their own references (sni.h) */
+		rg_sni_free(r->sni[i]);
+		r->sni[i] = sni[i];
+		sni[i] = NULL;
+		certs += (unsigned)cfg->listen[i].nsni;
 	}
 	srv->cfg = cfg;
 	if (rg_registry_reconfigure(&srv->reg, cfg, &closed, &added))
@@ -158,14 +185,20 @@ int rg_reload(struct rg_reload *r, struct rg_srv *srv)
 		  path, closed, added, certs);
 	rc = 0;
 out:
-	for (size_t i = 0; i < RG_LISTEN_MAX; i++)
+	for (size_t i = 0; i < RG_LISTEN_MAX; i++) {
 		rg__pair_free(&pairs[i]);
+		rg_sni_free(sni[i]);
+	}
 	rg_config_free(cfg);
 	return rc;
 }
 
 void rg_reload_cleanup(struct rg_reload *r)
 {
+	for (size_t i = 0; i < RG_LISTEN_MAX; i++) {
+		rg_sni_free(r->sni[i]);
+		r->sni[i] = NULL;
+	}
 	rg_config_free(r->current);
 	r->current = NULL;
 }

@@ -438,7 +438,7 @@ int rg_server_run(const struct rg_config *cfg)
 		goto out;
 	}
 	rg__protocols(s);
-	if (rg__context(s) || rg__listeners(s))
+	if (rg__context(s) || rg__listeners(s) || rg_reload_start(&s->reload))
 		goto out;
 	rg__serve(s);
 	rg__drain(s);

@@ -54,6 +54,15 @@ static const struct {
 	{"{\"listen\":[8443]," ROOMS "}", "t.json: listen[0]: expected an object\n"},
 	{"{\"listen\":[{" TLS "}]," ROOMS "}",
 	 "t.json: listen[0].port: missing, expected an integer 1..65535\n"},
+	{"{\"listen\":[{\"port\":8443,\"tls\":{\"cert\":\"" TLSDIR "unit.crt\",\"key\":\"" TLSDIR
+	 "unit.key\",\"sni\":[{\"cert\":\"" TLSDIR "leaf.crt\"},{\"cert\":\"" TLSDIR
+	 "unit.crt\",\"key\":\"" TLSDIR "other.key\"}]}}]," ROOMS "}",
+	 "t.json: listen[0].tls.sni[0].key: missing, expected a private key file path\n"},
+	{"{\"listen\":[{\"port\":8443,\"tls\":{\"cert\":\"" TLSDIR "unit.crt\",\"key\":\"" TLSDIR
+	 "unit.key\",\"sni\":[{\"cert\":\"" TLSDIR "unit.crt\",\"key\":\"" TLSDIR
+	 "other.key\"}]}}]," ROOMS "}",
+	 "t.json: listen[0].tls.sni[0]: \"" TLSDIR "other.key\" is not the key of the certificate "
+	 "\"unit.test\" (\"" TLSDIR "unit.crt\")\n"},
 	{"{\"listen\":[{\"port\":0}]," ROOMS "}",
 	 "t.json: listen[0].port: expected an integer 1..65535\n"},
 	{"{\"listen\":[{\"port\":\"80\"}]," ROOMS "}",

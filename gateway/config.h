@@ -14,6 +14,8 @@
 
 #define RG_ROOM_NAME_MAX 128
 #define RG_LISTEN_MAX    16
+/* The most limits.max_header_bytes allows: what one request's line and headers hold. */
+#define RG_HEADER_BYTES_MAX 16384
 
 /* Who may do an action in a room (gateway/auth.h decides). */
 enum rg_policy {
@@ -100,6 +102,7 @@ struct rg_config {
 	uint32_t max_pending_bytes;
 	uint32_t memory_mb;         /* the memory budget (budget.h); 0: none */
 	uint32_t handshake_seconds; /* for the TLS handshake, then for the request headers */
+	uint32_t max_header_bytes;  /* a request's line and headers, together */
 	uint32_t drain_ms;          /* on SIGTERM: how long open connections get to close */
 	uint32_t coalesce_us;       /* wakes within this window share one write turn */
 	struct rg_room_conf *rooms;

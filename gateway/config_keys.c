@@ -379,6 +379,16 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"request headers must be complete within 5 s (libwebsockets' own timer, which "
 		"this may shorten but not lengthen), so a slowloris is closed. Needs a restart "
 		"to change"},
+	{.path = "limits.max_header_bytes",
+	 .type = RG_CONF_UINT,
+	 .min = 1024,
+	 .max = RG_HEADER_BYTES_MAX,
+	 .def = 4096,
+	 .offset = RG__CONF(max_header_bytes),
+	 .doc = "what one HTTP request's line and headers may hold together (HTTP/2: its "
+		"decoded header list); past it, `414` while the request line is still being read "
+		"(a URL that long), `431` in the headers, and the connection is closed. A token "
+		"in a header or the URL must fit in it. Needs a restart to change"},
 	{.path = "limits.max_json_depth",
 	 .type = RG_CONF_UINT,
 	 .min = 1,

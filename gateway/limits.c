@@ -1,5 +1,8 @@
 #include "limits.h"
 
+#include "log.h"
+
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,6 +89,28 @@ void rg_conn_limits_cleanup(struct rg_conn_limits *l)
 		free(p);
 	}
 	l->total = 0;
+}
+
+void rg_limit_log(struct rg_peer *peer, unsigned *once, enum rg_limit k, const char *who,
+		  const char *key, const char *code)
+{
+	int64_t now = rg_mono_us();
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	if (once && (*once & (1u << k)))
+		return;
+	if (once)
+		*once |= 1u << k;
+	if (peer) {
+		if (peer->logged_us[k] && now - peer->logged_us[k] < 60 * 1000000LL)
+			return;
+		peer->logged_us[k] = now;
+		inet_ntop(AF_INET6, peer->addr, addr, sizeof(addr));
+	}
+	rg_notice(
+		"limits: %s%s%s: %s reached: answered %s (logged once per connection, and at most "
+		"once a minute per address)",
+		addr, who ? " " : "", who ? who : "", key, code);
 }
 
 int64_t rg_mono_us(void)

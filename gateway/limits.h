@@ -32,13 +32,32 @@ int rg_bucket_take_per(struct rg_bucket *b, uint32_t rate, int64_t period_us, in
 /* The period of the room creation buckets (limits.room_creation_rate_*): a minute. */
 #define RG_ROOMS_PERIOD_US (60 * 1000000LL)
 
+/* The limits whose refusals are logged (rg_limit_log). */
+enum rg_limit {
+	RG_LIMIT_PUBLISH_RATE,
+	RG_LIMIT_ROOM_RATE,
+	RG_LIMIT_JSON_DEPTH,
+	RG_LIMIT_MESSAGE_SIZE,
+	RG_LIMIT_MEMORY,
+	RG_LIMIT_KINDS
+};
+
 struct rg_peer {
 	unsigned char addr[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d */
 	unsigned conns;
-	struct rg_bucket publishes; /* limits.publish_rate_per_address */
-	struct rg_bucket rooms;     /* limits.room_creation_rate_per_address */
+	struct rg_bucket publishes;        /* limits.publish_rate_per_address */
+	struct rg_bucket rooms;            /* limits.room_creation_rate_per_address */
+	int64_t logged_us[RG_LIMIT_KINDS]; /* when a refusal by each was last logged */
 	UT_hash_handle hh;
 };
+
+/* Logs at notice level that a client was refused by a limit (key, the config key; code,
+ * what it was answered): who is its connection's name (or NULL: a request of its own),
+ * peer its address (or NULL). Bounded, since a flood is refused many times: once per
+ * connection and limit (*once holds the connection's bits; NULL: none), and at most
+ * once a minute per address and limit. */
+void rg_limit_log(struct rg_peer *peer, unsigned *once, enum rg_limit k, const char *who,
+		  const char *key, const char *code);
 
 struct rg_conn_limits {
 	struct rg_peer *peers; /* uthash, by addr */

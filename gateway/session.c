@@ -573,6 +573,12 @@ static void rg__seek(struct rg_join *j)
 	}
 }
 
+/* (session.h) */
+void rg_session_log_limit(struct rg_session *s, enum rg_limit k, const char *key, enum rg_err err)
+{
+	rg_limit_log(s->peer, &s->limits_logged, k, s->user, key, rg_err_code(err));
+}
+
 /* A new pattern room is about to be made for the session: 0, or -1 and *retry_ms when
  * the connection or its address made its limits.room_creation_rate_* already (so no
  * one client sweeps limits.max_rooms). Backends are not limited. */
@@ -584,10 +590,17 @@ static int rg__may_create(struct rg_session *s, uint32_t *retry_ms)
 	if (rg_session_identity(s)->server)
 		return 0;
 	if (!rg_bucket_take_per(&s->rooms, cfg->room_rate_per_connection, RG_ROOMS_PERIOD_US, now,
-				retry_ms) ||
-	    (s->peer && !rg_bucket_take_per(&s->peer->rooms, cfg->room_rate_per_address,
-					    RG_ROOMS_PERIOD_US, now, retry_ms)))
+				retry_ms)) {
+		rg_session_log_limit(s, RG_LIMIT_ROOM_RATE,
+				     "limits.room_creation_rate_per_connection", RG_E_RATE_LIMITED);
 		return -1;
+	}
+	if (s->peer && !rg_bucket_take_per(&s->peer->rooms, cfg->room_rate_per_address,
+					   RG_ROOMS_PERIOD_US, now, retry_ms)) {
+		rg_session_log_limit(s, RG_LIMIT_ROOM_RATE, "limits.room_creation_rate_per_address",
+				     RG_E_RATE_LIMITED);
+		return -1;
+	}
 	return 0;
 }
 
@@ -634,6 +647,8 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		rc = rg_registry_get(s->reg, j->room, j->len, 1, &r);
 	if (rc) {
 		j->err = rg_err_room(rc, &j->why);
+		if (rc == -ENOBUFS)
+			rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", j->err);
 		return -1;
 	}
 	if (!j->ss) {
@@ -755,19 +770,27 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 		uint32_t retry = 0;
 		/* the connection's own bucket first: a flood from one connection must not
 		 * drain its neighbours' shared one */
-		if (!rg_bucket_take(&s->publishes, cfg->publish_rate_per_connection, now, &retry) ||
-		    (s->peer && !rg_bucket_take(&s->peer->publishes, cfg->publish_rate_per_address,
-						now, &retry)))
+		const char *key = NULL;
+		if (!rg_bucket_take(&s->publishes, cfg->publish_rate_per_connection, now, &retry))
+			key = "limits.publish_rate_per_connection";
+		else if (s->peer && !rg_bucket_take(&s->peer->publishes,
+						    cfg->publish_rate_per_address, now, &retry))
+			key = "limits.publish_rate_per_address";
+		if (key) {
+			rg_session_log_limit(s, RG_LIMIT_PUBLISH_RATE, key, RG_E_RATE_LIMITED);
 			return rg__rate_limited(s, "publishing faster than the limits allow", retry,
 						req->id);
+		}
 	}
 	int r = rg_registry_publish(s->reg, ss->sub.room, req->data, req->data_len,
 				    req->id[0] ? req->id : NULL, &seq);
 	if (r == -EEXIST)
 		return rg__error(s, RG_E_CONFLICT,
 				 "id: this room stored another message under this id", req->id);
-	if (r == -ENOBUFS)
+	if (r == -ENOBUFS) {
+		rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", RG_E_OVERLOADED);
 		return rg__error(s, RG_E_OVERLOADED, rg_why_overloaded, req->id);
+	}
 	if (r < 0)
 		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);
 	json_t *ack = json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
@@ -912,9 +935,11 @@ int rg_session_handle(struct rg_session *s, const char *text, size_t len)
 		rc = rg__error(s, req.err, req.why, req.id);
 	/* jansson bounds the depth it parses (2048); the config bounds what is passed on
 	 * (the message object around data is one level) */
-	else if (rg_json_depth(text, len) > (size_t)s->reg->cfg->max_json_depth + 1)
+	else if (rg_json_depth(text, len) > (size_t)s->reg->cfg->max_json_depth + 1) {
+		rg_session_log_limit(s, RG_LIMIT_JSON_DEPTH, "limits.max_json_depth",
+				     RG_E_BAD_REQUEST);
 		rc = rg__error(s, RG_E_BAD_REQUEST, rg_why_depth, req.id);
-	else if (req.type == RG_REQ_JOIN)
+	} else if (req.type == RG_REQ_JOIN)
 		rc = rg__join(s, &req);
 	else if (req.type == RG_REQ_LEAVE)
 		rc = rg__leave(s, &req);

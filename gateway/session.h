@@ -71,6 +71,7 @@ struct rg_session {
 	struct rg_bucket publishes; /* limits.publish_rate_per_connection */
 	struct rg_bucket rooms;     /* limits.room_creation_rate_per_connection */
 	struct rg_peer *peer;       /* the client's address, set by the transport; or NULL */
+	unsigned limits_logged;     /* the limits whose refusals it was logged for (rg_limit) */
 	int ending;                 /* end once the queued answers are written (RG_FILL_END) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
 	 * (valid while the session is subscribed to it), or "" when its answers went past
@@ -111,6 +112,10 @@ int rg_session_expire(struct rg_session *s);
 /* From now on the session's fills write only its queued answers, then say RG_FILL_END:
  * the transport ends the connection once the client has been told why. */
 void rg_session_end(struct rg_session *s);
+
+/* Logs that the transport refused the session's input by limit k (config key key,
+ * answered err): once per connection, at most once a minute per address (limits.h). */
+void rg_session_log_limit(struct rg_session *s, enum rg_limit k, const char *key, enum rg_err err);
 
 /* Queues an error answer for input the transport refused itself. Same returns. */
 int rg_session_refuse(struct rg_session *s, enum rg_err err, const char *why);

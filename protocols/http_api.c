@@ -36,12 +36,24 @@ static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err,
 	return rg_http_reply_error(wsi, &pss->reply, err, why, allow);
 }
 
+/* A refusal by a limit (key, its config key): logged (limits.h), then answered. */
+static int rg__refuse_limit(struct lws *wsi, struct pss__rg_api *pss, enum rg_limit k,
+			    const char *key, enum rg_err err, const char *why, int body_unread)
+{
+	rg_limit_log(lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL, k, NULL, key,
+		     rg_err_code(err));
+	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
+}
+
 /* A failed room lookup (rg_registry_get's return), answered as every transport does. */
 static int rg__refuse_room(struct lws *wsi, struct pss__rg_api *pss, int rc, int body_unread)
 {
 	const char *why;
 	enum rg_err err = rg_err_room(rc, &why);
 
+	if (rc == -ENOBUFS)
+		return rg__refuse_limit(wsi, pss, RG_LIMIT_MEMORY, "limits.memory_mb", err, why,
+					body_unread);
 	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
 }
 
@@ -105,7 +117,7 @@ static int rg__count_arg(struct lws *wsi, const char *name, uint64_t max, int64_
  * is ""), -1 when it is not an epoch. */
 static int rg__epoch_arg(struct lws *wsi, char epoch[RG_EPOCH_MAX + 1])
 {
-	char arg[4096]; /* a request line is at most 4 KB (414 past it) */
+	char arg[RG_HEADER_BYTES_MAX]; /* any argument fits: limits.max_header_bytes */
 
 	epoch[0] = '\0';
 	for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
@@ -213,7 +225,8 @@ static int rg__body_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 				  "send the body with a Content-Length header", NULL, 1);
 	if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
 	    strtoull(clen, NULL, 10) > srv->cfg->max_message_bytes)
-		return rg__refuse(wsi, pss, RG_E_TOO_LARGE, rg_why_body_too_large, NULL, 1);
+		return rg__refuse_limit(wsi, pss, RG_LIMIT_MESSAGE_SIZE, "limits.max_message_bytes",
+					RG_E_TOO_LARGE, rg_why_body_too_large, 1);
 	return 0;
 }
 
@@ -267,18 +280,21 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 	    !rg_bucket_take(&peer->publishes, srv->cfg->publish_rate_per_address, rg_mono_us(),
 			    &retry)) {
 		pss->reply.retry_after = (retry + 999) / 1000;
-		return rg__refuse(wsi, pss, RG_E_RATE_LIMITED,
-				  "publishing faster than limits.publish_rate_per_address allows",
-				  NULL, 1);
+		return rg__refuse_limit(
+			wsi, pss, RG_LIMIT_PUBLISH_RATE, "limits.publish_rate_per_address",
+			RG_E_RATE_LIMITED,
+			"publishing faster than limits.publish_rate_per_address allows", 1);
 	}
 	if (!id->server && peer && rg_registry_get(&srv->reg, name, nlen, 0, &room) == -ENOENT &&
 	    !rg_bucket_take_per(&peer->rooms, srv->cfg->room_rate_per_address, RG_ROOMS_PERIOD_US,
 				rg_mono_us(), &retry)) {
 		pss->reply.retry_after = (retry + 999) / 1000;
-		return rg__refuse(wsi, pss, RG_E_RATE_LIMITED,
-				  "making rooms faster than limits.room_creation_rate_per_address "
-				  "allows",
-				  NULL, 1);
+		return rg__refuse_limit(
+			wsi, pss, RG_LIMIT_ROOM_RATE, "limits.room_creation_rate_per_address",
+			RG_E_RATE_LIMITED,
+			"making rooms faster than limits.room_creation_rate_per_address "
+			"allows",
+			1);
 	}
 	rc = rg_registry_get(&srv->reg, name, nlen, 1, &room);
 	if (rc)
@@ -326,7 +342,8 @@ static int rg__body(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss
 		return 0;
 	if (pss->body_len + len > srv->cfg->max_message_bytes) {
 		rg__body_free(srv, pss);
-		return rg__refuse(wsi, pss, RG_E_TOO_LARGE, rg_why_body_too_large, NULL, 1);
+		return rg__refuse_limit(wsi, pss, RG_LIMIT_MESSAGE_SIZE, "limits.max_message_bytes",
+					RG_E_TOO_LARGE, rg_why_body_too_large, 1);
 	}
 	char *b = rg_budget_realloc(&srv->reg.mem, RG_MEM_SESSIONS, pss->body,
 				    pss->body_len + len + 1);
@@ -378,9 +395,8 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 	rg__body_free(srv, pss);
 	if (!rc && rg_json_depth(data, dlen) > srv->cfg->max_json_depth) {
 		free(data);
-		rc = -1;
-		err = RG_E_BAD_REQUEST;
-		why = rg_why_depth;
+		return rg__refuse_limit(wsi, pss, RG_LIMIT_JSON_DEPTH, "limits.max_json_depth",
+					RG_E_BAD_REQUEST, rg_why_depth, 0);
 	}
 	if (rc)
 		return rg__refuse(wsi, pss, err, why, NULL, 0);
@@ -397,7 +413,8 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 			"Idempotency-Key: this room stored another message under this key", NULL,
 			0);
 	if (rc == -ENOBUFS)
-		return rg__refuse(wsi, pss, RG_E_OVERLOADED, rg_why_overloaded, NULL, 0);
+		return rg__refuse_limit(wsi, pss, RG_LIMIT_MEMORY, "limits.memory_mb",
+					RG_E_OVERLOADED, rg_why_overloaded, 0);
 	if (rc < 0)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	/* a repeated key is answered with the original seq, 200 instead of 201 */

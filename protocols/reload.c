@@ -35,6 +35,8 @@ static const char *rg__needs_restart(const struct rg_config *boot, const struct 
 		return "http.web_root";
 	if (boot->handshake_seconds != cfg->handshake_seconds)
 		return "limits.handshake_seconds";
+	if (boot->max_header_bytes != cfg->max_header_bytes)
+		return "limits.max_header_bytes";
 	if (rg_srv_scratch_len(cfg) > srv->scratch_len)
 		return "limits.max_message_bytes or limits.max_rooms_per_connection (past what "
 		       "the write buffer made at start holds)";

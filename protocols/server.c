@@ -323,6 +323,7 @@ static int rg__context(struct rg__server *s)
 		       LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = foreign;
 	info.user = &s->srv;
+	info.max_http_header_data = (unsigned short)s->srv.cfg->max_header_bytes;
 	s->ctx = lws_create_context(&info);
 	if (!s->ctx) {
 		rg_err("cannot create the lws context (see the lws error above)");

@@ -114,7 +114,7 @@ static int rg__last_event_id(struct lws *wsi, char *out, size_t cap)
 static int rg__name_arg(struct lws *wsi, char name[RG_NAME_MAX + 1], enum rg_err *err,
 			const char **why)
 {
-	char arg[4096]; /* a request line is at most 4 KB (414 past it) */
+	char arg[RG_HEADER_BYTES_MAX]; /* any argument fits: limits.max_header_bytes */
 	int n;
 
 	name[0] = '\0';
@@ -136,7 +136,7 @@ static int rg__name_arg(struct lws *wsi, char name[RG_NAME_MAX + 1], enum rg_err
 static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_session *s,
 			      const char *name, enum rg_err *err, const char **why)
 {
-	static char arg[4096]; /* any argument: a request line is at most 4 KB (414 past it) */
+	static char arg[RG_HEADER_BYTES_MAX]; /* any argument fits: limits.max_header_bytes */
 	size_t len;
 	int r;
 
@@ -266,9 +266,13 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 					   "/events takes GET", "GET");
 	}
 	/* a stream holds rooms and their messages: none is opened past the budget */
-	if (rg_registry_overloaded(&srv->reg, NULL))
+	if (rg_registry_overloaded(&srv->reg, NULL)) {
+		rg_limit_log(lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL,
+			     RG_LIMIT_MEMORY, NULL, "limits.memory_mb",
+			     rg_err_code(RG_E_OVERLOADED));
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_OVERLOADED, rg_why_overloaded,
 					   NULL);
+	}
 	rg_wake_init(&pss->wake, srv, wsi);
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;

@@ -83,6 +83,9 @@ static int rg__refuse_frame(struct pss__rg_chat *pss, enum rg_err err)
 	static const char *why[] = {
 		[RG_E_TOO_LARGE] = "the message exceeds limits.max_message_bytes",
 		[RG_E_BAD_REQUEST] = "binary frames are not accepted: send JSON text"};
+	if (err == RG_E_TOO_LARGE)
+		rg_session_log_limit(&pss->session, RG_LIMIT_MESSAGE_SIZE,
+				     "limits.max_message_bytes", err);
 	return rg_session_refuse(&pss->session, err, why[err]);
 }
 
@@ -300,8 +303,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->refused = RG_E_UNAUTHORIZED;
 		srv->streams++;
 		/* a connection holds rooms and their messages: none is taken past the budget */
-		if (rg_registry_overloaded(&srv->reg, NULL))
+		if (rg_registry_overloaded(&srv->reg, NULL)) {
+			rg_session_log_limit(&pss->session, RG_LIMIT_MEMORY, "limits.memory_mb",
+					     RG_E_OVERLOADED);
 			return rg__refuse_conn(pss, RG_E_OVERLOADED, rg_why_overloaded);
+		}
 		return rg__authenticate(srv, pss);
 
 	case LWS_CALLBACK_RECEIVE:

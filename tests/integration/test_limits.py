@@ -11,6 +11,7 @@ answered rate_limited with a retry hint and not stored; backends are not limited
 import asyncio
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -191,6 +192,12 @@ class PublishRateTest(GatewayTestCase):
         self.assertEqual([x["type"] for x in got], ["ack", "ack", "ack", "error"], got)
         stored = await self.stored("t:rate")
         self.assertEqual(stored, [f"a{i}" for i in range(5)] + ["b0", "b1", "b2"])
+        # refusals are logged, but a flood of them is not: once per connection and at
+        # most once a minute per address and limit (this test's and the HTTP one's
+        # refusals all fall in one minute)
+        log = self.gw.stderr()
+        self.assertEqual(len(re.findall(r"limits\.publish_rate_per_\w+ reached: answered "
+                                        r"rate_limited", log)), 1, log)
         # the hint holds: after it, a publishes again
         await asyncio.sleep(max(over["retry_after_ms"], 200) / 1000 + 0.2)
         self.assertEqual((await a.request("publish", room="t:rate", data="later"))["type"],
@@ -289,6 +296,43 @@ class HandshakeTest(GatewayTestCase):
         self.assertEqual(r.status, 200)
 
 
+class HeaderBytesTest(GatewayTestCase):
+    """limits.max_header_bytes: a request's line and headers together; 414 for a URL
+    past it, 431 for headers past it, anything within it served (SSE arguments too)."""
+    CONFIG = {"limits": {"max_header_bytes": 8192}}
+
+    def status(self, head):
+        s = raw_tls(self.gw)
+        try:
+            s.sendall(head)
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return data.split(b"\r\n", 1)[0].decode("latin-1")
+        finally:
+            s.close()
+
+    async def test_url_and_headers(self):
+        pad = "a" * 6000
+        ok = await asyncio.to_thread(
+            self.status, f"GET /healthz?x={pad} HTTP/1.1\r\nHost: x\r\nX-Pad: {pad[:1000]}\r\n"
+            "Connection: close\r\n\r\n".encode())
+        self.assertIn(" 200", ok)
+        long_url = await asyncio.to_thread(
+            self.status, f"GET /healthz?x={pad}{pad} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self.assertIn(" 414", long_url)
+        long_hdr = await asyncio.to_thread(
+            self.status, f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {pad}{pad}\r\n\r\n".encode())
+        self.assertIn(" 431", long_hdr)
+        # an SSE stream whose other arguments are long still reads its rooms
+        st = self.sse(f"room=lobby&x={pad}")
+        st.wait_started()
+        self.assertIn(" 200", st.status_line())
+
+
 class JSONDepthTest(GatewayTestCase):
     CONFIG = {"limits": {"max_json_depth": 4}}
 
@@ -305,6 +349,10 @@ class JSONDepthTest(GatewayTestCase):
         self.assertError(r, 400, "bad_request")
         r = await self.ahttp("POST", "/rooms/t:deep/messages", body='{"a":{"b":[[1]]}}')
         self.assertEqual(r.status, 201, r)
+        log = self.gw.stderr()
+        self.assertEqual(log.count("limits.max_json_depth reached"), 1, log)
+        self.assertRegex(log, r"limits: ::ffff:127\.0\.0\.1 conn-\d+: limits\.max_json_depth "
+                              r"reached: answered bad_request")
         # 2,000 levels (within max_message_bytes and jansson's 2048) are refused; the
         # connection goes on
         await c.send_raw('{"type":"publish","room":"t:deep","data":' + "[" * 2000 +

@@ -5,7 +5,7 @@ limits.max_rooms the room idle the longest makes way: only rooms with subscriber
 count against the limit."""
 import asyncio
 
-from attack import GatewayTestCase, GoodClient, frames, raw_ws, read_frames, run_tests, http
+from attack import GatewayTestCase, GoodClient, frames, raw_ws, read_frames, run_tests
 
 
 class RoomSlotsTest(GatewayTestCase):

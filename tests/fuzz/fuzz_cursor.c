@@ -4,6 +4,7 @@
  * bounds, whatever the bytes. */
 #include "../../gateway/cursor.h"
 #include "../../gateway/session.h"
+#include "fuzz_session.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,30 +14,15 @@ static struct rg_room_conf rooms[] = {
 	{.name = "b", .history = 3, .on_lag = RG_LAG_SKIP},
 	{.name = "p:", .is_pattern = 1, .history = 2, .idle_seconds = 1},
 };
-static struct rg_config cfg = {
-	.max_message_bytes = 4096,
-	.max_rooms = 8,
-	.max_rooms_per_connection = 4,
-	.max_json_depth = 32,
-	.max_pending_bytes = 65536,
-	.rooms = rooms,
-	.nrooms = 3,
-};
-
-static void wake(void *owner)
-{
-	(void)owner;
-}
+static struct rg_config cfg = FZ_CONFIG(rooms);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rg_registry reg;
-	static unsigned char buf[16384];
 	static int ready;
 	struct rg_cursor cursors[8];
 	char epoch[RG_EPOCH_MAX + 1];
 	struct rg_session s;
-	size_t len;
 	uint64_t seq;
 
 	if (!ready) {
@@ -48,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				rg_room_publish(r, "1", 1, NULL, &seq);
 	}
 	int n = rg_cursor_parse((const char *)data, size, cursors, 8, epoch);
-	rg_session_init(&s, &reg, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&s, &reg, RG_FMT_SSE, fz_wake, NULL);
 	for (int i = 0; i < n; i++) {
 		struct rg_join j = {.room = cursors[i].room[0] ? cursors[i].room : "a",
 				    .since = (int64_t)(cursors[i].seq & INT64_MAX),
@@ -62,10 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (j.gap_from)
 			rg_session_gap(&s, j.ss->sub.room, j.gap_from, j.gap_to);
 	}
-	int flags;
-	while ((flags = rg_session_fill(&s, buf, sizeof(buf), 0, &len)) > 0 &&
-	       !(flags & RG_FILL_LAGGED))
-		;
+	fz_drain(&s);
 	rg_session_cleanup(&s);
 	rg_registry_sweep(&reg, rg_now_ms() + 2000);
 	return 0;

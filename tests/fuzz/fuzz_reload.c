@@ -5,6 +5,7 @@
  * Nothing may crash, leak, or leave a session in a room the registry dropped. */
 #include "../../gateway/config.h"
 #include "../../gateway/session.h"
+#include "fuzz_session.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,25 +21,9 @@ static void quiet(void *ctx, const char *line)
 	(void)line;
 }
 
-static void wake(void *owner)
-{
-	(void)owner;
-}
-
 static int handle(struct rg_session *s, const char *text)
 {
 	return rg_session_handle(s, text, strlen(text));
-}
-
-static void drain(struct rg_session *s)
-{
-	static unsigned char buf[16384];
-	size_t len;
-	int flags;
-
-	while ((flags = rg_session_fill(s, buf, sizeof(buf), 0, &len)) > 0 &&
-	       !(flags & RG_FILL_LAGGED))
-		;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rg_config_free(next);
 		return 0;
 	}
-	rg_session_init(&ws, &reg, RG_FMT_WS, wake, NULL);
-	rg_session_init(&sse, &reg, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&ws, &reg, RG_FMT_WS, fz_wake, NULL);
+	rg_session_init(&sse, &reg, RG_FMT_SSE, fz_wake, NULL);
 	handle(&ws, "{\"type\":\"join\",\"room\":\"lobby\"}");
 	handle(&ws, "{\"type\":\"join\",\"room\":\"news\",\"name\":\"w\"}");
 	handle(&ws, "{\"type\":\"join\",\"room\":\"dm:a:b\"}");
@@ -69,12 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rg_registry_reconfigure(&reg, next, &closed, &added);
 	handle(&ws, "{\"type\":\"publish\",\"room\":\"lobby\",\"data\":2}");
 	handle(&ws, "{\"type\":\"join\",\"room\":\"dm:c:d\"}");
-	drain(&ws);
-	drain(&sse);
+	fz_drain(&ws);
+	fz_drain(&sse);
 	rg_registry_reconfigure(&reg, base, &closed, &added);
 	handle(&ws, "{\"type\":\"publish\",\"room\":\"news\",\"data\":3}");
-	drain(&ws);
-	drain(&sse);
+	fz_drain(&ws);
+	fz_drain(&sse);
 	for (const struct rg_session_sub *ss = ws.subs; ss; ss = ss->next) {
 		struct rg_room *r;
 		if (rg_registry_get(&reg, ss->sub.room->name, strlen(ss->sub.room->name), 0, &r) ||

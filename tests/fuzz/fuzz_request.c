@@ -4,6 +4,7 @@
 #include "../../gateway/json_text.h"
 #include "../../gateway/request.h"
 #include "../../gateway/session.h"
+#include "fuzz_session.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,26 +14,12 @@ static struct rg_room_conf rooms[] = {
 	{.name = "s", .history = 4, .publish = RG_POLICY_SERVER},
 	{.name = "p:", .is_pattern = 1, .history = 2, .idle_seconds = 1},
 };
-static struct rg_config cfg = {
-	.max_message_bytes = 4096,
-	.max_rooms = 8,
-	.max_rooms_per_connection = 4,
-	.max_json_depth = 32,
-	.max_pending_bytes = 65536,
-	.rooms = rooms,
-	.nrooms = 3,
-};
-
-static void wake(void *owner)
-{
-	(void)owner;
-}
+static struct rg_config cfg = FZ_CONFIG(rooms);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rg_registry reg;
 	static int ready;
-	static unsigned char buf[16384];
 	struct rg_session s;
 	size_t len;
 	char *out;
@@ -41,15 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ready)
 		ready = !rg_registry_init(&reg, &cfg);
-	rg_session_init(&s, &reg, RG_FMT_WS, wake, NULL);
+	rg_session_init(&s, &reg, RG_FMT_WS, fz_wake, NULL);
 	/* join first so that publish paths are reached too */
 	rg_session_handle(&s, "{\"type\":\"join\",\"room\":\"a\"}", 26);
 	rg_session_handle(&s, (const char *)data, size);
 	/* as a transport does: write while there is more; a lagged session is closed */
-	int flags;
-	while ((flags = rg_session_fill(&s, buf, sizeof(buf), 0, &len)) > 0 &&
-	       !(flags & RG_FILL_LAGGED))
-		;
+	fz_drain(&s);
 	rg_session_cleanup(&s);
 	(void)rg_json_depth((const char *)data, size);
 	if (!rg_body_parse((const char *)data, size, &out, &len, &err, &why))

@@ -3,6 +3,7 @@
  * nothing: a refused body leaves the session's rooms as they were. Nothing may crash,
  * leak or read out of bounds, whatever the bytes. */
 #include "../../gateway/session.h"
+#include "fuzz_session.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,35 +13,20 @@ static struct rg_room_conf rooms[] = {
 	{.name = "s", .history = 4, .subscribe = RG_POLICY_SERVER},
 	{.name = "p:", .is_pattern = 1, .history = 2, .idle_seconds = 1, .presence = 1},
 };
-static struct rg_config cfg = {
-	.max_message_bytes = 4096,
-	.max_rooms = 8,
-	.max_rooms_per_connection = 4,
-	.max_json_depth = 32,
-	.max_pending_bytes = 65536,
-	.rooms = rooms,
-	.nrooms = 3,
-};
-
-static void wake(void *owner)
-{
-	(void)owner;
-}
+static struct rg_config cfg = FZ_CONFIG(rooms);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rg_registry reg;
-	static unsigned char buf[16384];
 	static int ready;
 	struct rg_session s;
 	char *answer = NULL;
 	enum rg_err err;
 	const char *why;
-	size_t len;
 
 	if (!ready)
 		ready = !rg_registry_init(&reg, &cfg);
-	rg_session_init(&s, &reg, RG_FMT_SSE, wake, NULL);
+	rg_session_init(&s, &reg, RG_FMT_SSE, fz_wake, NULL);
 	struct rg_join a = {.room = "a", .len = 1, .since = -1, .quiet = 1};
 	struct rg_join p = {.room = "p:x", .len = 3, .since = -1, .quiet = 1};
 	rg_session_join(&s, &a);
@@ -54,10 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(answer);
 	}
-	int flags;
-	while ((flags = rg_session_fill(&s, buf, sizeof(buf), 0, &len)) > 0 &&
-	       !(flags & RG_FILL_LAGGED))
-		;
+	fz_drain(&s);
 	rg_session_cleanup(&s);
 	rg_registry_sweep(&reg, rg_now_ms() + 2000);
 	return 0;

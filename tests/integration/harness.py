@@ -828,6 +828,20 @@ class RawWS:
             pass
 
 
+async def reload_gateway(gw, expect, timeout=10):
+    """Sends the gateway SIGHUP (a reload) and returns what its log says from then on,
+    once that holds expect."""
+    mark = len(gw.stderr())
+    gw.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while expect not in gw.stderr()[mark:]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {expect!r} in the log after SIGHUP:\n"
+                                 + gw.stderr()[mark:])
+        await asyncio.sleep(0.05)
+    return gw.stderr()[mark:]
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

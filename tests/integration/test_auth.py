@@ -424,7 +424,7 @@ class PermissionsTest(GatewayTestCase):
             r = await self.ahttp("GET", f"/events?room=members&token={alice}",
                                  headers=[f"Last-Event-ID: {epoch}/members=0,{room}=0"])
             self.assertError(r, 403, "forbidden")
-        r = await self.ahttp("GET", f"/events?room=members",
+        r = await self.ahttp("GET", "/events?room=members",
                              headers=[f"Last-Event-ID: {epoch}/members=0"])
         self.assertError(r, 401, "unauthorized")
 

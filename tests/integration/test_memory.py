@@ -12,7 +12,6 @@ answers 503, while a chat room whose history is full goes on, at its latency. Wh
 flooders go, their rooms are dropped and the gateway takes new work again."""
 import asyncio
 import json
-import statistics
 import time
 
 import websockets

@@ -10,28 +10,16 @@ before keep going."""
 import asyncio
 import hashlib
 import json
-import os
 import shutil
-import signal
 import ssl
 import tempfile
 import time
 
 from harness import (Gateway, GatewayTestCase, WSClient, http, make_cert, raw_tls,
-                     run_tests)
+                     reload_gateway, run_tests)
 
 CLIENTS = 1000
 GONE_MEMBERS = 10
-
-
-async def wait_log(gw, text, after=0, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        log = gw.stderr()
-        if text in log[after:]:
-            return log
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {text!r} in the log after reload:\n{gw.stderr()[after:]}")
 
 
 def fingerprint(gw):
@@ -48,11 +36,6 @@ class ReloadBase(GatewayTestCase):
         with open(self.gw.config_path, "w") as f:
             json.dump(cfg, f, indent=2)
         return cfg
-
-    async def reload(self, expect):
-        mark = len(self.gw.stderr())
-        self.gw.proc.send_signal(signal.SIGHUP)
-        return (await wait_log(self.gw, expect, mark))[mark:]
 
     async def burst(self, c, room, n):
         for i in range(n):
@@ -99,7 +82,7 @@ class ReloadUnderLoadTest(ReloadBase):
                             {"pattern": "t:*", "history": 50}]
             cfg["limits"]["publish_rate_per_connection"] = 3
         self.write_config(change)
-        log = await self.reload("in force")
+        log = await reload_gateway(self.gw, "in force")
         self.assertIn("reload: reading", log)
         self.assertIn("1 room(s) closed, 1 made", log)
         for c in clients[:GONE_MEMBERS]:
@@ -121,14 +104,14 @@ class ReloadUnderLoadTest(ReloadBase):
 
         # an invalid config changes nothing, and says why as at start
         self.write_config(lambda cfg: cfg["limits"].update(bogus=1))
-        log = await self.reload("the running one stays in force")
+        log = await reload_gateway(self.gw, "the running one stays in force")
         self.assertIn(f"{gw.config_path}: limits.bogus: unknown key", log)
         self.write_config(lambda cfg: cfg["listen"][0].update(port=cfg["listen"][0]["port"] + 1))
-        log = await self.reload("needs a restart")
+        log = await reload_gateway(self.gw, "needs a restart")
         self.assertIn("listen (a port or address) changed", log)
         with open(gw.config_path, "w") as f:
             f.write("{ not json")
-        await self.reload("the running one stays in force")
+        await reload_gateway(self.gw, "the running one stays in force")
         self.assertEqual(len(http(gw, "GET", "/rooms/lobby/messages").json()["messages"]), 10)
         await asyncio.sleep(1.1)
         self.assertEqual(await self.burst(probe, "t:idle", 4), ["ack"] * 3 + ["error"])
@@ -167,7 +150,7 @@ class CertificateReloadTest(ReloadBase):
         tls = gw.config["listen"][0]["tls"]
         shutil.copy(cert, tls["cert"])
         shutil.copy(key, tls["key"])
-        log = await self.reload("in force")
+        log = await reload_gateway(self.gw, "in force")
         self.assertIn("1 certificate(s) reloaded", log)
         after = fingerprint(gw)
         self.assertNotEqual(after, before)
@@ -179,7 +162,7 @@ class CertificateReloadTest(ReloadBase):
         third = tempfile.mkdtemp(prefix="rg-reload-bad-")
         _, wrong = make_cert(third)
         shutil.copy(wrong, tls["key"])
-        log = await self.reload("stays in force")
+        log = await reload_gateway(self.gw, "stays in force")
         self.assertIn("is not the key of the certificate", log)
         self.assertEqual(fingerprint(gw), after)
         await c.ping()

@@ -8,10 +8,8 @@ reads again: WS close 4008 "lagged" (disconnect, the default), or a `gap` notice
 then the rest, on an open connection (skip)."""
 import asyncio
 import json
-import os
 import struct
 import sys
-import threading
 import time
 
 import websockets

@@ -3,18 +3,16 @@ asks for a name one of the SNI certificates holds gets that one, over HTTP/1.1 a
 (ALPN unchanged), wildcards included; any other client gets the listener's own. A
 reload puts renewed SNI certificates in use for new handshakes; a pair that does not
 match is refused and the running ones stay."""
-import asyncio
 import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 
-from harness import (Gateway, GatewayTestCase, client_ssl, make_cert, run_tests)
+from harness import (Gateway, GatewayTestCase, client_ssl, make_cert, reload_gateway,
+                     run_tests)
 
 
 def cert_for(directory, name, sans):
@@ -98,26 +96,16 @@ class SNITest(GatewayTestCase):
         cert, key = cert_for(other, "b", ["b.test"])
         shutil.copy(cert, self.b[0])
         shutil.copy(key, self.b[1])
-        mark = len(self.gw.stderr())
-        self.gw.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "in force" not in self.gw.stderr()[mark:]:
-            self.assertLess(time.monotonic(), deadline, self.gw.stderr()[mark:])
-            await asyncio.sleep(0.05)
-        self.assertIn("3 certificate(s) reloaded", self.gw.stderr()[mark:])
+        log = await reload_gateway(self.gw, "in force")
+        self.assertIn("3 certificate(s) reloaded", log)
         b_new = der_sha(cert)
         self.assertNotEqual(b_new, b_old)
         self.assertEqual(self.served("b.test")[0], b_new)
         # a key that is not its certificate's: the reload is refused, b stays
         _, wrong = cert_for(tempfile.mkdtemp(prefix="rg-sni-bad-"), "w", ["w.test"])
         shutil.copy(wrong, self.b[1])
-        mark = len(self.gw.stderr())
-        self.gw.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "stays in force" not in self.gw.stderr()[mark:]:
-            self.assertLess(time.monotonic(), deadline, self.gw.stderr()[mark:])
-            await asyncio.sleep(0.05)
-        self.assertIn("listen[0].tls.sni[1]", self.gw.stderr()[mark:])
+        log = await reload_gateway(self.gw, "stays in force")
+        self.assertIn("listen[0].tls.sni[1]", log)
         self.assertEqual(self.served("b.test")[0], b_new)
         shutil.copy(key, self.b[1])  # back, for a gateway that is stopped and checked
 

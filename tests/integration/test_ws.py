@@ -3,10 +3,9 @@ import asyncio
 import json
 import time
 
-import websockets
 from websockets.legacy.client import WebSocketClientProtocol
 
-from harness import GatewayTestCase, WSClient, run_tests
+from harness import GatewayTestCase, run_tests
 
 MAX = 4096  # limits.max_message_bytes of these tests
 

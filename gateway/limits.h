@@ -39,6 +39,7 @@ enum rg_limit {
 	RG_LIMIT_JSON_DEPTH,
 	RG_LIMIT_MESSAGE_SIZE,
 	RG_LIMIT_MEMORY,
+	RG_LIMIT_ROOMS, /* limits.max_rooms_per_connection, limits.max_rooms */
 	RG_LIMIT_KINDS
 };
 

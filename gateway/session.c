@@ -633,6 +633,7 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	if (!j->ss && !j->over_limit && s->nsubs >= s->reg->cfg->max_rooms_per_connection) {
 		j->err = RG_E_LIMIT_EXCEEDED;
 		j->why = "this connection has joined limits.max_rooms_per_connection rooms";
+		rg_session_log_limit(s, RG_LIMIT_ROOMS, "limits.max_rooms_per_connection", j->err);
 		return -1;
 	}
 	/* a refused join leaves nothing behind: not even a pattern room */
@@ -649,6 +650,8 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 		j->err = rg_err_room(rc, &j->why);
 		if (rc == -ENOBUFS)
 			rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", j->err);
+		else if (rc == -ENOSPC)
+			rg_session_log_limit(s, RG_LIMIT_ROOMS, "limits.max_rooms", j->err);
 		return -1;
 	}
 	if (!j->ss) {

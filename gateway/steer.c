@@ -98,6 +98,7 @@ int rg_session_steer(struct rg_session *s, const char *body, size_t len, char **
 	if (final > (long)s->reg->cfg->max_rooms_per_connection) {
 		*err = RG_E_LIMIT_EXCEEDED;
 		*why = rg_why_too_many_rooms;
+		rg_session_log_limit(s, RG_LIMIT_ROOMS, "limits.max_rooms_per_connection", *err);
 		goto out;
 	}
 	/* The stream's presence name (its rooms share it) goes with it to new rooms. */

@@ -35,6 +35,14 @@ static int rg__refused(enum rg_err *err, const char **why, enum rg_err e, const 
 	return -1;
 }
 
+/* Refuses a stream's rooms past limits.max_rooms_per_connection (logged): -1. */
+static int rg__too_many(struct rg_session *s, enum rg_err *err, const char **why)
+{
+	rg_session_log_limit(s, RG_LIMIT_ROOMS, "limits.max_rooms_per_connection",
+			     RG_E_LIMIT_EXCEEDED);
+	return rg__refused(err, why, RG_E_LIMIT_EXCEEDED, rg_why_too_many_rooms);
+}
+
 /* The stream's token expired: an `expired` event, and the stream ends. EventSource
  * would reconnect with the same URL and token: the page opens a new stream with a new
  * token instead (web/roomgate.js). */
@@ -149,7 +157,7 @@ static int rg__join_url_rooms(struct rg_srv *srv, struct lws *wsi, struct rg_ses
 		if (rg_session_joined(s, arg, len))
 			return rg__refused(err, why, RG_E_BAD_REQUEST, "room: the same room twice");
 		if (s->nsubs >= srv->cfg->max_rooms_per_connection)
-			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED, rg_why_too_many_rooms);
+			return rg__too_many(s, err, why);
 		j.room = arg;
 		j.len = len;
 		if (rg_session_join(s, &j))
@@ -186,7 +194,7 @@ static int rg__resume(struct rg_srv *srv, struct rg_session *s, const struct rg_
 			continue;
 		if (!rg_session_joined(s, j.room, j.len) &&
 		    s->nsubs >= srv->cfg->max_rooms_per_connection)
-			return rg__refused(err, why, RG_E_LIMIT_EXCEEDED, rg_why_too_many_rooms);
+			return rg__too_many(s, err, why);
 		if (rg_session_join(s, &j))
 			return rg__refused(err, why, j.err, j.why);
 		if (j.reset && rg_session_reset(s, j.ss->sub.room))

@@ -248,6 +248,8 @@ class RoomCreationRateTest(GatewayTestCase):
         self.assertEqual((over["type"], over.get("code")), ("error", "rate_limited"), over)
         self.assertGreater(over["retry_after_ms"], 10000, over)  # a minute's bucket
         self.assertNotIn("t:new3", {r["name"] for r in self.gw.rooms()["rooms"]})
+        self.assertIn("limits.room_creation_rate_per_connection reached: answered "
+                      "rate_limited", self.gw.stderr())
         await a.join("lobby")  # alive: not counted
         # the address has 5 in all: 2 left for another connection
         b = await self.ws()

@@ -48,4 +48,12 @@ void rg_msg_unref(struct rg_msg *m);
 /* Wall clock in milliseconds since the epoch. */
 int64_t rg_now_ms(void);
 
+/* The same in whole seconds. Not time(): glibc reads a coarse clock there, up to a tick
+ * behind the precise one, so at a second's turn a token another process just issued
+ * from the precise clock would look issued in the future (seen in CI). */
+static inline int64_t rg_unix_s(void)
+{
+	return rg_now_ms() / 1000;
+}
+
 #endif

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 /* A stream id: only SSE sessions have one, so it lives apart from the session. */
 struct rg_stream {
@@ -240,7 +239,7 @@ const struct rg_identity *rg_session_identity(const struct rg_session *s)
 {
 	int64_t deadline = rg_session_deadline(s);
 
-	if (!s->id || (deadline && (int64_t)time(NULL) >= deadline))
+	if (!s->id || (deadline && rg_unix_s() >= deadline))
 		return &rg_identity_anonymous;
 	return s->id;
 }
@@ -893,7 +892,7 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 				 "this gateway takes no credentials (no auth section)", req->id);
 	/* an API key is taken here as in an Authorization header: a backend */
 	if (!(auth->napi_keys && rg_auth_api_key(auth, req->data, req->data_len, &id)) &&
-	    rg_auth_token(auth, req->data, req->data_len, (int64_t)time(NULL), &id, &why)) {
+	    rg_auth_token(auth, req->data, req->data_len, rg_unix_s(), &id, &why)) {
 		why = auth->keys.n ? why : "not an API key of this gateway";
 		rg_notice("auth: refused a token in an auth message (%s): %s", s->user, why);
 		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);

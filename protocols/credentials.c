@@ -4,7 +4,6 @@
 
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* The longest credential read: past auth.max_token_bytes (at most 65536), a token is
  * refused unread by the verifier; one byte more tells it so. */
@@ -69,7 +68,7 @@ int rg_credentials(struct rg_srv *srv, struct lws *wsi, int query, struct rg_ide
 		return 1;
 	if (!auth->keys.n || !memchr(cred, '.', (size_t)n))
 		return rg__refuse(wsi, "neither a token nor an API key of this gateway", why);
-	if (rg_auth_token(auth, cred, (size_t)n, (int64_t)time(NULL), id, why))
+	if (rg_auth_token(auth, cred, (size_t)n, rg_unix_s(), id, why))
 		return rg__refuse(wsi, *why, why);
 	return 1;
 }

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <utlist.h>
 
 #define RG_SCRATCH_MIN (64 * 1024)
@@ -244,7 +243,7 @@ static void rg__conn_timer_fire(lws_sorted_usec_list_t *sul)
 int rg_conn_timer_at(struct rg_conn_timer **t, struct lws *wsi, int64_t unix_s,
 		     void (*fn)(struct lws *wsi))
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = rg_unix_s();
 
 	if (!*t && !(*t = calloc(1, sizeof(**t))))
 		return -1;

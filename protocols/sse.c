@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 struct pss__rg_sse {
 	struct rg_http_reply reply; /* an error answered instead of a stream */
@@ -51,7 +50,7 @@ static void rg__expiry(struct lws *wsi)
 	struct pss__rg_sse *pss = lws_wsi_user(wsi);
 	int64_t deadline = rg_session_deadline(&pss->session);
 
-	if ((int64_t)time(NULL) < deadline) { /* a timer a little early: whole seconds */
+	if (rg_unix_s() < deadline) { /* a timer a little early: whole seconds */
 		rg_conn_timer_at(&pss->expiry, wsi, deadline, rg__expiry);
 		return;
 	}

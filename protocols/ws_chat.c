@@ -10,7 +10,6 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RG_WS_CLOSE_TRY_LATER    1013
 #define RG_WS_CLOSE_UNAUTHORIZED 4001
@@ -59,7 +58,7 @@ static void rg__expiry(struct lws *wsi)
 {
 	struct pss__rg_chat *pss = lws_wsi_user(wsi);
 	struct rg_conn_timer *t = pss->expiry;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = rg_unix_s();
 
 	if (now < t->at) { /* a timer a little early: whole seconds */
 		rg_conn_timer_at(&pss->expiry, wsi, t->at, rg__expiry);

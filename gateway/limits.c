@@ -91,12 +91,14 @@ void rg_conn_limits_cleanup(struct rg_conn_limits *l)
 	l->total = 0;
 }
 
-void rg_limit_log(struct rg_peer *peer, unsigned *once, enum rg_limit k, const char *who,
-		  const char *key, const char *code)
+void rg_limit_log(uint64_t *refusals, struct rg_peer *peer, unsigned *once, enum rg_limit k,
+		  const char *who, const char *key, const char *code)
 {
 	int64_t now = rg_mono_us();
 	char addr[INET6_ADDRSTRLEN] = "?";
 
+	if (refusals)
+		refusals[k]++;
 	if (once && (*once & (1u << k)))
 		return;
 	if (once)

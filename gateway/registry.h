@@ -21,6 +21,7 @@
 #define RG_REGISTRY_H
 
 #include "budget.h"
+#include "metrics.h"
 #include "room.h"
 
 struct rg_session;
@@ -41,6 +42,7 @@ struct rg_registry {
 	uint64_t reclaimed;        /* rooms dropped early to meet the memory budget */
 	struct rg_budget mem;      /* limits.memory_mb */
 	int overloaded;            /* rg_registry_overloaded */
+	struct rg_metrics metrics; /* counted by the sessions and transports on it */
 	struct rg_stream *streams; /* uthash, by token: sessions others may steer (session.c) */
 };
 

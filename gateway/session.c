@@ -154,6 +154,7 @@ static void rg__sub_closed(struct rg_sub *sub)
 	struct rg_blob *b =
 		text ? rg__blob(&s->reg->mem, s->fmt, "error", text, strlen(text)) : NULL;
 
+	s->reg->metrics.errors[RG_E_ROOM_CLOSED]++;
 	/* without memory to tell it, the client still loses the room: its next request
 	 * about it is answered unknown_room */
 	if (b)
@@ -217,6 +218,7 @@ out:
 
 static int rg__error(struct rg_session *s, enum rg_err err, const char *why, const char *id)
 {
+	s->reg->metrics.errors[err]++;
 	return rg__answer(s,
 			  json_pack("{s:s, s:s, s:s}", "type", "error", "code", rg_err_code(err),
 				    "message", why),
@@ -232,6 +234,8 @@ int rg_session_gap(struct rg_session *s, const struct rg_room *room, uint64_t fr
 {
 	char text[256];
 	size_t n = rg_gap_json(room, from, to, text, sizeof(text));
+
+	s->reg->metrics.gaps++;
 	return n ? rg__enqueue(s, "gap", text, n) : -ENOMEM;
 }
 
@@ -575,7 +579,8 @@ static void rg__seek(struct rg_join *j)
 /* (session.h) */
 void rg_session_log_limit(struct rg_session *s, enum rg_limit k, const char *key, enum rg_err err)
 {
-	rg_limit_log(s->peer, &s->limits_logged, k, s->user, key, rg_err_code(err));
+	rg_limit_log(s->reg->metrics.refusals, s->peer, &s->limits_logged, k, s->user, key,
+		     rg_err_code(err));
 }
 
 /* A new pattern room is about to be made for the session: 0, or -1 and *retry_ms when
@@ -607,6 +612,7 @@ static int rg__may_create(struct rg_session *s, uint32_t *retry_ms)
 static int rg__rate_limited(struct rg_session *s, const char *why, uint32_t retry_ms,
 			    const char *id)
 {
+	s->reg->metrics.errors[RG_E_RATE_LIMITED]++;
 	return rg__answer(s,
 			  json_pack("{s:s, s:s, s:s, s:i}", "type", "error", "code",
 				    rg_err_code(RG_E_RATE_LIMITED), "message", why,
@@ -703,6 +709,8 @@ int rg_session_reset(struct rg_session *s, const struct rg_room *room)
 	int n = snprintf(text, sizeof(text),
 			 "{\"type\":\"reset\",\"room\":\"%s\",\"epoch\":\"%s\"}", room->name,
 			 s->reg->epoch);
+
+	s->reg->metrics.resets++;
 	return n > 0 && (size_t)n < sizeof(text) ? rg__enqueue(s, "reset", text, (size_t)n)
 						 : -ENOMEM;
 }
@@ -795,6 +803,8 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 	}
 	if (r < 0)
 		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);
+	if (r == 0)
+		s->reg->metrics.publishes[RG_TR_WS]++;
 	json_t *ack = json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
 				(json_int_t)seq);
 	if (ack && r == 1 && json_object_set_new(ack, "duplicate", json_true()))
@@ -895,6 +905,7 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 	    rg_auth_token(auth, req->data, req->data_len, rg_unix_s(), &id, &why)) {
 		why = auth->keys.n ? why : "not an API key of this gateway";
 		rg_notice("auth: refused a token in an auth message (%s): %s", s->user, why);
+		s->reg->metrics.auth_failures++;
 		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);
 	}
 	/* the rooms joined were allowed to this user: another one opens its own connection */
@@ -1041,6 +1052,10 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 		s->lagged = "";
 		if (s->fmt == RG_FMT_SSE)
 			*len = rg__notice(s, NULL, 0, 0, buf, cap);
+		if (!s->lag_counted) {
+			s->lag_counted = 1;
+			s->reg->metrics.lagged++;
+		}
 		return RG_FILL_LAGGED;
 	}
 	if (s->ans_head && s->ans_head->blob->len > cap)
@@ -1075,6 +1090,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 	s->rr = (s->rr + 1) % s->nsubs;
 
 	struct rg_session_sub *ss = start;
+	unsigned delivered = 0;
 	int flags = 0;
 	do {
 		const struct rg_msg *m;
@@ -1100,6 +1116,7 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 					}
 					n += k;
 					items++;
+					s->reg->metrics.gaps++;
 					ss->sub.next_seq = oldest;
 					continue;
 				}
@@ -1122,11 +1139,17 @@ int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsign
 			}
 			n += need;
 			items++;
+			delivered++;
 			rg_sub_advance(&ss->sub);
 		}
 		ss = ss->next ? ss->next : s->subs;
 	} while (ss != start);
 out:
 	*len = n;
+	s->reg->metrics.deliveries[s->fmt] += delivered;
+	if ((flags & RG_FILL_LAGGED) && !s->lag_counted) {
+		s->lag_counted = 1;
+		s->reg->metrics.lagged++;
+	}
 	return flags;
 }

@@ -72,6 +72,7 @@ struct rg_session {
 	struct rg_bucket rooms;     /* limits.room_creation_rate_per_connection */
 	struct rg_peer *peer;       /* the client's address, set by the transport; or NULL */
 	unsigned limits_logged;     /* the limits whose refusals it was logged for (rg_limit) */
+	int lag_counted;            /* counted in the registry's metrics as lagged */
 	int ending;                 /* end once the queued answers are written (RG_FILL_END) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
 	 * (valid while the session is subscribed to it), or "" when its answers went past

@@ -28,10 +28,11 @@ static int rg__query_token(struct lws *wsi, char *buf, size_t cap)
 	return 0;
 }
 
-static int rg__refuse(struct lws *wsi, const char *why, const char **out)
+static int rg__refuse(struct rg_srv *srv, struct lws *wsi, const char *why, const char **out)
 {
 	char peer[64] = "?";
 
+	srv->reg.metrics.auth_failures++;
 	lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer));
 	rg_notice("auth: refused credentials from %s: %s", peer, why);
 	*out = why;
@@ -50,26 +51,27 @@ int rg_credentials(struct rg_srv *srv, struct lws *wsi, int query, struct rg_ide
 	if (n > 0) {
 		if (n > RG__CRED_MAX ||
 		    lws_hdr_copy(wsi, buf, (int)sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) != n)
-			return rg__refuse(wsi, "Authorization: too long", why);
+			return rg__refuse(srv, wsi, "Authorization: too long", why);
 		if (n < 7 || strncasecmp(buf, "Bearer ", 7))
-			return rg__refuse(wsi, "Authorization: expected Bearer TOKEN", why);
+			return rg__refuse(srv, wsi, "Authorization: expected Bearer TOKEN", why);
 		cred += 7;
 		n -= 7;
 		while (n && *cred == ' ')
 			cred++, n--;
 	} else if (query && (n = rg__query_token(wsi, buf, sizeof(buf))) < 0) {
-		return rg__refuse(wsi, "token: too long", why);
+		return rg__refuse(srv, wsi, "token: too long", why);
 	}
 	if (n <= 0)
 		return 0;
 	if (!auth)
-		return rg__refuse(wsi, "this gateway takes no credentials (no auth section)", why);
+		return rg__refuse(srv, wsi, "this gateway takes no credentials (no auth section)",
+				  why);
 	if (auth->napi_keys && rg_auth_api_key(auth, cred, (size_t)n, id))
 		return 1;
 	if (!auth->keys.n || !memchr(cred, '.', (size_t)n))
-		return rg__refuse(wsi, "neither a token nor an API key of this gateway", why);
+		return rg__refuse(srv, wsi, "neither a token nor an API key of this gateway", why);
 	if (rg_auth_token(auth, cred, (size_t)n, rg_unix_s(), id, why))
-		return rg__refuse(wsi, *why, why);
+		return rg__refuse(srv, wsi, *why, why);
 	return 1;
 }
 

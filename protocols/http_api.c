@@ -40,7 +40,10 @@ static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err,
 static int rg__refuse_limit(struct lws *wsi, struct pss__rg_api *pss, enum rg_limit k,
 			    const char *key, enum rg_err err, const char *why, int body_unread)
 {
-	rg_limit_log(lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL, k, NULL, key,
+	struct rg_srv *srv = rg_srv_of(wsi);
+
+	rg_limit_log(srv ? srv->reg.metrics.refusals : NULL,
+		     lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL, k, NULL, key,
 		     rg_err_code(err));
 	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
 }
@@ -417,6 +420,8 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 					RG_E_OVERLOADED, rg_why_overloaded, 0);
 	if (rc < 0)
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
+	if (rc == 0)
+		srv->reg.metrics.publishes[RG_TR_HTTP]++;
 	/* a repeated key is answered with the original seq, 200 instead of 201 */
 	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu%s}", room->name,
 			 (unsigned long long)seq, rc == 1 ? ",\"duplicate\":true" : "");
@@ -461,6 +466,32 @@ static int rg__identify(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 	return 0;
 }
 
+/* GET /metrics, for backends (an API key, an admin token; without auth, loopback): the
+ * counters and the state, in the Prometheus text format. */
+static int rg__metrics(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
+{
+	struct rg_metrics_state st = {0};
+	struct rg_identity id;
+	int rc;
+
+	if (rg__identify(srv, wsi, pss, &id, 0, &rc))
+		return rc;
+	int server = id.server;
+	rg_identity_clear(&id);
+	if (!server)
+		return rg__refuse(wsi, pss, id.authenticated ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED,
+				  "/metrics is for backends: an API key or an admin token", NULL,
+				  0);
+	rg_srv_state(srv, &st);
+	char *text = rg_metrics_text(&srv->reg.metrics, &st);
+	if (!text)
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
+	rc = rg_http_reply(wsi, &pss->reply, HTTP_STATUS_OK,
+			   "text/plain; version=0.0.4; charset=utf-8", text, strlen(text), NULL);
+	free(text);
+	return rc;
+}
+
 static int rg__route_rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
 			   const char *uri, int meth);
 
@@ -476,6 +507,7 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 	pss->room_len = 0;
 	pss->stream[0] = '\0';
 	pss->refused = 0;
+	srv->reg.metrics.opened[RG_TR_HTTP]++;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
 	/* a page elsewhere reads nothing and, above all, publishes nothing */
@@ -499,6 +531,12 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/readyz takes GET",
 					  "GET", has_body);
 		return rg__readyz(srv, wsi, pss);
+	}
+	if (!strcmp(uri, "/metrics")) {
+		if (!get)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/metrics takes GET",
+					  "GET", has_body);
+		return rg__metrics(srv, wsi, pss);
 	}
 	if (!strncmp(uri, "/rooms", 6) && (!uri[6] || uri[6] == '/'))
 		return rg__route_rooms(srv, wsi, pss, uri, meth);

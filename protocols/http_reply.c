@@ -1,5 +1,7 @@
 #include "http_reply.h"
 
+#include "srv.h"
+
 #include "../gateway/origin.h"
 
 #include <ctype.h>
@@ -35,6 +37,12 @@ static int rg__retry_after(struct lws *wsi, unsigned s, unsigned char **p, unsig
 int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
 		       size_t len, const char *allow)
 {
+	return rg_http_reply(wsi, r, status, "application/json", body, len, allow);
+}
+
+int rg_http_reply(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *type,
+		  const char *body, size_t len, const char *allow)
+{
 	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
 					  *end = hdr + sizeof(hdr) - 1;
 
@@ -48,7 +56,7 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 		return -1;
 	memcpy(r->buf + LWS_PRE, body, len);
 	r->len = len;
-	if (lws_add_http_common_headers(wsi, status, "application/json", len, &p, end) ||
+	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 					(const unsigned char *)"no-store", 8, &p, end) ||
 	    (allow && lws_add_http_header_by_name(
@@ -147,7 +155,11 @@ int rg_http_preflight(struct lws *wsi, struct rg_http_reply *r, const char *meth
 int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err err, const char *why,
 			const char *allow)
 {
+	struct rg_srv *srv = rg_srv_of(wsi);
 	char *text = rg_err_http_body(err, why);
+
+	if (srv)
+		srv->reg.metrics.errors[err]++;
 	int rc = text ? rg_http_reply_json(wsi, r, (unsigned)rg_err_http_status(err), text,
 					   strlen(text), allow)
 		      : -1;

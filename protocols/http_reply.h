@@ -22,8 +22,11 @@ struct rg_http_reply {
 			       * answering) */
 };
 
-/* Answers status with body (JSON text, copied); allow: an Allow header value or
- * NULL. 0, or -1: the caller returns -1 from its callback. */
+/* Answers status with body (of the content type type, copied); allow: an Allow header
+ * value or NULL. 0, or -1: the caller returns -1 from its callback. */
+int rg_http_reply(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *type,
+		  const char *body, size_t len, const char *allow);
+/* The same with JSON text. */
 int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
 		       size_t len, const char *allow);
 /* {"error":{"code":..,"message":..}} with the code's status. */

@@ -214,7 +214,7 @@ static const struct {
 	int proto;
 } rg__mount_table[] = {
 	{"/events", RG__SSE},  {"/rooms", RG__API},  {"/streams", RG__API},
-	{"/healthz", RG__API}, {"/readyz", RG__API},
+	{"/healthz", RG__API}, {"/readyz", RG__API}, {"/metrics", RG__API},
 };
 #define RG__NMOUNTS (sizeof(rg__mount_table) / sizeof(rg__mount_table[0]) + 1)
 

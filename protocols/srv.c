@@ -4,11 +4,14 @@
 #include "../gateway/session.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <utlist.h>
 
 #define RG_SCRATCH_MIN (64 * 1024)
@@ -55,6 +58,35 @@ static void rg__config_err(void *ctx, const char *line)
 {
 	(void)ctx;
 	rg_err("%s", line);
+}
+
+void rg_srv_state(const struct rg_srv *srv, struct rg_metrics_state *st)
+{
+	const struct rg_registry *reg = &srv->reg;
+	unsigned long pages, resident;
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+
+	memset(st, 0, sizeof(*st));
+	st->rooms = reg->nrooms;
+	for (const struct rg_room *r = reg->rooms; r; r = r->hh.next)
+		st->subscribers += r->nsubs;
+	st->connections = srv->conns.total;
+	st->memory_used = reg->mem.used;
+	st->memory_limit = reg->mem.limit;
+	memcpy(st->memory_by, reg->mem.by, sizeof(st->memory_by));
+	if ((f = fopen("/proc/self/statm", "r"))) {
+		if (fscanf(f, "%lu %lu", &pages, &resident) == 2)
+			st->rss_bytes = (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	if ((d = opendir("/proc/self/fd"))) {
+		while ((e = readdir(d)))
+			st->open_fds += e->d_name[0] != '.';
+		closedir(d);
+		st->open_fds--; /* the directory's own */
+	}
 }
 
 unsigned rg_srv_tick(struct rg_srv *srv)

@@ -74,6 +74,11 @@ void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi);
  * addresses done with, makes way in the memory budget and logs when it is crossed. */
 unsigned rg_srv_tick(struct rg_srv *srv);
 
+/* What GET /metrics reports beside the counters, read where it lives: rooms and their
+ * subscribers (a walk over the rooms), connections, the memory budget, and the
+ * process's resident memory and descriptors (/proc). */
+void rg_srv_state(const struct rg_srv *srv, struct rg_metrics_state *st);
+
 /* The write buffer a config needs. */
 size_t rg_srv_scratch_len(const struct rg_config *cfg);
 

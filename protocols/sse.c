@@ -274,7 +274,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	}
 	/* a stream holds rooms and their messages: none is opened past the budget */
 	if (rg_registry_overloaded(&srv->reg, NULL)) {
-		rg_limit_log(lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL,
+		rg_limit_log(srv->reg.metrics.refusals,
+			     lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL,
 			     RG_LIMIT_MEMORY, NULL, "limits.memory_mb",
 			     rg_err_code(RG_E_OVERLOADED));
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_OVERLOADED, rg_why_overloaded,
@@ -314,6 +315,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	}
 	pss->streaming = 1;
 	srv->streams++;
+	srv->reg.metrics.opened[RG_TR_SSE]++;
+	srv->reg.metrics.open[RG_TR_SSE]++;
 	rg_session_announce(&pss->session);
 	/* Drops the request headers and makes the stream immune to lws's idle
 	 * timeouts (on HTTP/2 the whole connection); must happen exactly once. */
@@ -361,6 +364,7 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 		n = 13;
 	}
 	pss->keepalive_due = 0;
+	srv->reg.metrics.bytes_out[RG_FMT_SSE] += n;
 	if (n && lws_write(wsi, (unsigned char *)buf, n, LWS_WRITE_HTTP) < 0)
 		return -1;
 	if ((flags & RG_FILL_MORE) || pss->closing)
@@ -420,6 +424,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			rg_session_cleanup(&pss->session);
 			pss->streaming = 0;
 			srv->streams--;
+			srv->reg.metrics.open[RG_TR_SSE]--;
 		}
 		if (pss)
 			rg_http_reply_clear(&pss->reply);

@@ -192,6 +192,7 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 	}
 	if (len) {
 		size_t hl = h2 ? rg__ws_header_len(buf) : 0;
+		srv->reg.metrics.bytes_out[RG_FMT_WS] += len - hl;
 		if (lws_write(pss->wsi, buf + hl, len - hl, h2 ? LWS_WRITE_TEXT : LWS_WRITE_RAW) <
 		    0)
 			return -1;
@@ -301,6 +302,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->established = 1;
 		pss->refused = RG_E_UNAUTHORIZED;
 		srv->streams++;
+		srv->reg.metrics.opened[RG_TR_WS]++;
+		srv->reg.metrics.open[RG_TR_WS]++;
 		/* a connection holds rooms and their messages: none is taken past the budget */
 		if (rg_registry_overloaded(&srv->reg, NULL)) {
 			rg_session_log_limit(&pss->session, RG_LIMIT_MEMORY, "limits.memory_mb",
@@ -325,6 +328,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);
 			srv->streams--;
+			srv->reg.metrics.open[RG_TR_WS]--;
 		}
 		rg_budget_free(srv ? &srv->reg.mem : NULL, RG_MEM_SESSIONS, pss->rx);
 		pss->rx = NULL;

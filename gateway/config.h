@@ -105,6 +105,11 @@ struct rg_config {
 	uint32_t max_header_bytes;  /* a request's line and headers, together */
 	uint32_t drain_ms;          /* on SIGTERM: how long open connections get to close */
 	uint32_t coalesce_us;       /* wakes within this window share one write turn */
+	unsigned log_format;        /* enum rg_log_format */
+	unsigned log_level;         /* enum rg_log_level */
+	unsigned log_lws_level;     /* libwebsockets' lines: 0 none, 1 errors, 2 and warnings,
+				       3 and notices */
+	int log_access;             /* an access line per request and per stream */
 	struct rg_room_conf *rooms;
 	size_t nrooms;
 	/* auth: on when it names keys or an API key file (docs/CONFIG.md) */

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "certs.h"
 #include "config_table.h"
+#include "log.h"
 #include "origin.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,10 @@ const char *rg_bind_name(enum rg_bind b)
 {
 	return rg__bind[b];
 }
+
+static const char *const rg__log_formats[] = {"text", "json", NULL};
+static const char *const rg__log_levels[] = {"error", "warn", "notice", "info", NULL};
+static const char *const rg__lws_levels[] = {"off", "error", "warn", "notice", NULL};
 
 static const char *const rg__on_lag[] = {
 	[RG_LAG_DISCONNECT] = "disconnect", [RG_LAG_SKIP] = "skip", NULL};
@@ -523,6 +528,36 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"millisecond resolution). 0: a connection writes in the loop pass after its "
 		"messages arrived, every message pending by then in one write "
 		"([OPERATIONS.md](OPERATIONS.md#limits) has the measured trade-off)"},
+
+	{.path = "log", .type = RG_CONF_OBJECT},
+	{.path = "log.format",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__log_formats,
+	 .def = RG_LOG_TEXT,
+	 .offset = RG__CONF(log_format),
+	 .doc = "lines on stderr as text, or as one JSON object each "
+		"([OPERATIONS.md](OPERATIONS.md#logs) lists the fields)"},
+	{.path = "log.level",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__log_levels,
+	 .def = RG_LOG_NOTICE,
+	 .offset = RG__CONF(log_level),
+	 .doc = "the least severe of the gateway's lines written: `info` adds each lagged or "
+		"expired connection and each idle room dropped (`--verbose` sets `info` "
+		"whatever the config says)"},
+	{.path = "log.lws_level",
+	 .type = RG_CONF_ENUM,
+	 .choices = rg__lws_levels,
+	 .def = 2,
+	 .offset = RG__CONF(log_lws_level),
+	 .doc = "the least severe of libwebsockets' own lines written (source `lws`)"},
+	{.path = "log.access",
+	 .type = RG_CONF_BOOL,
+	 .def = 1,
+	 .offset = RG__CONF(log_access),
+	 .doc = "one access line per HTTP request answered and per WebSocket or SSE stream "
+		"ended (address, path, status or close code, rooms, user, bytes, duration), "
+		"whatever `level` is"},
 
 	{.path = "auth",
 	 .type = RG_CONF_OBJECT,

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,8 +92,18 @@ void rg_conn_limits_cleanup(struct rg_conn_limits *l)
 	l->total = 0;
 }
 
+void rg_peer_addr_text(const unsigned char addr[16], char *out, size_t cap)
+{
+	static const unsigned char v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	/* an IPv4 client as an operator knows it, not as ::ffff:a.b.c.d */
+	if (!memcmp(addr, v4, 12) ? !inet_ntop(AF_INET, addr + 12, out, (socklen_t)cap)
+				  : !inet_ntop(AF_INET6, addr, out, (socklen_t)cap))
+		snprintf(out, cap, "?");
+}
+
 void rg_limit_log(uint64_t *refusals, struct rg_peer *peer, unsigned *once, enum rg_limit k,
-		  const char *who, const char *key, const char *code)
+		  uint64_t conn, const char *key, const char *code)
 {
 	int64_t now = rg_mono_us();
 	char addr[INET6_ADDRSTRLEN] = "?";
@@ -107,12 +118,12 @@ void rg_limit_log(uint64_t *refusals, struct rg_peer *peer, unsigned *once, enum
 		if (peer->logged_us[k] && now - peer->logged_us[k] < 60 * 1000000LL)
 			return;
 		peer->logged_us[k] = now;
-		inet_ntop(AF_INET6, peer->addr, addr, sizeof(addr));
+		rg_peer_addr_text(peer->addr, addr, sizeof(addr));
 	}
-	rg_notice(
-		"limits: %s%s%s: %s reached: answered %s (logged once per connection, and at most "
-		"once a minute per address)",
-		addr, who ? " " : "", who ? who : "", key, code);
+	rg_log_conn(RG_LOG_NOTICE, conn,
+		    "limits: %s: %s reached: answered %s (logged once per connection, and at most "
+		    "once a minute per address)",
+		    addr, key, code);
 }
 
 int64_t rg_mono_us(void)

@@ -52,14 +52,17 @@ struct rg_peer {
 	UT_hash_handle hh;
 };
 
+/* The address as text into out: IPv4 as a.b.c.d, "?" when it cannot be written. */
+void rg_peer_addr_text(const unsigned char addr[16], char *out, size_t cap);
+
 /* Counts in refusals[k] (an array of RG_LIMIT_KINDS, or NULL) and logs at notice level
  * that a client was refused by a limit (key, the config key; code, what it was
- * answered): who is its connection's name (or NULL: a request of its own), peer its
- * address (or NULL). The log is bounded, since a flood is refused many times: once per
+ * answered): conn is its connection's id (log.h; 0: unknown), peer its address (or
+ * NULL). The log is bounded, since a flood is refused many times: once per
  * connection and limit (*once holds the connection's bits; NULL: none), and at most
  * once a minute per address and limit. */
 void rg_limit_log(uint64_t *refusals, struct rg_peer *peer, unsigned *once, enum rg_limit k,
-		  const char *who, const char *key, const char *code);
+		  uint64_t conn, const char *key, const char *code);
 
 struct rg_conn_limits {
 	struct rg_peer *peers; /* uthash, by addr */

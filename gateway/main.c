@@ -21,17 +21,51 @@ static void rg__usage(FILE *f)
 		   "       roomgate --config-keys | --version | --help\n\n"
 		   "  -c, --config FILE   the JSON config (default config/roomgate.json)\n"
 		   "  -t, --check-config  validate the config, print every error, exit 1 or 0\n"
-		   "  -v, --verbose       log connections and lws notices too\n"
+		   "  -v, --verbose       log.level info, whatever the config says\n"
 		   "  -k, --config-keys   print every config key (docs/CONFIG.md's table)\n"
 		   "  -V, --version       print the version\n"
 		   "  -h, --help          this text\n\n"
 		   "Config keys: docs/CONFIG.md. Wire protocol: docs/PROTOCOL.md.\n");
 }
 
-static void rg__print_error(void *ctx, const char *line)
+/* What loading the config said, kept until the log's format is known (a line that
+ * cannot be kept is written at once). */
+struct rg__said {
+	char **lines;
+	size_t n;
+};
+
+static void rg__keep_line(void *ctx, const char *line)
 {
-	(void)ctx;
-	fprintf(stderr, "%s\n", line);
+	struct rg__said *said = ctx;
+	char **more = realloc(said->lines, (said->n + 1) * sizeof(*more));
+	char *copy = strdup(line);
+
+	if (more)
+		said->lines = more;
+	if (!more || !copy) {
+		free(copy);
+		fprintf(stderr, "%s\n", line);
+		return;
+	}
+	said->lines[said->n++] = copy;
+}
+
+/* A config that loads has only warnings to say: in the log's format when it starts
+ * (log.format json makes every line JSON); as they are for --check-config or a config
+ * that does not load. */
+static void rg__say(struct rg__said *said, int as_log)
+{
+	for (size_t i = 0; i < said->n; i++) {
+		if (as_log)
+			rg_warn("%s", said->lines[i]);
+		else
+			fprintf(stderr, "%s\n", said->lines[i]);
+		free(said->lines[i]);
+	}
+	free(said->lines);
+	said->lines = NULL;
+	said->n = 0;
 }
 
 int main(int argc, char **argv)
@@ -55,7 +89,7 @@ int main(int argc, char **argv)
 			check = 1;
 			break;
 		case 'v':
-			rg_log_set_level(RG_LOG_INFO);
+			rg_log_force_level(RG_LOG_INFO);
 			break;
 		case 'V':
 			printf("roomgate %s\n", RG_VERSION);
@@ -84,7 +118,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct rg_config *cfg = rg_config_load(path, rg__print_error, NULL);
+	struct rg__said said = {NULL, 0};
+	struct rg_config *cfg = rg_config_load(path, rg__keep_line, &said);
+	if (cfg && !check)
+		rg_log_set_format((enum rg_log_format)cfg->log_format);
+	rg__say(&said, cfg && !check);
 	if (!cfg) {
 		fprintf(stderr, "roomgate: %s: invalid configuration, not started\n", path);
 		return 1;

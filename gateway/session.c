@@ -579,7 +579,7 @@ static void rg__seek(struct rg_join *j)
 /* (session.h) */
 void rg_session_log_limit(struct rg_session *s, enum rg_limit k, const char *key, enum rg_err err)
 {
-	rg_limit_log(s->reg->metrics.refusals, s->peer, &s->limits_logged, k, s->user, key,
+	rg_limit_log(s->reg->metrics.refusals, s->peer, &s->limits_logged, k, s->conn, key,
 		     rg_err_code(err));
 }
 
@@ -904,7 +904,8 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 	if (!(auth->napi_keys && rg_auth_api_key(auth, req->data, req->data_len, &id)) &&
 	    rg_auth_token(auth, req->data, req->data_len, rg_unix_s(), &id, &why)) {
 		why = auth->keys.n ? why : "not an API key of this gateway";
-		rg_notice("auth: refused a token in an auth message (%s): %s", s->user, why);
+		rg_log_conn(RG_LOG_NOTICE, s->conn, "auth: refused a token in an auth message: %s",
+			    why);
 		s->reg->metrics.auth_failures++;
 		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);
 	}

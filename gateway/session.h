@@ -71,6 +71,7 @@ struct rg_session {
 	struct rg_bucket publishes; /* limits.publish_rate_per_connection */
 	struct rg_bucket rooms;     /* limits.room_creation_rate_per_connection */
 	struct rg_peer *peer;       /* the client's address, set by the transport; or NULL */
+	uint64_t conn;              /* its connection's id in log lines, set by the transport */
 	unsigned limits_logged;     /* the limits whose refusals it was logged for (rg_limit) */
 	int lag_counted;            /* counted in the registry's metrics as lagged */
 	int ending;                 /* end once the queued answers are written (RG_FILL_END) */

@@ -42,9 +42,10 @@ static int rg__refuse_limit(struct lws *wsi, struct pss__rg_api *pss, enum rg_li
 {
 	struct rg_srv *srv = rg_srv_of(wsi);
 
-	rg_limit_log(srv ? srv->reg.metrics.refusals : NULL,
-		     lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL, k, NULL, key,
-		     rg_err_code(err));
+	struct rg_conn *c = rg_conn_of(wsi);
+
+	rg_limit_log(srv ? srv->reg.metrics.refusals : NULL, c ? c->peer : NULL, NULL, k,
+		     c ? c->id : 0, key, rg_err_code(err));
 	return rg__refuse(wsi, pss, err, why, NULL, body_unread);
 }
 
@@ -277,7 +278,7 @@ static int rg__publish_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg
 	/* before the room is made: a refused publish leaves no pattern room behind */
 	if (rg__may(srv, wsi, pss, id, RG_ACT_PUBLISH, name, nlen, 1, &rc))
 		return rc;
-	struct rg_peer *peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
+	struct rg_peer *peer = rg_conn_peer(wsi);
 	uint32_t retry = 0;
 	if (!id->server && peer &&
 	    !rg_bucket_take(&peer->publishes, srv->cfg->publish_rate_per_address, rg_mono_us(),
@@ -590,6 +591,15 @@ static int rg__route_rooms(struct rg_srv *srv, struct lws *wsi, struct pss__rg_a
 	return rc;
 }
 
+/* 1 for GET /healthz and /readyz, which are answered while the gateway drains. */
+static int rg__probe(struct lws *wsi)
+{
+	char path[16];
+
+	return !rg_http_path(wsi, path, sizeof(path)) &&
+	       (!strcmp(path, "/healthz") || !strcmp(path, "/readyz"));
+}
+
 static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			size_t len)
 {
@@ -604,11 +614,14 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return 1; /* only the chat protocol upgrades to WebSocket, on its path */
 
 	case LWS_CALLBACK_HTTP:
-		if (srv->stopping)
+		/* draining: load balancers still ask whether to send more (no) */
+		if (srv->stopping && !rg__probe(wsi))
 			return -1;
+		rg_http_reply_begin(wsi, &pss->reply, "http");
 		return rg__route(srv, wsi, pss) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY:
+		pss->reply.meter.in += len;
 		return rg__body(srv, wsi, pss, in, len) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:

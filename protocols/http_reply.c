@@ -34,6 +34,62 @@ static int rg__retry_after(struct lws *wsi, unsigned s, unsigned char **p, unsig
 		wsi, (const unsigned char *)"retry-after:", (const unsigned char *)v, n, p, end);
 }
 
+static void rg__method(struct lws *wsi, char *out, size_t cap);
+
+void rg_http_reply_begin(struct lws *wsi, struct rg_http_reply *r, const char *transport)
+{
+	char path[256];
+
+	rg_access_start(&r->meter, wsi);
+	r->transport = transport;
+	rg__method(wsi, r->method, sizeof(r->method));
+	free(r->path);
+	/* on HTTP/1.1 lws may let the headers go before a body's end is answered */
+	r->path = rg_http_path(wsi, path, sizeof(path)) ? NULL : strdup(path);
+}
+
+/* The request's method: lws's name for it on HTTP/1.1, :method on HTTP/2. */
+static void rg__method(struct lws *wsi, char *out, size_t cap)
+{
+	static const char *const names[] = {
+		[LWSHUMETH_GET] = "GET",         [LWSHUMETH_POST] = "POST",
+		[LWSHUMETH_OPTIONS] = "OPTIONS", [LWSHUMETH_PUT] = "PUT",
+		[LWSHUMETH_PATCH] = "PATCH",     [LWSHUMETH_DELETE] = "DELETE",
+		[LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD"};
+	char *uri;
+	int ulen, m = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+
+	if (m >= 0 && (size_t)m < sizeof(names) / sizeof(names[0]) && names[m])
+		snprintf(out, cap, "%s", names[m]);
+	else if (lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_HTTP_COLON_METHOD) <= 0)
+		snprintf(out, cap, "-");
+}
+
+/* The access line of a request answered status with a body of len bytes. A request
+ * refused before it began (rg_http_refuse_now) names what its headers say. */
+static void rg__access(struct lws *wsi, struct rg_http_reply *r, const char *transport,
+		       unsigned status, size_t len)
+{
+	char method[sizeof(r->method)], path[256];
+	int known = r->meter.start_us != 0;
+
+	if (!known) {
+		rg_access_start(&r->meter, wsi);
+		r->meter.start_us = 0; /* its duration is not known */
+		rg__method(wsi, method, sizeof(method));
+		if (rg_http_path(wsi, path, sizeof(path)))
+			snprintf(path, sizeof(path), "-");
+	}
+	r->meter.out = len;
+	rg_access_log(&r->meter, transport ? transport : "http", known ? r->method : method,
+		      known ? (r->path ? r->path : "-") : path, status, 0, NULL);
+}
+
+void rg_http_reply_access(struct lws *wsi, struct rg_http_reply *r, unsigned status, size_t len)
+{
+	rg__access(wsi, r, r->transport, status, len);
+}
+
 int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *body,
 		       size_t len, const char *allow)
 {
@@ -73,6 +129,7 @@ int rg_http_reply(struct lws *wsi, struct rg_http_reply *r, unsigned status, con
 	    (r->cors && rg_http_cors_headers(wsi, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
+	rg__access(wsi, r, r->transport, status, len);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -148,6 +205,7 @@ int rg_http_preflight(struct lws *wsi, struct rg_http_reply *r, const char *meth
 					 (const unsigned char *)"close", 5, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
+	rg__access(wsi, r, r->transport, HTTP_STATUS_NO_CONTENT, 0);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -191,6 +249,8 @@ void rg_http_reply_clear(struct rg_http_reply *r)
 	r->close_after = 0;
 	r->cors = 0;
 	r->retry_after = 0;
+	free(r->path);
+	r->path = NULL;
 }
 
 /* The value of header h, trailing blanks cut, into v: its length, or -1. */
@@ -230,8 +290,9 @@ const char *rg_http_framing_error(struct lws *wsi)
 	return NULL;
 }
 
-int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
+int rg_http_refuse_now(struct lws *wsi, const char *transport, enum rg_err err, const char *why)
 {
+	struct rg_http_reply r = {.transport = transport};
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
 					   *end = buf + sizeof(buf) - 1;
 	char *text = rg_err_http_body(err, why);
@@ -241,6 +302,7 @@ int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why)
 
 	if (!text || len >= 512)
 		goto out;
+	rg__access(wsi, &r, transport, status, len);
 	if (lws_get_network_wsi(wsi) != wsi) {
 		/* HTTP/2 (an RFC 8441 CONNECT refused): the headers in a frame of their own,
 		 * then the body ends the stream */
@@ -267,10 +329,16 @@ out:
 
 int rg_http_path(struct lws *wsi, char *out, size_t cap)
 {
-	int n = lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_GET_URI);
+	char *uri;
+	int n;
 
-	if (n <= 0)
+	/* lws keeps the URI under its method's token (GET, POST, ...), or :path on HTTP/2 */
+	if (lws_http_get_uri_and_method(wsi, &uri, &n) < 0 || n <= 0)
 		n = lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_HTTP_COLON_PATH);
+	else if ((size_t)n < cap)
+		memcpy(out, uri, (size_t)n + 1);
+	else
+		n = -1;
 	if (n <= 0)
 		return -1;
 	out[strcspn(out, "?")] = '\0';

@@ -6,6 +6,8 @@
 #ifndef RG_HTTP_REPLY_H
 #define RG_HTTP_REPLY_H
 
+#include "access.h"
+
 #include "../gateway/config.h"
 #include "../gateway/errors.h"
 
@@ -20,7 +22,20 @@ struct rg_http_reply {
 			       * access-control-allow-origin (set before answering) */
 	unsigned retry_after; /* seconds: a Retry-After header when not 0 (set before
 			       * answering) */
+	/* for the request's access line, written when it is answered (access.h) */
+	struct rg_access_meter meter;
+	const char *transport;
+	char method[8];
+	char *path; /* the request's, without the query: malloc'd, or NULL */
 };
+
+/* A request begins (LWS_CALLBACK_HTTP, while its headers are there): its access line
+ * will name transport ("http", "sse"; a static string), its method and path, and count
+ * from now. */
+void rg_http_reply_begin(struct lws *wsi, struct rg_http_reply *r, const char *transport);
+/* Writes the request's access line: it is answered status with len bytes, by lws (the
+ * answers above write theirs). */
+void rg_http_reply_access(struct lws *wsi, struct rg_http_reply *r, unsigned status, size_t len);
 
 /* Answers status with body (of the content type type, copied); allow: an Allow header
  * value or NULL. 0, or -1: the caller returns -1 from its callback. */
@@ -35,8 +50,8 @@ int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err er
 /* From HTTP_WRITEABLE: 1 if a reply was pending (then *ret is the callback's
  * return value), 0 if there was none. */
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);
-/* Frees the body; _clear also forgets close_after and cors, for the connection's next
- * request. */
+/* Frees the body; _clear also forgets close_after, cors and the request's path, for
+ * the connection's next request. */
 void rg_http_reply_free(struct rg_http_reply *r);
 void rg_http_reply_clear(struct rg_http_reply *r);
 
@@ -48,8 +63,9 @@ void rg_http_reply_clear(struct rg_http_reply *r);
  * disagree on where the next request starts. HTTP/2 frames its own bodies: NULL. */
 const char *rg_http_framing_error(struct lws *wsi);
 /* Writes the error answer of err at once, with connection: close, for a request
- * refused before any protocol took it; the caller then returns nonzero. 0 or -1. */
-int rg_http_refuse_now(struct lws *wsi, enum rg_err err, const char *why);
+ * refused before any protocol took it (its access line names transport); the caller
+ * then returns nonzero. 0 or -1. */
+int rg_http_refuse_now(struct lws *wsi, const char *transport, enum rg_err err, const char *why);
 
 /* The request's path without its query, into out (NUL-terminated): from the
  * request line on HTTP/1.1, from :path on HTTP/2 (an RFC 8441 WebSocket CONNECT has no

@@ -179,6 +179,7 @@ int rg_reload(struct rg_reload *r, struct rg_srv *srv)
 	if (rg_registry_reconfigure(&srv->reg, cfg, &closed, &added))
 		rg_err("reload: out of memory: some rooms of %s were not made", path);
 	rg_srv_limits_set(srv);
+	rg_srv_log_set(cfg);
 	rg_reload_retry(r->retry, cfg);
 	rg_config_free(r->current); /* nothing points into it any more */
 	r->current = cfg;

@@ -91,26 +91,6 @@ static void rg__on_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(t->ctx, 0, &t->sul, rg__on_tick, RG_TICK_US);
 }
 
-static void rg__lws_log(int level, const char *line)
-{
-	char buf[512];
-	size_t n = strlen(line);
-
-	/* 4.1.6 logs this at ERR for every HTTP/1.1 SSE stream; it is expected. */
-	if (strstr(line, "not h2 substream"))
-		return;
-	if (n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	memcpy(buf, line, n);
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	rg_log(level == LLL_ERR    ? RG_LOG_ERR
-	       : level == LLL_WARN ? RG_LOG_WARN
-				   : RG_LOG_INFO,
-	       "lws: %s", buf);
-}
-
 #define RG_TLS12_CIPHERS                                                                    \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-" \
 	"SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-"       \
@@ -308,8 +288,6 @@ static int rg__context(struct rg__server *s)
 {
 	struct lws_context_creation_info info;
 
-	lws_set_log_level(LLL_ERR | LLL_WARN | (rg_log_get_level() >= RG_LOG_INFO ? LLL_NOTICE : 0),
-			  rg__lws_log);
 	s->loop.ev = ev_loop_new(EVFLAG_AUTO);
 	if (!s->loop.ev) {
 		rg_err("cannot create the event loop (libev)");
@@ -420,6 +398,7 @@ int rg_server_run(const struct rg_config *cfg)
 	struct rg__server *s = calloc(1, sizeof(*s));
 	int rc = -1;
 
+	rg_srv_log_set(cfg);
 	if (!s || rg_registry_init(&s->srv.reg, cfg)) {
 		rg_err("out of memory");
 		free(s);

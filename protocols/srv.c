@@ -339,12 +339,12 @@ static int rg__peer_addr(int fd, unsigned char addr[16])
 int rg_srv_conn_check(struct rg_srv *srv, int fd)
 {
 	unsigned char addr[16];
-	char text[INET6_ADDRSTRLEN] = "?";
+	char text[INET6_ADDRSTRLEN];
 	const char *why;
 
 	if (rg__peer_addr(fd, addr) || !rg_conn_limits_check(&srv->conns, addr, &why))
 		return 0;
-	inet_ntop(AF_INET6, addr, text, sizeof(text));
+	rg_peer_addr_text(addr, text, sizeof(text));
 	rg_notice("limits: refused a connection from %s: %s", text, why);
 	return -1;
 }
@@ -353,25 +353,88 @@ int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
 {
 	unsigned char addr[16];
 	struct rg_peer *peer;
+	struct rg_conn *c;
 	const char *why;
 
 	/* only network connections count: not HTTP/2 streams, nor what is no socket */
 	if (lws_get_network_wsi(wsi) != wsi || rg__peer_addr(lws_get_socket_fd(wsi), addr))
 		return 0;
-	if (rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
-		rg_notice("limits: refused a connection: %s", why);
+	if (!(c = calloc(1, sizeof(*c)))) {
+		rg_err("limits: out of memory: refused a connection");
 		return -1;
 	}
-	lws_set_opaque_user_data(wsi, peer);
+	if (rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
+		rg_notice("limits: refused a connection: %s", why);
+		free(c);
+		return -1;
+	}
+	c->peer = peer;
+	c->id = ++srv->conn_ids;
+	lws_set_opaque_user_data(wsi, c);
 	return 0;
 }
 
 void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi)
 {
-	struct rg_peer *peer = lws_get_opaque_user_data(wsi);
+	struct rg_conn *c = lws_get_opaque_user_data(wsi);
 
-	if (!peer)
+	if (!c || lws_get_network_wsi(wsi) != wsi)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
-	rg_conn_limits_release(&srv->conns, peer);
+	rg_conn_limits_release(&srv->conns, c->peer);
+	free(c);
+}
+
+struct rg_conn *rg_conn_of(struct lws *wsi)
+{
+	return lws_get_opaque_user_data(lws_get_network_wsi(wsi));
+}
+
+struct rg_peer *rg_conn_peer(struct lws *wsi)
+{
+	struct rg_conn *c = rg_conn_of(wsi);
+
+	return c ? c->peer : NULL;
+}
+
+uint64_t rg_conn_id(struct lws *wsi)
+{
+	struct rg_conn *c = rg_conn_of(wsi);
+
+	return c ? c->id : 0;
+}
+
+static void rg__lws_log(int level, const char *line)
+{
+	char buf[512];
+	size_t n = strlen(line);
+
+	/* 4.1.6 logs this at ERR for every HTTP/1.1 SSE stream; it is expected. Its libev
+	 * glue traces every socket event at NOTICE ("elops_io_ev: wsi ...", 24 lines for
+	 * one request): debug lines that would bury the rest. */
+	if (strstr(line, "not h2 substream") || !strncmp(line, "elops_", 6))
+		return;
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	memcpy(buf, line, n);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	rg_log_lws(level == LLL_ERR    ? RG_LOG_ERR
+		   : level == LLL_WARN ? RG_LOG_WARN
+				       : RG_LOG_NOTICE,
+		   buf);
+}
+
+void rg_srv_log_set(const struct rg_config *cfg)
+{
+	static const int lws_levels[] = {0, LLL_ERR, LLL_ERR | LLL_WARN,
+					 LLL_ERR | LLL_WARN | LLL_NOTICE};
+
+	rg_log_set_format((enum rg_log_format)cfg->log_format);
+	rg_log_set_level((enum rg_log_level)cfg->log_level);
+	rg_log_set_access(cfg->log_access);
+	/* lws filters its own lines by these bits; ours then pass them on whatever
+	 * log.level says (the operator chose lws's level apart) */
+	lws_set_log_level(lws_levels[cfg->log_lws_level], rg__lws_log);
 }

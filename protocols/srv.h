@@ -48,7 +48,28 @@ struct rg_srv {
 	struct lws_context *ctx;
 	struct rg_conn_limits conns; /* connections held, in all and per address */
 	uint64_t reclaimed_seen;     /* reg.reclaimed at the last tick */
+	uint64_t conn_ids;           /* the last network connection's id */
 };
+
+/* A network connection the limits admitted: lws's opaque user data of its network wsi,
+ * from rg_srv_conn_admit to rg_srv_conn_release, which frees it. */
+struct rg_conn {
+	struct rg_peer *peer; /* its address's entry in the connection limits */
+	uint64_t id;          /* the connection id of its log lines (log.h) */
+};
+
+/* The network connection wsi belongs to (itself, or the HTTP/2 connection that carries
+ * its stream), or NULL (not admitted: a state of a plugin host's own). */
+struct rg_conn *rg_conn_of(struct lws *wsi);
+/* Its address's entry in the limits, or NULL. */
+struct rg_peer *rg_conn_peer(struct lws *wsi);
+/* Its id, for log lines: 0 when there is none. */
+uint64_t rg_conn_id(struct lws *wsi);
+
+/* Puts cfg's log.* keys in force: the gateway's level, format and access lines, and
+ * libwebsockets' level (its lines reach the gateway's log). At start and on a reload;
+ * not for a state made as a plugin (the host owns lws's logging). */
+void rg_srv_log_set(const struct rg_config *cfg);
 
 #define RG_SRV_PVO_SHARED "shared"
 #define RG_SRV_PVO_CONFIG "config"

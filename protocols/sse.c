@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -54,7 +55,7 @@ static void rg__expiry(struct lws *wsi)
 		rg_conn_timer_at(&pss->expiry, wsi, deadline, rg__expiry);
 		return;
 	}
-	rg_info("sse: ending a stream: its token expired");
+	rg_log_conn(RG_LOG_INFO, pss->session.conn, "sse: ending a stream: its token expired");
 	if (rg_session_expire(&pss->session))
 		pss->closing = 1;
 	rg_session_end(&pss->session);
@@ -274,10 +275,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	}
 	/* a stream holds rooms and their messages: none is opened past the budget */
 	if (rg_registry_overloaded(&srv->reg, NULL)) {
-		rg_limit_log(srv->reg.metrics.refusals,
-			     lws_get_opaque_user_data(lws_get_network_wsi(wsi)), NULL,
-			     RG_LIMIT_MEMORY, NULL, "limits.memory_mb",
-			     rg_err_code(RG_E_OVERLOADED));
+		rg_limit_log(srv->reg.metrics.refusals, rg_conn_peer(wsi), NULL, RG_LIMIT_MEMORY,
+			     rg_conn_id(wsi), "limits.memory_mb", rg_err_code(RG_E_OVERLOADED));
 		return rg_http_reply_error(wsi, &pss->reply, RG_E_OVERLOADED, rg_why_overloaded,
 					   NULL);
 	}
@@ -285,7 +284,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	rg_session_init(&pss->session, &srv->reg, RG_FMT_SSE, rg_wake, &pss->wake);
 	pss->session.doom = rg_wake_doom;
 	/* the connection's address (rg_srv_conn_admit): the rooms it may make */
-	pss->session.peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
+	pss->session.peer = rg_conn_peer(wsi);
+	pss->session.conn = rg_conn_id(wsi);
 	/* the stream event comes first: the page needs the id to add and drop rooms */
 	if (rg__authenticate(srv, wsi, pss, &err, &why) ||
 	    rg__subscribe(srv, wsi, pss, &err, &why) ||
@@ -314,6 +314,8 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 		return -1;
 	}
 	pss->streaming = 1;
+	free(pss->reply.path); /* a stream's access line names its mount */
+	pss->reply.path = NULL;
 	srv->streams++;
 	srv->reg.metrics.opened[RG_TR_SSE]++;
 	srv->reg.metrics.open[RG_TR_SSE]++;
@@ -348,13 +350,14 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 
 	flags = rg_session_fill(&pss->session, (unsigned char *)buf + n, cap - n, 0, &len);
 	if (flags < 0) {
-		rg_err("sse: cannot compose a write (%d)", flags);
+		rg_log_conn(RG_LOG_ERR, pss->session.conn, "sse: cannot compose a write (%d)",
+			    flags);
 		return -1;
 	}
 	n += len;
 	if (flags & RG_FILL_LAGGED) {
-		rg_info("sse: ending a stream: lagged (%s)",
-			pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
+		rg_log_conn(RG_LOG_INFO, pss->session.conn, "sse: ending a stream: lagged (%s)",
+			    pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
 		pss->closing = 1;
 	}
 	if (flags & RG_FILL_END)
@@ -365,6 +368,7 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 	}
 	pss->keepalive_due = 0;
 	srv->reg.metrics.bytes_out[RG_FMT_SSE] += n;
+	pss->reply.meter.out += n;
 	if (n && lws_write(wsi, (unsigned char *)buf, n, LWS_WRITE_HTTP) < 0)
 		return -1;
 	if ((flags & RG_FILL_MORE) || pss->closing)
@@ -397,6 +401,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP:
 		if (srv->stopping)
 			return -1;
+		rg_http_reply_begin(wsi, &pss->reply, "sse");
 		return rg__start(srv, wsi, pss, in);
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -418,6 +423,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss && pss->streaming) {
+			rg_access_log(&pss->reply.meter, "sse", "GET", "/events", 200, 0,
+				      &pss->session);
 			rg_conn_timer_free(&pss->expiry);
 			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
 			rg_wake_cancel(&pss->wake);

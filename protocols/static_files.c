@@ -55,8 +55,9 @@ int rg_static_confine(struct lws_context *ctx, const char *web_root)
 }
 
 /* Whether lws will find a file for path (the URI, decoded, under the mount "/"): the
- * file it opens (index.html for a path ending in '/'), regular, inside the root. */
-static int rg__is_file(const char *path)
+ * file it opens (index.html for a path ending in '/'), regular, inside the root; its
+ * size in *size. */
+static int rg__is_file(const char *path, off_t *size)
 {
 	char file[PATH_MAX], real[PATH_MAX];
 	size_t n = strlen(path);
@@ -66,7 +67,10 @@ static int rg__is_file(const char *path)
 				      !n || path[n - 1] == '/' ? (n ? "index.html" : "/index.html")
 							       : "") >= (int)sizeof(file))
 		return 0;
-	return realpath(file, real) && rg__inside(real) && !stat(real, &st) && S_ISREG(st.st_mode);
+	if (!realpath(file, real) || !rg__inside(real) || stat(real, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	*size = st.st_size;
+	return 1;
 }
 
 static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -84,19 +88,25 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		struct lws_process_html_args *args = in;
 		char *uri;
 		int ulen, meth = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+		off_t size = 0;
 
 		rg_http_reply_clear(&pss->reply);
+		rg_http_reply_begin(wsi, &pss->reply, "http");
 		if (meth != LWSHUMETH_GET && meth != LWSHUMETH_HEAD) {
 			args->final = 1;
 			pss->reply.close_after = 1; /* a body may follow, unread */
 			return rg_http_reply_error(wsi, &pss->reply, RG_E_METHOD_NOT_ALLOWED,
 						   "static files take GET and HEAD", "GET, HEAD");
 		}
-		if (!rg__is_file(uri)) {
+		if (!rg__is_file(uri, &size)) {
 			args->final = 1;
 			return rg_http_reply_error(wsi, &pss->reply, RG_E_NOT_FOUND, "no such path",
 						   NULL);
 		}
+		/* lws serves it from here: the answer is decided, and its line written
+		 * now (4.1.6 tells HTTP_FILE_COMPLETION with another user space) */
+		rg_http_reply_access(wsi, &pss->reply, HTTP_STATUS_OK,
+				     meth == LWSHUMETH_HEAD ? 0 : (size_t)size);
 		return 0;
 	}
 	case LWS_CALLBACK_ADD_HEADERS: {
@@ -117,7 +127,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		break;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		rg_http_reply_free(&pss->reply);
+		rg_http_reply_clear(&pss->reply);
 		break;
 	default:
 		break;

@@ -1,5 +1,6 @@
 #include "ws_chat.h"
 
+#include "access.h"
 #include "credentials.h"
 #include "http_reply.h"
 #include "srv.h"
@@ -33,7 +34,18 @@ struct pss__rg_chat {
 	struct rg_rx_budget rx_budget;
 	struct rg_conn_timer *expiry; /* NULL unless its token expires */
 	enum rg_err refused;          /* why its session ended (rg_session_end) */
+	struct rg_access_meter meter;
+	unsigned close; /* the close code sent or received; 0: none yet */
 };
+
+/* Closes with code and reason (a static string): the access line tells it. -1. */
+static int rg__close(struct pss__rg_chat *pss, unsigned code, const char *reason)
+{
+	pss->close = code;
+	lws_close_reason(pss->wsi, (enum lws_close_status)code, (unsigned char *)reason,
+			 strlen(reason));
+	return -1;
+}
 
 static void rg__expiry(struct lws *wsi);
 
@@ -72,7 +84,7 @@ static void rg__expiry(struct lws *wsi)
 			lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 		return;
 	}
-	rg_info("ws: closing a connection: its token expired");
+	rg_log_conn(RG_LOG_INFO, pss->session.conn, "ws: closing a connection: its token expired");
 	t->stage = RG__EXP_CLOSING;
 	lws_callback_on_writable(wsi);
 }
@@ -164,25 +176,20 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 		if (pss->closing)
 			return 0;
 		pss->closing = 1;
-		lws_close_reason(pss->wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL, 0);
-		return -1;
+		return rg__close(pss, LWS_CLOSE_STATUS_GOINGAWAY, "");
 	}
-	if (pss->expiry && pss->expiry->stage == RG__EXP_CLOSING) {
-		static const char why[] = "token_expired";
-		lws_close_reason(pss->wsi, RG_WS_CLOSE_UNAUTHORIZED, (unsigned char *)why,
-				 sizeof(why) - 1);
-		return -1;
-	}
+	if (pss->expiry && pss->expiry->stage == RG__EXP_CLOSING)
+		return rg__close(pss, RG_WS_CLOSE_UNAUTHORIZED, "token_expired");
 	flags = rg_session_fill(&pss->session, buf, srv->scratch_len, h2 ? 1 : 0, &len);
 	if (flags < 0) {
-		rg_err("ws: cannot compose a write (%d)", flags);
+		rg_log_conn(RG_LOG_ERR, pss->session.conn, "ws: cannot compose a write (%d)",
+			    flags);
 		return -1;
 	}
 	if (flags & RG_FILL_LAGGED) {
-		rg_info("ws: closing a connection: lagged (%s)",
-			pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
-		lws_close_reason(pss->wsi, RG_WS_CLOSE_LAGGED, (unsigned char *)"lagged", 6);
-		return -1;
+		rg_log_conn(RG_LOG_INFO, pss->session.conn, "ws: closing a connection: lagged (%s)",
+			    pss->session.lagged[0] ? pss->session.lagged : rg_why_unread);
+		return rg__close(pss, RG_WS_CLOSE_LAGGED, "lagged");
 	}
 	if (pss->paused && !rg_session_paused(&pss->session)) {
 		pss->paused = 0;
@@ -193,18 +200,16 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 	if (len) {
 		size_t hl = h2 ? rg__ws_header_len(buf) : 0;
 		srv->reg.metrics.bytes_out[RG_FMT_WS] += len - hl;
+		pss->meter.out += len - hl;
 		if (lws_write(pss->wsi, buf + hl, len - hl, h2 ? LWS_WRITE_TEXT : LWS_WRITE_RAW) <
 		    0)
 			return -1;
 	}
-	if ((flags & RG_FILL_END) && !len) { /* the answer that says why went out before */
-		const char *code = rg_err_code(pss->refused);
-		lws_close_reason(pss->wsi,
+	if ((flags & RG_FILL_END) && !len) /* the answer that says why went out before */
+		return rg__close(pss,
 				 pss->refused == RG_E_OVERLOADED ? RG_WS_CLOSE_TRY_LATER
 								 : RG_WS_CLOSE_UNAUTHORIZED,
-				 (unsigned char *)code, strlen(code));
-		return -1;
-	}
+				 rg_err_code(pss->refused));
 	if (flags & (RG_FILL_MORE | RG_FILL_END))
 		lws_callback_on_writable(pss->wsi);
 	return 0;
@@ -273,7 +278,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		 * (by the first Content-Length) and before any mount takes it. */
 		const char *why = rg_http_framing_error(wsi);
 		if (why) {
-			rg_http_refuse_now(wsi, RG_E_BAD_REQUEST, why);
+			rg_http_refuse_now(wsi, "http", RG_E_BAD_REQUEST, why);
 			return 1;
 		}
 		return 0;
@@ -287,7 +292,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			return 1;
 		/* a browser page elsewhere would act as its user (cookies, client certs) */
 		if (rg_http_origin(wsi, srv->cfg) < 0) {
-			rg_http_refuse_now(wsi, RG_E_FORBIDDEN, rg_why_origin);
+			rg_http_refuse_now(wsi, "ws", RG_E_FORBIDDEN, rg_why_origin);
 			return 1;
 		}
 		return 0;
@@ -298,7 +303,9 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		rg_session_init(&pss->session, &srv->reg, RG_FMT_WS, rg_wake, &pss->wake);
 		pss->session.doom = rg_wake_doom;
 		/* the connection's address (rg_srv_conn_admit): its publish budget */
-		pss->session.peer = lws_get_opaque_user_data(lws_get_network_wsi(wsi));
+		pss->session.peer = rg_conn_peer(wsi);
+		pss->session.conn = rg_conn_id(wsi);
+		rg_access_start(&pss->meter, wsi);
 		pss->established = 1;
 		pss->refused = RG_E_UNAUTHORIZED;
 		srv->streams++;
@@ -313,6 +320,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return rg__authenticate(srv, pss);
 
 	case LWS_CALLBACK_RECEIVE:
+		pss->meter.in += len;
 		if (rg__receive(srv, pss, in, len))
 			return -1;
 		if (!pss->paused)
@@ -322,8 +330,18 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return rg__writeable(srv, pss);
 
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* the peer's code, or 1005: its close frame had none (RFC 6455 7.4.1) */
+		pss->close = len >= 2 ? (unsigned)((const unsigned char *)in)[0] << 8 |
+						((const unsigned char *)in)[1]
+				      : 1005;
+		return 0;
+
 	case LWS_CALLBACK_CLOSED:
 		if (pss->established) {
+			/* 1006: it ended without a close frame either way */
+			rg_access_log(&pss->meter, "ws", pss->meter.h2 ? "CONNECT" : "GET", "/ws",
+				      101, pss->close ? pss->close : 1006, &pss->session);
 			rg_conn_timer_free(&pss->expiry);
 			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);

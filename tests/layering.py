@@ -6,7 +6,7 @@ every source, with the exact flags of the build's compile_commands.json):
   include protocols/server.h.
 - protocols/: a protocol (ws_chat, sse, http_api, static_files) includes from
   protocols/ only its own header and the shared server headers (srv.h, http_reply.h,
-  credentials.h);
+  credentials.h, access.h);
   server.c, which assembles them, includes theirs.
 - The protocols reach libev only through the server's helpers (srv.h): no protocol
   calls an ev_* function itself.
@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = {"srv.h", "http_reply.h", "credentials.h"}
+SHARED = {"srv.h", "http_reply.h", "credentials.h", "access.h"}
 PROTOCOLS = {"ws_chat", "sse", "http_api", "static_files"}
 
 

@@ -36,6 +36,15 @@ BIN = os.environ.get("ROOMGATE_BIN", os.path.join(REPO, "build", "roomgate"))
 NODE_DIR = os.path.join(HERE, "node")
 SUBPROTOCOL = "roomgate.v1"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+# Tokens, keys and message bodies the tests hand the gateway: none may appear in any log
+# line (docs/OPERATIONS.md, "Logs"); every GatewayTestCase checks its gateway's log.
+LOG_SECRETS = set()
+
+
+def log_secret(text):
+    """Registers text as never to be logged; returns it."""
+    LOG_SECRETS.add(text)
+    return text
 SECRET = "TOP-SECRET-c0ffee-outside-web-root"
 INDEX_HTML = "<!doctype html><title>roomgate test</title><p>index-marker-5150</p>\n"
 
@@ -256,6 +265,10 @@ class GatewayTestCase(unittest.IsolatedAsyncioTestCase):
             problems.append(f"gateway exit code on SIGTERM: {rc} (want 0)")
         if reports:
             problems.append(f"sanitizer reports in stderr: {reports}")
+        log = gw.stderr()
+        leaked = sorted(s[:16] + "..." for s in LOG_SECRETS if s in log)
+        if leaked:
+            problems.append(f"secrets in the log: {leaked}")
         if problems or cls._failed:
             dump_stderr(gw, cls.__name__)
         if problems:

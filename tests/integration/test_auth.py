@@ -17,11 +17,11 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from harness import (DEFAULT_ROOMS, GatewayTestCase, expect_stream_event, node_ready,
-                     raw_tls, run_tests)
+from harness import (DEFAULT_ROOMS, GatewayTestCase, expect_stream_event, log_secret,
+                     node_ready, raw_tls, run_tests)
 
 ISS, AUD = "https://issuer.test", "roomgate-test"
-API_KEY = "backend-" + os.urandom(16).hex()
+API_KEY = log_secret("backend-" + os.urandom(16).hex())
 KEYDIR = tempfile.mkdtemp(prefix="roomgate-auth-")
 # printable: the file gets a final newline that the gateway cuts, as `echo` would write it
 # (a random byte string could end in '\r' and lose it too)
@@ -85,7 +85,12 @@ def claims(sub="alice", ttl=600, **extra):
 
 
 def token(kind="ed", **kw):
-    """A token from python3-jwt, signed with one of the gateway's keys."""
+    """A token from python3-jwt, signed with one of the gateway's keys (never to be
+    logged)."""
+    return log_secret(_token(kind, **kw))
+
+
+def _token(kind, **kw):
     body = claims(**kw)
     if kind == "hs":
         return jwt.encode(body, HS_SECRET, algorithm="HS256", headers={"kid": "hs"})

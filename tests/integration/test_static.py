@@ -62,7 +62,7 @@ class StaticTest(GatewayTestCase):
         (lws's own page was HTML linking a missing /error.css)."""
         for http2 in (False, True):
             for path in ("/nope.html", "/sub/nope.html", "/nope/", "/index.html/x.html",
-                         "/.hidden.html", "/secret.html", "/foo", "/metrics", "/ws",
+                         "/.hidden.html", "/secret.html", "/foo", "/metricsx", "/ws",
                          "/sub", "/roomsx", "/events.js"):
                 with self.subTest(http2=http2, path=path):
                     r = await self.ahttp("GET", path, http2=http2)

@@ -157,7 +157,7 @@ class WSTest(GatewayTestCase):
         await a.join("t:lim0")  # joining again does not count
         self.assertErrorFrame(await a.request("join", room="t:lim4", id="x"),
                               "limit_exceeded", "x")
-        self.assertRegex(self.gw.stderr(), r"limits: ::ffff:127\.0\.0\.1 conn-\d+: "
+        self.assertRegex(self.gw.stderr(), r"\[conn \d+\] limits: 127\.0\.0\.1: "
                          r"limits\.max_rooms_per_connection reached: answered limit_exceeded")
         await a.request("leave", room="t:lim3")
         await a.join("t:lim4")

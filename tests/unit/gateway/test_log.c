@@ -1,4 +1,5 @@
-/* The log sink: lines caused by remote peers cannot flood it (log.h). */
+/* The log sink (log.h): both formats, data-driven (escaping, fields, truncation); levels;
+ * lines caused by remote peers cannot flood it, and access lines are never dropped. */
 #include "../check.h"
 
 #include "../../../gateway/log.h"
@@ -23,6 +24,158 @@ static int count_lines(FILE *f, const char *needle, int *with)
 	return n;
 }
 
+/* What fn wrote to stderr, into out (cap bytes, NUL-terminated). */
+static void capture(void (*fn)(void), char *out, size_t cap)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!f || saved < 0)
+		return;
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+/* A message with what must be escaped: quotes, a backslash, a newline, a tab, UTF-8 and
+ * a byte that is not. */
+#define NASTY "a \"q\" \\ \n tab\t \xc3\xa9 \xff end"
+
+static void conn_line(void)
+{
+	rg_log_conn(RG_LOG_NOTICE, 7, "%s", NASTY);
+}
+
+static const struct rg_access full = {
+	.conn = 12,
+	.peer = "127.0.0.1",
+	.transport = "ws",
+	.version = "1.1",
+	.tls = 1,
+	.method = "GET",
+	.path = "/ws",
+	.status = 101,
+	.close = 4008,
+	.rooms = "a,b",
+	.user = "al ice",
+	.bytes_in = 5,
+	.bytes_out = 70,
+	.duration_us = 1500,
+};
+static const struct rg_access bare = {.conn = 3,
+				      .peer = "::1",
+				      .transport = "http",
+				      .version = "2",
+				      .method = "POST",
+				      .path = "/rooms/a/messages",
+				      .status = 201,
+				      .bytes_in = 9,
+				      .bytes_out = 24};
+
+static void access_lines(void)
+{
+	rg_log_access(&full);
+	rg_log_access(&bare);
+}
+
+static void long_line(void)
+{
+	char big[1500];
+
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rg_notice("%s", big);
+}
+
+static void levels(void)
+{
+	rg_log_set_level(RG_LOG_WARN);
+	rg_notice("dropped-notice");
+	rg_warn("kept-warn");
+	rg_log_force_level(RG_LOG_INFO);
+	rg_log_set_level(RG_LOG_ERR); /* --verbose wins */
+	rg_info("kept-info");
+	rg_log_force_level(RG_LOG_ERR);
+	rg_log_set_level(RG_LOG_NOTICE);
+	rg_log_set_access(0);
+	rg_log_access(&bare);
+	rg_log_set_access(1);
+}
+
+/* The text after the timestamp of each line (they differ run to run). */
+static void strip_stamps(char *text)
+{
+	char *r = text, *w = text;
+
+	while (*r) {
+		char *nl = strchr(r, '\n');
+		size_t len = nl ? (size_t)(nl - r + 1) : strlen(r);
+		/* text: "2026-...Z roomgate"; JSON: {"ts":"2026-...Z",  (24-byte stamps) */
+		size_t skip = r[0] == '{' ? 7 + 24 + 2 : 24 + 9;
+		if (len > skip) {
+			memmove(w, r + skip, len - skip);
+			w += len - skip;
+		}
+		r += len;
+	}
+	*w = '\0';
+}
+
+/* The rate-limited lines formats() writes: two conn_line, long_line, two of levels. */
+#define FORMAT_LINES 5
+
+static void formats(void)
+{
+	char out[8192];
+
+	rg_log_set_format(RG_LOG_JSON);
+	capture(conn_line, out, sizeof(out));
+	strip_stamps(out);
+	CHECK_STR(out, "\"level\":\"notice\",\"source\":\"roomgate\",\"type\":\"log\",\"conn\":7,"
+		       "\"msg\":\"a \\\"q\\\" \\\\ \\u000a tab\\u0009 \xc3\xa9 \\ufffd end\"}\n");
+	capture(access_lines, out, sizeof(out));
+	strip_stamps(out);
+	CHECK_STR(
+		out,
+		"\"level\":\"info\",\"source\":\"roomgate\",\"type\":\"access\",\"conn\":12,"
+		"\"peer\":\"127.0.0.1\",\"transport\":\"ws\",\"http\":\"1.1\",\"tls\":true,"
+		"\"method\":\"GET\",\"path\":\"/"
+		"ws\",\"status\":101,\"close\":4008,\"rooms\":\"a,b\","
+		"\"user\":\"al ice\",\"bytes_in\":5,\"bytes_out\":70,\"duration_ms\":1.500}\n"
+		"\"level\":\"info\",\"source\":\"roomgate\",\"type\":\"access\",\"conn\":3,"
+		"\"peer\":\"::1\",\"transport\":\"http\",\"http\":\"2\",\"tls\":false,"
+		"\"method\":\"POST\",\"path\":\"/rooms/a/messages\",\"status\":201,\"bytes_in\":9,"
+		"\"bytes_out\":24,\"duration_ms\":0.000}\n");
+	/* cut to the line buffer, still one JSON object */
+	capture(long_line, out, sizeof(out));
+	size_t n = strlen(out);
+	CHECK(n > 1000 && n <= 2048 && !strcmp(out + n - 2, "}\n") && !strchr(out, '\t'));
+
+	rg_log_set_format(RG_LOG_TEXT);
+	capture(conn_line, out, sizeof(out));
+	strip_stamps(out);
+	CHECK_STR(out, " NOTICE: [conn 7] a \"q\" \\x5c \\x0a tab\\x09 \xc3\xa9 \xff end\n");
+	capture(access_lines, out, sizeof(out));
+	strip_stamps(out);
+	CHECK_STR(out, " INFO: [conn 12] access ws peer=127.0.0.1 method=GET path=/ws http=1.1 "
+		       "tls=yes status=101 close=4008 rooms=a,b user=al\\x20ice in=5 out=70 "
+		       "ms=1.500\n"
+		       " INFO: [conn 3] access http peer=::1 method=POST path=/rooms/a/messages "
+		       "http=2 tls=no status=201 in=9 out=24 ms=0.000\n");
+	capture(levels, out, sizeof(out));
+	CHECK(!strstr(out, "dropped-notice") && strstr(out, "kept-warn") &&
+	      strstr(out, "kept-info") && !strstr(out, "access"));
+}
+
 int main(void)
 {
 	FILE *out = tmpfile();
@@ -32,6 +185,7 @@ int main(void)
 
 	if (!out || saved < 0)
 		return 1;
+	formats();
 	/* stderr goes to a file while the sink writes; checks run once it is back */
 	fflush(stderr);
 	dup2(fileno(out), 2);
@@ -62,15 +216,26 @@ int main(void)
 	rg_log_flush();
 	fflush(stderr);
 	count_lines(out, "log lines suppressed", &reports_after_flush);
+	/* the rate spent: access lines still go out, every one */
+	for (int i = 0; i < 1000; i++)
+		rg_err("spent %d", i);
+	for (int i = 0; i < 500; i++)
+		rg_log_access(&bare);
+	fflush(stderr);
+	int accesses;
+	count_lines(out, "access http", &accesses);
 	dup2(saved, 2);
 	fclose(out);
 
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	printf("100000 lines in %.3f s: %d written\n", secs, flood);
-	/* the burst, and what the rate let through while the loop ran */
-	CHECK(flood >= RG_LOG_BURST && flood <= RG_LOG_BURST + (int)(RG_LOG_RATE * secs) + 1);
+	/* the burst (less the lines formats() wrote), and what the rate let through while
+	 * the loop ran */
+	CHECK(flood >= RG_LOG_BURST - FORMAT_LINES &&
+	      flood <= RG_LOG_BURST + (int)(RG_LOG_RATE * secs) + 1);
 	CHECK(lines == flood);
 	CHECK(reports == 1 && report_first);
 	CHECK(reports_after_flush == 1);
+	CHECK(accesses == 500);
 	return check_done("log");
 }

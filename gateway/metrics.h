@@ -20,9 +20,61 @@
 /* How clients reach the gateway. */
 enum rg_transport { RG_TR_WS, RG_TR_SSE, RG_TR_HTTP, RG_TR_COUNT };
 
+/* Why a TCP connection ended without a request the gateway answered. */
+enum rg_handshake_fail {
+	RG_HS_TLS,        /* its TLS handshake never completed (failed, timed out, left) */
+	RG_HS_NO_REQUEST, /* no request came (timed out, left, or lws refused it: 414, 431) */
+	RG_HS_UPGRADE,    /* a WebSocket upgrade refused (path, origin) */
+	RG_HS_KINDS
+};
+
+/* Why credentials were refused (rg_auth_fail_of). */
+enum rg_auth_fail {
+	RG_AF_MALFORMED, /* not a token or key of this gateway, or unreadable */
+	RG_AF_SIGNATURE, /* no key, a bad signature, an algorithm not allowed */
+	RG_AF_EXPIRED,
+	RG_AF_NOT_YET_VALID, /* nbf, or iat in the future */
+	RG_AF_CLAIMS,        /* issuer, audience, sub, name or roomgate claims */
+	RG_AF_KINDS
+};
+
+/* The reason of a refusal's text (auth.h, jwt.h); RG_AF_MALFORMED for any other. */
+enum rg_auth_fail rg_auth_fail_of(const char *why);
+
+/* A histogram: counts per bucket (not cumulative), the last one past every bound. */
+#define RG_HIST_MAX 16
+struct rg_hist {
+	uint64_t buckets[RG_HIST_MAX];
+	uint64_t sum, count;
+};
+
+/* Bucket bounds: loop passes in microseconds, writes in bytes. */
+#define RG_PASS_BUCKETS  12
+#define RG_WRITE_BUCKETS 8
+extern const uint64_t rg_pass_bounds_us[RG_PASS_BUCKETS];
+extern const uint64_t rg_write_bounds[RG_WRITE_BUCKETS];
+
+/* Counts v in h (bounds: n ascending upper bounds, inclusive). */
+static inline void rg_hist_observe(struct rg_hist *h, const uint64_t *bounds, unsigned n,
+				   uint64_t v)
+{
+	unsigned i = 0;
+
+	while (i < n && v > bounds[i])
+		i++;
+	h->buckets[i]++;
+	h->sum += v;
+	h->count++;
+}
+
 struct rg_metrics {
-	uint64_t opened[RG_TR_COUNT];    /* WebSocket connections, SSE streams, HTTP requests */
-	uint64_t open[RG_TR_COUNT];      /* open now (HTTP: 0, requests are not held) */
+	/* WebSocket connections, SSE streams, HTTP requests: by transport, TLS, HTTP/2 */
+	uint64_t opened[RG_TR_COUNT][2][2];
+	uint64_t open[RG_TR_COUNT]; /* open now (HTTP: 0, requests are not held) */
+	uint64_t tcp_opened[2];     /* TCP connections accepted, by TLS */
+	uint64_t tcp_refused;       /* closed at accept by the connection limits */
+	uint64_t handshake_failures[RG_HS_KINDS];
+	uint64_t bytes_in[RG_TR_COUNT];  /* WebSocket messages and HTTP bodies read */
 	uint64_t publishes[RG_TR_COUNT]; /* messages stored, by how they came (WS, HTTP) */
 	uint64_t deliveries[2];          /* messages written to subscribers (WS, SSE) */
 	uint64_t bytes_out[2];           /* bytes written to WebSocket and SSE clients */
@@ -31,7 +83,9 @@ struct rg_metrics {
 	uint64_t resets;                 /* cursors of another epoch answered with a reset */
 	uint64_t errors[RG_E_COUNT];     /* error answers, by code */
 	uint64_t refusals[RG_LIMIT_KINDS];
-	uint64_t auth_failures; /* credentials refused */
+	uint64_t auth_failures[RG_AF_KINDS]; /* credentials refused, by why */
+	struct rg_hist pass_us;              /* event loop passes: how long their work took */
+	struct rg_hist write_bytes;          /* writes to WebSocket and SSE clients */
 };
 
 /* What the text reports beyond the counters, read by the caller where it lives. */

@@ -906,7 +906,7 @@ static int rg__auth(struct rg_session *s, const struct rg_request *req)
 		why = auth->keys.n ? why : "not an API key of this gateway";
 		rg_log_conn(RG_LOG_NOTICE, s->conn, "auth: refused a token in an auth message: %s",
 			    why);
-		s->reg->metrics.auth_failures++;
+		s->reg->metrics.auth_failures[rg_auth_fail_of(why)]++;
 		return rg__error(s, RG_E_UNAUTHORIZED, why, req->id);
 	}
 	/* the rooms joined were allowed to this user: another one opens its own connection */

@@ -30,6 +30,8 @@ void rg_access_start(struct rg_access_meter *m, struct lws *wsi)
 {
 	struct rg_conn *c = rg_conn_of(wsi);
 
+	if (c)
+		c->served = 1;
 	*m = (struct rg_access_meter){
 		.start_us = rg_mono_us(),
 		.conn = c ? c->id : 0,

@@ -32,7 +32,7 @@ static int rg__refuse(struct rg_srv *srv, struct lws *wsi, const char *why, cons
 {
 	char peer[64] = "?";
 
-	srv->reg.metrics.auth_failures++;
+	srv->reg.metrics.auth_failures[rg_auth_fail_of(why)]++;
 	lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer));
 	rg_notice("auth: refused credentials from %s: %s", peer, why);
 	*out = why;

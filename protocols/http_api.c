@@ -508,7 +508,7 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 	pss->room_len = 0;
 	pss->stream[0] = '\0';
 	pss->refused = 0;
-	srv->reg.metrics.opened[RG_TR_HTTP]++;
+	srv->reg.metrics.opened[RG_TR_HTTP][pss->reply.meter.tls][pss->reply.meter.h2]++;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
 	/* a page elsewhere reads nothing and, above all, publishes nothing */
@@ -622,6 +622,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_HTTP_BODY:
 		pss->reply.meter.in += len;
+		srv->reg.metrics.bytes_in[RG_TR_HTTP] += len;
 		return rg__body(srv, wsi, pss, in, len) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:

@@ -46,7 +46,30 @@ struct rg__loop {
 	struct rg_srv *srv;
 	lws_usec_t until; /* end of the drain */
 	int signum;       /* the last SIGINT/SIGTERM seen, 0 before */
+	/* a pass's work lies between the poll's return (check) and the next poll
+	 * (prepare): roomgate_loop_pass_seconds */
+	ev_check pass_begin;
+	ev_prepare pass_end;
+	int64_t pass_us; /* when the pass began; 0 before the first */
 };
+
+static void rg__on_pass_begin(struct ev_loop *ev, ev_check *w, int revents)
+{
+	struct rg__loop *l = w->data;
+
+	(void)ev, (void)revents;
+	l->pass_us = rg_mono_us();
+}
+
+static void rg__on_pass_end(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+	struct rg__loop *l = w->data;
+
+	(void)ev, (void)revents;
+	if (l->pass_us)
+		rg_hist_observe(&l->srv->reg.metrics.pass_us, rg_pass_bounds_us, RG_PASS_BUCKETS,
+				(uint64_t)(rg_mono_us() - l->pass_us));
+}
 
 static void rg__on_signal(struct ev_loop *ev, ev_signal *w, int revents)
 {
@@ -330,6 +353,9 @@ static int rg__listeners(struct rg__server *s)
 		 * header table without a complete request with timeout_secs_ah_idle */
 		vi.timeout_secs = cfg->handshake_seconds;
 		vi.timeout_secs_ah_idle = cfg->handshake_seconds;
+		/* protocols[0] hears of each TLS handshake done: a connection that ends
+		 * without a request is then told from one whose handshake failed */
+		vi.ssl_info_event_mask = SSL_CB_HANDSHAKE_DONE;
 		s->making = i;
 		if (rg__listen(s->ctx, &cfg->listen[i], &vi, s->names[i]))
 			return -1;
@@ -357,6 +383,11 @@ static void rg__serve(struct rg__server *s)
 	s->srv.flush.data = &s->srv;
 	l->ctx = s->ctx;
 	l->srv = &s->srv;
+	ev_check_init(&l->pass_begin, rg__on_pass_begin);
+	ev_prepare_init(&l->pass_end, rg__on_pass_end);
+	l->pass_begin.data = l->pass_end.data = l;
+	ev_check_start(l->ev, &l->pass_begin);
+	ev_prepare_start(l->ev, &l->pass_end);
 	rg__on_heartbeat(&l->heartbeat);
 	s->tick.ctx = s->ctx;
 	lws_sul_schedule(s->ctx, 0, &s->tick.sul, rg__on_tick, RG_TICK_US);

@@ -344,6 +344,7 @@ int rg_srv_conn_check(struct rg_srv *srv, int fd)
 
 	if (rg__peer_addr(fd, addr) || !rg_conn_limits_check(&srv->conns, addr, &why))
 		return 0;
+	srv->reg.metrics.tcp_refused++;
 	rg_peer_addr_text(addr, text, sizeof(text));
 	rg_notice("limits: refused a connection from %s: %s", text, why);
 	return -1;
@@ -365,11 +366,13 @@ int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
 	}
 	if (rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
 		rg_notice("limits: refused a connection: %s", why);
+		srv->reg.metrics.tcp_refused++;
 		free(c);
 		return -1;
 	}
 	c->peer = peer;
 	c->id = ++srv->conn_ids;
+	srv->reg.metrics.tcp_opened[lws_is_ssl(wsi) != 0]++;
 	lws_set_opaque_user_data(wsi, c);
 	return 0;
 }
@@ -381,8 +384,31 @@ void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi)
 	if (!c || lws_get_network_wsi(wsi) != wsi)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
+	if (!c->served)
+		srv->reg.metrics
+			.handshake_failures[lws_is_ssl(wsi) && !c->tls_done ? RG_HS_TLS
+									    : RG_HS_NO_REQUEST]++;
 	rg_conn_limits_release(&srv->conns, c->peer);
 	free(c);
+}
+
+void rg_srv_conn_tls_done(struct lws *wsi)
+{
+	struct rg_conn *c = rg_conn_of(wsi);
+
+	if (c)
+		c->tls_done = 1;
+}
+
+void rg_srv_conn_upgrade_refused(struct rg_srv *srv, struct lws *wsi)
+{
+	struct rg_conn *c = rg_conn_of(wsi);
+
+	if (!srv)
+		return;
+	srv->reg.metrics.handshake_failures[RG_HS_UPGRADE]++;
+	if (c)
+		c->served = 1; /* counted here, not again when it ends */
 }
 
 struct rg_conn *rg_conn_of(struct lws *wsi)

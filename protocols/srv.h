@@ -56,6 +56,8 @@ struct rg_srv {
 struct rg_conn {
 	struct rg_peer *peer; /* its address's entry in the connection limits */
 	uint64_t id;          /* the connection id of its log lines (log.h) */
+	int served;           /* a request of it was answered or taken (access.h) */
+	int tls_done;         /* its TLS handshake completed (rg_srv_conn_tls_done) */
 };
 
 /* The network connection wsi belongs to (itself, or the HTTP/2 connection that carries
@@ -90,6 +92,11 @@ void rg_srv_limits_set(struct rg_srv *srv);
 int rg_srv_conn_check(struct rg_srv *srv, int fd);
 int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi);
 void rg_srv_conn_release(struct rg_srv *srv, struct lws *wsi);
+/* From protocols[0]'s SSL_INFO (a TLS handshake done): the connection's handshake
+ * completed; one that ends with no request is then not a TLS failure. */
+void rg_srv_conn_tls_done(struct lws *wsi);
+/* A WebSocket upgrade refused (path, origin): counted as a handshake failure. */
+void rg_srv_conn_upgrade_refused(struct rg_srv *srv, struct lws *wsi);
 
 /* The once-a-second upkeep: drops idle pattern rooms (how many, returned) and
  * addresses done with, makes way in the memory budget and logs when it is crossed. */

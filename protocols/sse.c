@@ -317,7 +317,7 @@ static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *ps
 	free(pss->reply.path); /* a stream's access line names its mount */
 	pss->reply.path = NULL;
 	srv->streams++;
-	srv->reg.metrics.opened[RG_TR_SSE]++;
+	srv->reg.metrics.opened[RG_TR_SSE][pss->reply.meter.tls][pss->reply.meter.h2]++;
 	srv->reg.metrics.open[RG_TR_SSE]++;
 	rg_session_announce(&pss->session);
 	/* Drops the request headers and makes the stream immune to lws's idle
@@ -368,6 +368,9 @@ static int rg__writeable(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse
 	}
 	pss->keepalive_due = 0;
 	srv->reg.metrics.bytes_out[RG_FMT_SSE] += n;
+	if (n)
+		rg_hist_observe(&srv->reg.metrics.write_bytes, rg_write_bounds, RG_WRITE_BUCKETS,
+				n);
 	pss->reply.meter.out += n;
 	if (n && lws_write(wsi, (unsigned char *)buf, n, LWS_WRITE_HTTP) < 0)
 		return -1;

@@ -200,6 +200,8 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 	if (len) {
 		size_t hl = h2 ? rg__ws_header_len(buf) : 0;
 		srv->reg.metrics.bytes_out[RG_FMT_WS] += len - hl;
+		rg_hist_observe(&srv->reg.metrics.write_bytes, rg_write_bounds, RG_WRITE_BUCKETS,
+				len - hl);
 		pss->meter.out += len - hl;
 		if (lws_write(pss->wsi, buf + hl, len - hl, h2 ? LWS_WRITE_TEXT : LWS_WRITE_RAW) <
 		    0)
@@ -268,6 +270,10 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		return srv && rg_srv_conn_admit(srv, wsi) ? -1 : 0;
 
+	case LWS_CALLBACK_SSL_INFO:
+		rg_srv_conn_tls_done(wsi);
+		return 0;
+
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (srv)
 			rg_srv_conn_release(srv, wsi);
@@ -288,10 +294,13 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		/* Only /ws upgrades, over HTTP/1.1 or as an HTTP/2 extended CONNECT
 		 * (RFC 8441); anything else is refused before it costs a session. */
 		if (!srv || srv->stopping || rg_http_path(wsi, uri, sizeof(uri)) ||
-		    strcmp(uri, "/ws"))
+		    strcmp(uri, "/ws")) {
+			rg_srv_conn_upgrade_refused(srv, wsi);
 			return 1;
+		}
 		/* a browser page elsewhere would act as its user (cookies, client certs) */
 		if (rg_http_origin(wsi, srv->cfg) < 0) {
+			rg_srv_conn_upgrade_refused(srv, wsi);
 			rg_http_refuse_now(wsi, "ws", RG_E_FORBIDDEN, rg_why_origin);
 			return 1;
 		}
@@ -309,7 +318,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->established = 1;
 		pss->refused = RG_E_UNAUTHORIZED;
 		srv->streams++;
-		srv->reg.metrics.opened[RG_TR_WS]++;
+		srv->reg.metrics.opened[RG_TR_WS][pss->meter.tls][pss->meter.h2]++;
 		srv->reg.metrics.open[RG_TR_WS]++;
 		/* a connection holds rooms and their messages: none is taken past the budget */
 		if (rg_registry_overloaded(&srv->reg, NULL)) {
@@ -321,6 +330,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	case LWS_CALLBACK_RECEIVE:
 		pss->meter.in += len;
+		srv->reg.metrics.bytes_in[RG_TR_WS] += len;
 		if (rg__receive(srv, pss, in, len))
 			return -1;
 		if (!pss->paused)

@@ -5,12 +5,13 @@ refusals by limit."""
 import asyncio
 import re
 import shutil
+import socket
 import subprocess
 import time
 
-from harness import GatewayTestCase, http, run_tests
+from harness import GatewayTestCase, http, raw_tls, run_tests
 
-LINE = re.compile(r'^(roomgate_\w+)(\{[^}]*\})? (\d+)$')
+LINE = re.compile(r'^(roomgate_\w+)(\{[^}]*\})? ([0-9.e+-]+)$')
 
 
 def scrape(gw):
@@ -23,7 +24,8 @@ def scrape(gw):
             continue
         m = LINE.match(line)
         assert m, f"not a sample line: {line!r}"
-        out[m.group(1) + (m.group(2) or "")] = int(m.group(3))
+        v = float(m.group(3))
+        out[m.group(1) + (m.group(2) or "")] = int(v) if v.is_integer() else v
     return out, r.body
 
 
@@ -82,8 +84,9 @@ class MetricsTest(GatewayTestCase):
         st.take(5)
         after = await self.wait_for({
             **want(**{
-                'roomgate_connections_opened_total{transport="ws"}': 2,
-                'roomgate_connections_opened_total{transport="sse"}': 1,
+                'roomgate_connections_opened_total{transport="ws",tls="true",http="1.1"}': 2,
+                'roomgate_connections_opened_total{transport="sse",tls="true",http="1.1"}': 1,
+                'roomgate_received_bytes_total{transport="http"}': 3,  # "0", "1", "2"
                 'roomgate_publishes_total{transport="ws"}': 2,
                 'roomgate_publishes_total{transport="http"}': 3,
                 # 5 messages to each of a, b and the stream
@@ -98,8 +101,12 @@ class MetricsTest(GatewayTestCase):
             'roomgate_connections_open{transport="sse"}': 1,
         })
         self.assertGreaterEqual(after["roomgate_subscribers"], 3)
-        self.assertGreater(after['roomgate_sent_bytes_total{transport="ws"}'],
-                           before.get('roomgate_sent_bytes_total{transport="ws"}', 0))
+        for key in ('roomgate_sent_bytes_total{transport="ws"}',
+                    'roomgate_received_bytes_total{transport="ws"}',
+                    "roomgate_write_bytes_count", "roomgate_loop_pass_seconds_count",
+                    'roomgate_tcp_connections_accepted_total{tls="true"}'):
+            self.assertGreater(after[key], before.get(key, 0), key)
+        self.assertGreater(after["roomgate_loop_pass_seconds_sum"], 0)
         self.assertGreater(after["roomgate_process_resident_memory_bytes"], 1 << 20)
         self.assertGreater(after["roomgate_process_open_fds"], 3)
         self.assertGreater(after["roomgate_memory_budget_used_bytes"], 0)
@@ -107,6 +114,27 @@ class MetricsTest(GatewayTestCase):
         st.close_sync()
         await self.wait_for({'roomgate_connections_open{transport="ws"}': 1,
                              'roomgate_connections_open{transport="sse"}': 0})
+
+
+    async def test_handshake_failures_by_reason(self):
+        """A connection that ends before any request: its TLS handshake unfinished, or
+        finished with nothing asked; an upgrade to another path."""
+        before, _ = await asyncio.to_thread(scrape, self.gw)
+        with socket.create_connection(("127.0.0.1", self.gw.port)) as s:
+            s.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP to a TLS port
+            s.settimeout(5)
+            try:
+                s.recv(100)  # the gateway closes it
+            except ConnectionResetError:
+                pass
+        raw_tls(self.gw).close()
+        r = await self.ahttp("GET", "/elsewhere", headers=["Upgrade: websocket",
+                             "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="])
+        self.assertNotEqual(r.status, 101, r)
+        key = 'roomgate_handshake_failures_total{reason="%s"}'
+        await self.wait_for({key % k: before.get(key % k, 0) + 1
+                             for k in ("tls", "no_request", "upgrade")})
 
 
 async def gw_wait_subscribers(gw, room, n):
@@ -133,6 +161,15 @@ class MetricsAuthTest(GatewayTestCase):
         r = await self.ahttp("GET", "/metrics", headers=["Authorization: Bearer metrics-key"])
         self.assertEqual(r.status, 200, r)
         self.assertIn(b"roomgate_rooms ", r.body)
+        before = r.body.decode()
+        r = await self.ahttp("GET", "/metrics", headers=["Authorization: Bearer wrong-key"])
+        self.assertError(r, 401, "unauthorized")
+        r = await self.ahttp("GET", "/metrics", headers=["Authorization: Bearer metrics-key"])
+        key = 'roomgate_auth_failures_total{reason="malformed"} '
+
+        def value(text):
+            return int(next(x for x in text.splitlines() if x.startswith(key)).split()[-1])
+        self.assertEqual(value(r.body.decode()), value(before) + 1)
 
 
 if __name__ == "__main__":

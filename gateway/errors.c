@@ -27,6 +27,7 @@ static const struct {
 	[RG_E_RATE_LIMITED] = {"rate_limited", 429},
 	[RG_E_OVERLOADED] = {"overloaded", 503},
 	[RG_E_ROOM_CLOSED] = {"room_closed", 410},
+	[RG_E_CLOSED] = {"closed", 410},
 };
 
 const char *rg_err_code(enum rg_err e)

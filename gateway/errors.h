@@ -28,6 +28,7 @@ enum rg_err {
 	RG_E_RATE_LIMITED,
 	RG_E_OVERLOADED,
 	RG_E_ROOM_CLOSED,
+	RG_E_CLOSED,
 	RG_E_COUNT
 };
 

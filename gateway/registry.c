@@ -2,6 +2,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "session.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -118,17 +119,53 @@ static const struct rg_room_conf *rg__conf_in(const struct rg_config *cfg, const
 	return rg__pattern_for(cfg, name, strlen(name));
 }
 
-/* Tells every subscriber that room is gone, then drops it. */
-static void rg__close(struct rg_registry *reg, struct rg_room *room)
+/* Tells every subscriber of room why it is closed (a static string) and detaches them:
+ * how many there were. */
+static unsigned rg__evict(struct rg_room *room, const char *why)
 {
+	unsigned n = 0;
+
 	room->closing = 1;
-	while (room->subs) {
+	room->closing_why = why;
+	for (; room->subs; n++) {
 		struct rg_sub *sub = room->subs;
 		if (sub->closed)
 			sub->closed(sub);
 		else
 			rg_sub_detach(sub);
 	}
+	room->closing = 0;
+	return n;
+}
+
+unsigned rg_registry_close_room(struct rg_registry *reg, struct rg_room *room)
+{
+	unsigned n = rg__evict(room, "the room was closed by an operator");
+
+	rg_room_drop_history(room);
+	rg_registry_release(reg, room);
+	return n;
+}
+
+unsigned rg_registry_kick(struct rg_registry *reg, uint64_t conn, const char *user)
+{
+	unsigned n = 0;
+
+	for (struct rg_session *s = reg->sessions; s; s = s->all_next) {
+		const struct rg_identity *id = rg_session_identity(s);
+		if ((conn && s->conn == conn) ||
+		    (user && id->authenticated && id->sub[0] && !strcmp(id->sub, user))) {
+			rg_session_kick(s);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Tells every subscriber that room is gone, then drops it. */
+static void rg__close(struct rg_registry *reg, struct rg_room *room)
+{
+	rg__evict(room, "the room was removed from the gateway's configuration");
 	if (room->idle_list)
 		DL_DELETE2(reg->idle, room, idle_prev, idle_next);
 	HASH_DEL(reg->rooms, room);

@@ -37,13 +37,14 @@ struct rg_registry {
 	char epoch[RG_EPOCH_LEN + 1];
 	struct rg_room *rooms; /* uthash, by name */
 	uint32_t nrooms;
-	struct rg_room *idle;      /* pattern rooms without subscribers, LRU first */
-	uint64_t evicted;          /* rooms dropped early to make way for new ones */
-	uint64_t reclaimed;        /* rooms dropped early to meet the memory budget */
-	struct rg_budget mem;      /* limits.memory_mb */
-	int overloaded;            /* rg_registry_overloaded */
-	struct rg_metrics metrics; /* counted by the sessions and transports on it */
-	struct rg_stream *streams; /* uthash, by token: sessions others may steer (session.c) */
+	struct rg_room *idle;        /* pattern rooms without subscribers, LRU first */
+	uint64_t evicted;            /* rooms dropped early to make way for new ones */
+	uint64_t reclaimed;          /* rooms dropped early to meet the memory budget */
+	struct rg_budget mem;        /* limits.memory_mb */
+	int overloaded;              /* rg_registry_overloaded */
+	struct rg_metrics metrics;   /* counted by the sessions and transports on it */
+	struct rg_stream *streams;   /* uthash, by token: sessions others may steer (session.c) */
+	struct rg_session *sessions; /* every session on it (session.c; utlist DL_*) */
 };
 
 /* 0, or -ENOMEM. */
@@ -83,6 +84,16 @@ int rg_registry_reconfigure(struct rg_registry *reg, const struct rg_config *cfg
 /* After a subscriber left room: drops it when it is a pattern room left with no
  * subscriber and no message (nothing to keep). */
 void rg_registry_release(struct rg_registry *reg, struct rg_room *room);
+
+/* An operator closes room (the admin API): its members are told room_closed and left,
+ * its history is dropped; its seqs go on from where they were (a cursor from before
+ * stays meaningful). The members it had; a pattern room that never held a message is
+ * gone when it returns. */
+unsigned rg_registry_close_room(struct rg_registry *reg, struct rg_room *room);
+
+/* An operator closes sessions (the admin API): those of connection conn (not 0), or
+ * those whose token's sub is user (not NULL). How many (rg_session_kick). */
+unsigned rg_registry_kick(struct rg_registry *reg, uint64_t conn, const char *user);
 
 /* Drops pattern rooms without subscribers, least recently used first, until the budget
  * is met with 1/16 to spare; never keep (or NULL). How many it dropped. */

@@ -108,6 +108,15 @@ static void rg__evict_oldest(struct rg_room *room)
 	room->count--;
 }
 
+uint32_t rg_room_drop_history(struct rg_room *room)
+{
+	uint32_t n = room->count;
+
+	while (room->count)
+		rg__evict_oldest(room);
+	return n;
+}
+
 /* How many of the oldest messages make way for a message of weight w: those past
  * `history` or `history_bytes` that no subscriber needs, or that lie beyond keep_bytes
  * from the end. With *freed (or NULL): what dropping them frees. */

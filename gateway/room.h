@@ -61,8 +61,9 @@ struct rg_room {
 	struct rg_msg *keys; /* uthash: stored messages that carry an idempotency key */
 	struct rg_sub *subs;
 	uint32_t nsubs;
-	int64_t idle_since_ms; /* last time it lost its last subscriber or got a message */
-	int closing;           /* its subscribers are being told it is gone: keep it */
+	int64_t idle_since_ms;   /* last time it lost its last subscriber or got a message */
+	int closing;             /* its subscribers are being told it is gone: keep it */
+	const char *closing_why; /* what they are told (a static string) */
 	UT_hash_handle hh;
 	/* Pattern rooms without a subscriber, least recently used first (utlist DL_*):
 	 * the registry's, set by it; NULL for rooms that are never dropped. */
@@ -91,6 +92,11 @@ int rg_room_publish(struct rg_room *room, const char *data, size_t len, const ch
 uint64_t rg_room_oldest_seq(const struct rg_room *room);
 /* The oldest seq stored, history or still owed to a subscriber (<= the above). */
 uint64_t rg_room_first_seq(const struct rg_room *room);
+
+/* Drops every stored message (an operator's order): the seqs go on from last_seq, and a
+ * subscriber that still needed one finds it lagged (its room's on_lag applies). How
+ * many were dropped. */
+uint32_t rg_room_drop_history(struct rg_room *room);
 
 /* The stored message seq, or NULL when it is not stored. */
 const struct rg_msg *rg_room_get(const struct rg_room *room, uint64_t seq);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <utlist.h>
 
 /* A stream id: only SSE sessions have one, so it lives apart from the session. */
 struct rg_stream {
@@ -149,7 +150,7 @@ static void rg__sub_closed(struct rg_sub *sub)
 	struct rg_session *s = sub->owner;
 	json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "type", "error", "code",
 			      rg_err_code(RG_E_ROOM_CLOSED), "room", sub->room->name, "message",
-			      "the room was removed from the gateway's configuration");
+			      sub->room->closing_why);
 	char *text = e ? json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	struct rg_blob *b =
 		text ? rg__blob(&s->reg->mem, s->fmt, "error", text, strlen(text)) : NULL;
@@ -189,6 +190,8 @@ void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_form
 	s->wake = wake;
 	s->owner = owner;
 	snprintf(s->user, sizeof(s->user), "conn-%lu", ++conns);
+	s->end_err = RG_E_UNAUTHORIZED;
+	DL_PREPEND2(reg->sessions, s, all_prev, all_next);
 }
 
 int rg_session_paused(const struct rg_session *s)
@@ -281,6 +284,15 @@ void rg_session_end(struct rg_session *s)
 {
 	s->ending = 1;
 	s->wake(s->owner);
+}
+
+int rg_session_kick(struct rg_session *s)
+{
+	int rc = s->ending ? 0 : rg__error(s, RG_E_CLOSED, "closed by an operator", NULL);
+
+	s->end_err = RG_E_CLOSED;
+	rg_session_end(s);
+	return rc;
 }
 
 /* May the session do act in room (NUL-terminated), of the config entry rc? 0, or -1
@@ -534,6 +546,10 @@ struct rg_session *rg_session_find(struct rg_registry *reg, const char *token)
 
 void rg_session_cleanup(struct rg_session *s)
 {
+	if (s->all_prev) {
+		DL_DELETE2(s->reg->sessions, s, all_prev, all_next);
+		s->all_prev = NULL;
+	}
 	if (s->stream) {
 		HASH_DEL(s->reg->streams, s->stream);
 		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, s->stream);

@@ -72,9 +72,13 @@ struct rg_session {
 	struct rg_bucket rooms;     /* limits.room_creation_rate_per_connection */
 	struct rg_peer *peer;       /* the client's address, set by the transport; or NULL */
 	uint64_t conn;              /* its connection's id in log lines, set by the transport */
-	unsigned limits_logged;     /* the limits whose refusals it was logged for (rg_limit) */
-	int lag_counted;            /* counted in the registry's metrics as lagged */
-	int ending;                 /* end once the queued answers are written (RG_FILL_END) */
+	/* the registry's sessions (utlist DL_*: all_prev is never NULL while listed, from
+	 * init to cleanup) */
+	struct rg_session *all_prev, *all_next;
+	enum rg_err end_err;    /* why it ends, for the transport's close (rg_session_end) */
+	unsigned limits_logged; /* the limits whose refusals it was logged for (rg_limit) */
+	int lag_counted;        /* counted in the registry's metrics as lagged */
+	int ending;             /* end once the queued answers are written (RG_FILL_END) */
 	/* why the last fill said RG_FILL_LAGGED: the name of the room it fell behind in
 	 * (valid while the session is subscribed to it), or "" when its answers went past
 	 * the budget; NULL before */
@@ -114,6 +118,10 @@ int rg_session_expire(struct rg_session *s);
 /* From now on the session's fills write only its queued answers, then say RG_FILL_END:
  * the transport ends the connection once the client has been told why. */
 void rg_session_end(struct rg_session *s);
+
+/* An operator closes the session (the admin API): the client is told `closed`, then
+ * the transport ends it (end_err RG_E_CLOSED). 0, or -ENOMEM (it ends all the same). */
+int rg_session_kick(struct rg_session *s);
 
 /* Logs that the transport refused the session's input by limit k (config key key,
  * answered err): once per connection, at most once a minute per address (limits.h). */

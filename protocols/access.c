@@ -34,20 +34,23 @@ void rg_access_start(struct rg_access_meter *m, struct lws *wsi)
 		c->served = 1;
 	*m = (struct rg_access_meter){
 		.start_us = rg_mono_us(),
-		.conn = c ? c->id : 0,
-		.peer = c ? c->peer : NULL,
 		.h2 = lws_get_network_wsi(wsi) != wsi,
 		.tls = lws_is_ssl(lws_get_network_wsi(wsi)) != 0,
 	};
 }
 
-void rg_access_log(const struct rg_access_meter *m, const char *transport, const char *method,
-		   const char *path, unsigned status, unsigned close, const struct rg_session *s)
+void rg_access_log(struct lws *wsi, const struct rg_access_meter *m, const char *transport,
+		   const char *method, const char *path, unsigned status, unsigned close,
+		   const struct rg_session *s)
 {
 	char peer[64] = "?", rooms[512];
 	const struct rg_identity *id = s ? rg_session_identity(s) : NULL;
+	const struct rg_conn *c = s ? NULL : rg_conn_of(wsi);
+	const struct rg_peer *from = s ? s->peer : c ? c->peer : NULL;
 	struct rg_access a = {
-		.conn = m->conn,
+		.conn = s   ? s->conn
+			: c ? c->id
+			    : 0,
 		.peer = peer,
 		.transport = transport,
 		.version = m->h2 ? "2" : "1.1",
@@ -63,8 +66,8 @@ void rg_access_log(const struct rg_access_meter *m, const char *transport, const
 		.duration_us = m->start_us ? rg_mono_us() - m->start_us : 0,
 	};
 
-	if (m->peer)
-		rg_peer_addr_text(m->peer->addr, peer, sizeof(peer));
+	if (from)
+		rg_peer_addr_text(from->addr, peer, sizeof(peer));
 	if (a.rooms)
 		rg__rooms(s, rooms, sizeof(rooms));
 	rg_log_access(&a);

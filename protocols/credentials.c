@@ -75,6 +75,18 @@ int rg_credentials(struct rg_srv *srv, struct lws *wsi, int query, struct rg_ide
 	return 1;
 }
 
+int rg_credentials_caller(struct rg_srv *srv, struct lws *wsi, struct rg_identity *id,
+			  const char **why)
+{
+	int c = rg_credentials(srv, wsi, 0, id, why);
+
+	if (c < 0)
+		return -1;
+	if (!c && !srv->cfg->auth && rg_credentials_loopback(wsi))
+		id->authenticated = id->server = 1;
+	return 0;
+}
+
 int rg_credentials_loopback(struct lws *wsi)
 {
 	char peer[64];

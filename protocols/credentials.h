@@ -24,4 +24,10 @@ int rg_credentials(struct rg_srv *srv, struct lws *wsi, int query, struct rg_ide
  * API is a backend for these only. */
 int rg_credentials_loopback(struct lws *wsi);
 
+/* Who an HTTP API request is (no token= argument: URLs end up in logs): its
+ * credentials, or without any and without `auth`, a backend (id->server) when it comes
+ * from a loopback address. 0, or -1 with *why (credentials refused). */
+int rg_credentials_caller(struct rg_srv *srv, struct lws *wsi, struct rg_identity *id,
+			  const char **why);
+
 #endif

@@ -456,14 +456,11 @@ static int rg__identify(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 			struct rg_identity *id, int body_unread, int *ret)
 {
 	const char *why;
-	int c = rg_credentials(srv, wsi, 0, id, &why);
 
-	if (c < 0) {
+	if (rg_credentials_caller(srv, wsi, id, &why)) {
 		*ret = rg__refuse(wsi, pss, RG_E_UNAUTHORIZED, why, NULL, body_unread);
 		return 1;
 	}
-	if (!c && !srv->cfg->auth && rg_credentials_loopback(wsi))
-		id->authenticated = id->server = 1;
 	return 0;
 }
 

@@ -81,7 +81,7 @@ static void rg__access(struct lws *wsi, struct rg_http_reply *r, const char *tra
 			snprintf(path, sizeof(path), "-");
 	}
 	r->meter.out = len;
-	rg_access_log(&r->meter, transport ? transport : "http", known ? r->method : method,
+	rg_access_log(wsi, &r->meter, transport ? transport : "http", known ? r->method : method,
 		      known ? (r->path ? r->path : "-") : path, status, 0, NULL);
 }
 

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include "admin_api.h"
 #include "http_api.h"
 #include "reload.h"
 #include "srv.h"
@@ -209,15 +210,15 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 
 /* The protocols, in the order lws sees them: the chat protocol first (protocols[0]
  * gets the vhost-wide callbacks and a WebSocket upgrade that names no subprotocol). */
-enum { RG__CHAT, RG__SSE, RG__API, RG__STATIC, RG__NPROTOS };
+enum { RG__CHAT, RG__SSE, RG__API, RG__ADMIN, RG__STATIC, RG__NPROTOS };
 
 /* The callback mounts, longest prefix first; the static web root comes last. */
 static const struct {
 	const char *mountpoint;
 	int proto;
 } rg__mount_table[] = {
-	{"/events", RG__SSE},  {"/rooms", RG__API},  {"/streams", RG__API},
-	{"/healthz", RG__API}, {"/readyz", RG__API}, {"/metrics", RG__API},
+	{"/events", RG__SSE}, {"/rooms", RG__API},   {"/streams", RG__API}, {"/healthz", RG__API},
+	{"/readyz", RG__API}, {"/metrics", RG__API}, {"/admin", RG__ADMIN},
 };
 #define RG__NMOUNTS (sizeof(rg__mount_table) / sizeof(rg__mount_table[0]) + 1)
 
@@ -266,9 +267,8 @@ static void rg__on_hup(struct ev_loop *ev, ev_signal *w, int revents)
 static void rg__protocols(struct rg__server *s)
 {
 	const struct lws_protocols *all[RG__NPROTOS] = {
-		[RG__CHAT] = &rg_ws_chat_protocol,
-		[RG__SSE] = &rg_sse_protocol,
-		[RG__API] = &rg_http_api_protocol,
+		[RG__CHAT] = &rg_ws_chat_protocol,  [RG__SSE] = &rg_sse_protocol,
+		[RG__API] = &rg_http_api_protocol,  [RG__ADMIN] = &rg_admin_api_protocol,
 		[RG__STATIC] = &rg_static_protocol,
 	};
 	size_t i;

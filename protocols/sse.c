@@ -426,7 +426,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss && pss->streaming) {
-			rg_access_log(&pss->reply.meter, "sse", "GET", "/events", 200, 0,
+			rg_access_log(wsi, &pss->reply.meter, "sse", "GET", "/events", 200, 0,
 				      &pss->session);
 			rg_conn_timer_free(&pss->expiry);
 			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);

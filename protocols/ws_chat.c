@@ -15,6 +15,7 @@
 #define RG_WS_CLOSE_TRY_LATER    1013
 #define RG_WS_CLOSE_UNAUTHORIZED 4001
 #define RG_WS_CLOSE_LAGGED       4008
+#define RG_WS_CLOSE_POLICY       1008
 
 /* What the expiry timer's next firing means (rg_conn_timer.stage). */
 enum { RG__EXP_TELL, RG__EXP_CLOSE, RG__EXP_CLOSING };
@@ -33,7 +34,6 @@ struct pss__rg_chat {
 	size_t rx_len;
 	struct rg_rx_budget rx_budget;
 	struct rg_conn_timer *expiry; /* NULL unless its token expires */
-	enum rg_err refused;          /* why its session ended (rg_session_end) */
 	struct rg_access_meter meter;
 	unsigned close; /* the close code sent or received; 0: none yet */
 };
@@ -207,11 +207,14 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
 		    0)
 			return -1;
 	}
-	if ((flags & RG_FILL_END) && !len) /* the answer that says why went out before */
+	if ((flags & RG_FILL_END) && !len) { /* the answer that says why went out before */
+		enum rg_err why = pss->session.end_err;
 		return rg__close(pss,
-				 pss->refused == RG_E_OVERLOADED ? RG_WS_CLOSE_TRY_LATER
-								 : RG_WS_CLOSE_UNAUTHORIZED,
-				 rg_err_code(pss->refused));
+				 why == RG_E_OVERLOADED ? RG_WS_CLOSE_TRY_LATER
+				 : why == RG_E_CLOSED   ? RG_WS_CLOSE_POLICY
+							: RG_WS_CLOSE_UNAUTHORIZED,
+				 rg_err_code(why));
+	}
 	if (flags & (RG_FILL_MORE | RG_FILL_END))
 		lws_callback_on_writable(pss->wsi);
 	return 0;
@@ -221,7 +224,7 @@ static int rg__writeable(struct rg_srv *srv, struct pss__rg_chat *pss)
  * 4001). */
 static int rg__refuse_conn(struct pss__rg_chat *pss, enum rg_err err, const char *why)
 {
-	pss->refused = err;
+	pss->session.end_err = err;
 	rg_session_end(&pss->session);
 	return rg_session_refuse(&pss->session, err, why) ? -1 : 0;
 }
@@ -316,7 +319,6 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->session.conn = rg_conn_id(wsi);
 		rg_access_start(&pss->meter, wsi);
 		pss->established = 1;
-		pss->refused = RG_E_UNAUTHORIZED;
 		srv->streams++;
 		srv->reg.metrics.opened[RG_TR_WS][pss->meter.tls][pss->meter.h2]++;
 		srv->reg.metrics.open[RG_TR_WS]++;
@@ -350,8 +352,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_CLOSED:
 		if (pss->established) {
 			/* 1006: it ended without a close frame either way */
-			rg_access_log(&pss->meter, "ws", pss->meter.h2 ? "CONNECT" : "GET", "/ws",
-				      101, pss->close ? pss->close : 1006, &pss->session);
+			rg_access_log(wsi, &pss->meter, "ws", pss->meter.h2 ? "CONNECT" : "GET",
+				      "/ws", 101, pss->close ? pss->close : 1006, &pss->session);
 			rg_conn_timer_free(&pss->expiry);
 			rg_wake_cancel(&pss->wake);
 			rg_session_cleanup(&pss->session);

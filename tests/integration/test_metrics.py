@@ -3,6 +3,8 @@ Debian's promtool on a live scrape, and counters that move by exactly what a scr
 session did: connections, publishes and deliveries by transport, errors by code,
 refusals by limit."""
 import asyncio
+import json
+import os
 import re
 import shutil
 import socket
@@ -135,6 +137,27 @@ class MetricsTest(GatewayTestCase):
         key = 'roomgate_handshake_failures_total{reason="%s"}'
         await self.wait_for({key % k: before.get(key % k, 0) + 1
                              for k in ("tls", "no_request", "upgrade")})
+
+
+    async def test_alerts_and_dashboard_name_live_metrics(self):
+        """deploy/: the alert rules pass promtool, and every metric they and the Grafana
+        dashboard name is one a live scrape has."""
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        rules = os.path.join(root, "deploy", "prometheus", "roomgate-alerts.yml")
+        out = subprocess.run(["promtool", "check", "rules", rules], capture_output=True,
+                             timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        with open(os.path.join(root, "deploy", "grafana", "roomgate-dashboard.json")) as f:
+            dash = json.load(f)
+        exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(exprs), 12)
+        with open(rules) as f:
+            text = f.read() + "\n".join(exprs)
+        now, _ = await asyncio.to_thread(scrape, self.gw)
+        live = {k.split("{")[0] for k in now}
+        named = set(re.findall(r"roomgate_[a-z_]+", text))
+        self.assertGreaterEqual(len(named), 15)
+        self.assertEqual(named - live, set(), "named but not exported")
 
 
 async def gw_wait_subscribers(gw, room, n):

@@ -140,9 +140,14 @@ char *rg_metrics_text(const struct rg_metrics *m, const struct rg_metrics_state 
 		"TCP connections closed at accept by limits.max_connections or "
 		"max_connections_per_address",
 		m->tcp_refused);
+	/* a connection lws dropped before adopting it failed its first handshake step */
+	uint64_t hs[RG_HS_KINDS];
+	memcpy(hs, m->handshake_failures, sizeof(hs));
+	hs[RG_HS_TLS] += m->tcp_opened[1] - m->tcp_adopted[1];
+	hs[RG_HS_NO_REQUEST] += m->tcp_opened[0] - m->tcp_adopted[0];
 	rg__by(f, "handshake_failures_total", "counter",
 	       "TCP connections that ended before a request was answered, by why", "reason",
-	       rg__handshakes, m->handshake_failures, RG_HS_KINDS);
+	       rg__handshakes, hs, RG_HS_KINDS);
 	rg__one(f, "rooms", "gauge", "rooms alive, configured and pattern", st->rooms);
 	rg__one(f, "subscribers", "gauge", "subscriptions to rooms, WebSocket and SSE",
 		st->subscribers);

@@ -71,8 +71,11 @@ struct rg_metrics {
 	/* WebSocket connections, SSE streams, HTTP requests: by transport, TLS, HTTP/2 */
 	uint64_t opened[RG_TR_COUNT][2][2];
 	uint64_t open[RG_TR_COUNT]; /* open now (HTTP: 0, requests are not held) */
-	uint64_t tcp_opened[2];     /* TCP connections accepted, by TLS */
-	uint64_t tcp_refused;       /* closed at accept by the connection limits */
+	/* TCP connections the limits let in, by their listener's TLS: counted as they are
+	 * accepted, and again when lws has them adopted (it first tries the TLS handshake,
+	 * and drops a connection that fails it at once unannounced) */
+	uint64_t tcp_opened[2], tcp_adopted[2];
+	uint64_t tcp_refused; /* closed at accept by the connection limits */
 	uint64_t handshake_failures[RG_HS_KINDS];
 	uint64_t bytes_in[RG_TR_COUNT];  /* WebSocket messages and HTTP bodies read */
 	uint64_t publishes[RG_TR_COUNT]; /* messages stored, by how they came (WS, HTTP) */

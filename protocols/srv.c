@@ -336,14 +336,35 @@ static int rg__peer_addr(int fd, unsigned char addr[16])
 	return 0;
 }
 
+/* 1 if socket fd was accepted on a TLS listener (by its local port). */
+static int rg__listener_tls(const struct rg_srv *srv, int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	unsigned port;
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &len))
+		return 0;
+	port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+					      : ((struct sockaddr_in *)&sa)->sin_port);
+	for (size_t i = 0; i < srv->cfg->nlisten; i++)
+		if (srv->cfg->listen[i].port == port)
+			return srv->cfg->listen[i].cert != NULL;
+	return 0;
+}
+
 int rg_srv_conn_check(struct rg_srv *srv, int fd)
 {
 	unsigned char addr[16];
 	char text[INET6_ADDRSTRLEN];
 	const char *why;
 
-	if (rg__peer_addr(fd, addr) || !rg_conn_limits_check(&srv->conns, addr, &why))
+	if (rg__peer_addr(fd, addr))
 		return 0;
+	if (!rg_conn_limits_check(&srv->conns, addr, &why)) {
+		srv->reg.metrics.tcp_opened[rg__listener_tls(srv, fd)]++;
+		return 0;
+	}
 	srv->reg.metrics.tcp_refused++;
 	rg_peer_addr_text(addr, text, sizeof(text));
 	rg_notice("limits: refused a connection from %s: %s", text, why);
@@ -364,15 +385,17 @@ int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
 		rg_err("limits: out of memory: refused a connection");
 		return -1;
 	}
+	int tls = rg__listener_tls(srv, lws_get_socket_fd(wsi));
 	if (rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
 		rg_notice("limits: refused a connection: %s", why);
 		srv->reg.metrics.tcp_refused++;
+		srv->reg.metrics.tcp_opened[tls]--; /* let in at accept, refused here */
 		free(c);
 		return -1;
 	}
 	c->peer = peer;
 	c->id = ++srv->conn_ids;
-	srv->reg.metrics.tcp_opened[lws_is_ssl(wsi) != 0]++;
+	srv->reg.metrics.tcp_adopted[tls]++;
 	lws_set_opaque_user_data(wsi, c);
 	return 0;
 }

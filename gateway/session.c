@@ -72,6 +72,11 @@ static void rg__doom(struct rg_session *s)
 	if (s->doomed)
 		return;
 	s->doomed = 1;
+	/* counted now: a peer that reads nothing more never gets to the fill that says so */
+	if (!s->lag_counted) {
+		s->lag_counted = 1;
+		s->reg->metrics.lagged++;
+	}
 	if (s->doom)
 		s->doom(s->owner);
 	s->wake(s->owner);

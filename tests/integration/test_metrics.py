@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 
-from harness import GatewayTestCase, http, raw_tls, run_tests
+from harness import GatewayTestCase, RawWS, http, raw_tls, run_tests
 
 LINE = re.compile(r'^(roomgate_\w+)(\{[^}]*\})? ([0-9.e+-]+)$')
 
@@ -162,6 +162,29 @@ class MetricsTest(GatewayTestCase):
 
 async def gw_wait_subscribers(gw, room, n):
     await asyncio.to_thread(gw.wait_subscribers, room, n)
+
+
+class MetricsLagTest(GatewayTestCase):
+    """A subscriber that stops reading is counted lagged, once."""
+    CONFIG = {"limits": {"max_message_bytes": 65536, "max_pending_bytes": 262144},
+              "rooms": [{"name": "slow", "history": 4}]}
+
+    async def test_a_stalled_subscriber(self):
+        before, _ = await asyncio.to_thread(scrape, self.gw)
+        stalled = await asyncio.to_thread(RawWS, self.gw, 4096)
+        try:
+            stalled.send({"type": "join", "room": "slow"})
+            await asyncio.to_thread(self.gw.wait_subscribers, "slow", 1)
+            pub = await self.ws()
+            await pub.join("slow")
+            for i in range(120):  # 7 MB: past socket buffers and max_pending_bytes
+                await pub.publish("slow", "x" * 60000)
+            after = await MetricsTest.wait_for(self, {
+                "roomgate_lagged_total": before.get("roomgate_lagged_total", 0) + 1})
+            self.assertEqual(after['roomgate_publishes_total{transport="ws"}'],
+                             before.get('roomgate_publishes_total{transport="ws"}', 0) + 120)
+        finally:
+            stalled.close()
 
 
 class MetricsAuthTest(GatewayTestCase):

@@ -212,15 +212,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return 0; /* orders have no body: it is dropped */
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		/* lws's default would end the transaction before the answer is written */
-		if (pss->reply.buf)
-			lws_callback_on_writable(wsi);
-		return 0;
-
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
-			return ret;
-		return 0;
+		return rg_http_reply_service(wsi, reason, &pss->reply, &ret) ? ret : 0;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

@@ -236,6 +236,22 @@ int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret)
 	return 1;
 }
 
+int rg_http_reply_service(struct lws *wsi, enum lws_callback_reasons reason,
+			  struct rg_http_reply *r, int *ret)
+{
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (r->buf)
+			lws_callback_on_writable(wsi);
+		*ret = 0;
+		return 1;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return rg_http_reply_writable(wsi, r, ret);
+	default:
+		return 0;
+	}
+}
+
 void rg_http_reply_free(struct rg_http_reply *r)
 {
 	free(r->buf);

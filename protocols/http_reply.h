@@ -50,6 +50,12 @@ int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err er
 /* From HTTP_WRITEABLE: 1 if a reply was pending (then *ret is the callback's
  * return value), 0 if there was none. */
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);
+/* The callbacks a protocol answering with r shares: the end of a body it does not read
+ * (the answer waits for it: lws's default would end the transaction before the answer
+ * is written) and the writeable that sends the answer. 1 and the callback's return
+ * value in *ret when reason was one of those and concerned r, else 0. */
+int rg_http_reply_service(struct lws *wsi, enum lws_callback_reasons reason,
+			  struct rg_http_reply *r, int *ret);
 /* Frees the body; _clear also forgets close_after, cors and the request's path, for
  * the connection's next request. */
 void rg_http_reply_free(struct rg_http_reply *r);

@@ -396,10 +396,7 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return 0; /* a refused request's body: read and dropped */
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		/* lws's default would end the transaction before the refusal is written */
-		if (pss->reply.buf)
-			lws_callback_on_writable(wsi);
-		return 0;
+		return rg_http_reply_service(wsi, reason, &pss->reply, &ret) ? ret : 0;
 
 	case LWS_CALLBACK_HTTP:
 		if (srv->stopping)

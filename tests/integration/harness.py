@@ -45,6 +45,35 @@ def log_secret(text):
     """Registers text as never to be logged; returns it."""
     LOG_SECRETS.add(text)
     return text
+
+
+class HmacAuth:
+    """An `auth` section of one HMAC key (kid "hs") and one API key, and tokens signed
+    with it (python3-jwt); the key, the API key and every token are log secrets."""
+
+    def __init__(self):
+        import hashlib
+        self.dir = tempfile.mkdtemp(prefix="roomgate-auth-", dir=_tmp_root)
+        self.secret = log_secret(os.urandom(32).hex())
+        self.api_key = log_secret("backend-" + os.urandom(16).hex())
+        self.config = {"keys": [{"secret_file": self._write("hs.secret", self.secret + "\n"),
+                                 "kid": "hs"}],
+                       "api_keys_file": self._write(
+                           "api.sha256", hashlib.sha256(self.api_key.encode()).hexdigest()
+                           + "\n")}
+
+    def _write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def token(self, sub, **claims):
+        import jwt
+        now = int(time.time())
+        body = {"sub": sub, "iat": now, "exp": now + 600, **claims}
+        return log_secret(jwt.encode(body, self.secret, algorithm="HS256",
+                                     headers={"kid": "hs"}))
 SECRET = "TOP-SECRET-c0ffee-outside-web-root"
 INDEX_HTML = "<!doctype html><title>roomgate test</title><p>index-marker-5150</p>\n"
 

@@ -2,16 +2,12 @@
 state, closing a room, dropping its history, closing a connection's or a user's
 streams; backends only, over the real gateway with WebSocket and SSE clients."""
 import asyncio
-import hashlib
 import json
-import os
-import tempfile
 import time
 
-import jwt
 import websockets
 
-from harness import GatewayTestCase, client_ssl, log_secret, run_tests
+from harness import GatewayTestCase, HmacAuth, client_ssl, run_tests
 
 
 
@@ -125,32 +121,17 @@ class AdminTest(GatewayTestCase):
         self.assertError(r, 403, "forbidden")
 
 
-KEYDIR = tempfile.mkdtemp(prefix="roomgate-admin-")
-SECRET = os.urandom(32).hex()
-API_KEY = log_secret("admin-" + os.urandom(16).hex())
-
-
-def _write(name, text):
-    path = os.path.join(KEYDIR, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+AUTH = HmacAuth()
+API_KEY = AUTH.api_key
 
 
 def token(sub, admin=False):
-    now = int(time.time())
-    claims = {"sub": sub, "iat": now, "exp": now + 600}
-    if admin:
-        claims["roomgate"] = {"admin": True}
-    return log_secret(jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "hs"}))
+    return AUTH.token(sub, **({"roomgate": {"admin": True}} if admin else {}))
 
 
 class AdminAuthTest(GatewayTestCase):
     """With auth: an API key or an admin token; a user's streams closed by its sub."""
-    CONFIG = {"auth": {"keys": [{"secret_file": _write("hs", SECRET + "\n"), "kid": "hs"}],
-                       "api_keys_file": _write("keys", hashlib.sha256(
-                           API_KEY.encode()).hexdigest() + "\n")},
-              "rooms": [{"name": "members", "subscribe": "authenticated"}]}
+    CONFIG = {"auth": AUTH.config, "rooms": [{"name": "members", "subscribe": "authenticated"}]}
 
     def key(self):
         return [f"Authorization: Bearer {API_KEY}"]

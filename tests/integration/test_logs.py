@@ -4,45 +4,24 @@ with its connection id, which the connection's other lines carry too; the text f
 log.level, log.access and log.format taken by a reload; no token, API key or message
 body in any line, though clients send them in URLs, headers and messages."""
 import asyncio
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 
-import jwt
 import websockets
 
-from harness import (GatewayTestCase, RawWS, client_ssl, http, log_secret, reload_gateway,
-                     run_tests)
+from harness import (GatewayTestCase, HmacAuth, RawWS, client_ssl, http, log_secret,
+                     reload_gateway, run_tests)
 
-KEYDIR = tempfile.mkdtemp(prefix="roomgate-logs-")
-SECRET = os.urandom(32).hex()
-API_KEY = log_secret("backend-" + os.urandom(16).hex())
+AUTH = HmacAuth()
+API_KEY = AUTH.api_key
 BODY = log_secret("body-" + os.urandom(8).hex())
-
-
-def _write(name, text):
-    path = os.path.join(KEYDIR, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-AUTH = {"keys": [{"secret_file": _write("hs.secret", SECRET + "\n"), "kid": "hs"}],
-        "api_keys_file": _write("api.sha256",
-                                hashlib.sha256(API_KEY.encode()).hexdigest() + "\n")}
 ROOMS = [{"name": "members", "subscribe": "authenticated", "publish": "authenticated"},
          {"name": "open"}]
-
-
-def token(sub):
-    now = int(time.time())
-    return log_secret(jwt.encode({"sub": sub, "iat": now, "exp": now + 600}, SECRET,
-                                 algorithm="HS256", headers={"kid": "hs"}))
+token = AUTH.token
 
 
 ACCESS_FIELDS = {"ts", "level", "source", "type", "conn", "peer", "transport", "http", "tls",
@@ -75,7 +54,7 @@ async def wait_access(gw, pred, what, timeout=5):
 
 class JsonLogTest(GatewayTestCase):
     CONFIG = {"log": {"format": "json", "level": "info", "lws_level": "notice"},
-              "auth": AUTH, "rooms": ROOMS, "limits": {"max_message_bytes": 256}}
+              "auth": AUTH.config, "rooms": ROOMS, "limits": {"max_message_bytes": 256}}
 
     async def test_every_line_is_json_with_the_documented_fields(self):
         await self.ahttp("GET", "/healthz")

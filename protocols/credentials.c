@@ -34,7 +34,8 @@ static int rg__refuse(struct rg_srv *srv, struct lws *wsi, const char *why, cons
 
 	srv->reg.metrics.auth_failures[rg_auth_fail_of(why)]++;
 	lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer));
-	rg_notice("auth: refused credentials from %s: %s", peer, why);
+	rg_log_conn(RG_LOG_NOTICE, rg_conn_id(wsi), "auth: refused credentials from %s: %s", peer,
+		    why);
 	*out = why;
 	return -1;
 }

@@ -107,8 +107,8 @@ static void rg__hist(FILE *f, const char *name, const char *help, const struct r
 	rg__head(f, name, "histogram", help);
 	for (unsigned i = 0; i < n; i++) {
 		below += h->buckets[i];
-		fprintf(f, "roomgate_%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds[i] / scale,
-			(unsigned long long)below);
+		fprintf(f, "roomgate_%s_bucket{le=\"%.9g\"} %llu\n", name,
+			(double)bounds[i] / scale, (unsigned long long)below);
 	}
 	fprintf(f, "roomgate_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
 	fprintf(f, "roomgate_%s_sum %.9g\n", name, (double)h->sum / scale);

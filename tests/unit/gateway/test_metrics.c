@@ -46,6 +46,7 @@ int main(void)
 		"roomgate_loop_pass_seconds_count 3\n",
 		"roomgate_write_bytes_bucket{le=\"512\"} 0\n",
 		"roomgate_write_bytes_bucket{le=\"2048\"} 1\n",
+		"roomgate_write_bytes_bucket{le=\"2097152\"} 1\n",
 		"# TYPE roomgate_loop_pass_seconds histogram\n",
 		"roomgate_publishes_total{transport=\"http\"} 2\n",
 		"roomgate_deliveries_total{transport=\"sse\"} 11\n",

@@ -387,7 +387,9 @@ int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
 	}
 	int tls = rg__listener_tls(srv, lws_get_socket_fd(wsi));
 	if (rg_conn_limits_admit(&srv->conns, addr, &peer, &why)) {
-		rg_notice("limits: refused a connection: %s", why);
+		char text[INET6_ADDRSTRLEN];
+		rg_peer_addr_text(addr, text, sizeof(text));
+		rg_notice("limits: refused a connection from %s: %s", text, why);
 		srv->reg.metrics.tcp_refused++;
 		srv->reg.metrics.tcp_opened[tls]--; /* let in at accept, refused here */
 		free(c);

@@ -244,7 +244,8 @@ static void rg__liveness(struct rg_srv *srv, struct lws *wsi)
 
 	if (lws_get_network_wsi(wsi) == wsi && fd >= 0 &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)))
-		rg_warn("sse: TCP_USER_TIMEOUT: %s", strerror(errno));
+		rg_log_conn(RG_LOG_WARN, rg_conn_id(wsi), "sse: TCP_USER_TIMEOUT: %s",
+			    strerror(errno));
 }
 
 static int rg__start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_sse *pss, const char *rest)

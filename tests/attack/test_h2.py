@@ -366,7 +366,9 @@ class H2DefectsTest(GatewayTestCase):
         return seqs
 
     def log_lines(self):
-        return self.gw.stderr().count("\n")
+        """The gateway's log lines but access lines: a request answered has one (the
+        good client's), and what a flood makes it write is the rest."""
+        return sum(1 for x in self.gw.stderr().splitlines() if "] access " not in x)
 
     def healthz_with(self, extra, before=b""):
         """A new connection's GET /healthz with raw HPACK bytes after its header block
@@ -525,7 +527,7 @@ class H2DefectsTest(GatewayTestCase):
         little, it gets no more than it allowed; and no DATA frame is larger than the
         16,384 bytes of SETTINGS_MAX_FRAME_SIZE. Unpatched: 600 KB past a zero window,
         in 64 KB frames."""
-        lines0 = self.log_lines()
+        lines0 = len(self.gw.stderr().splitlines())
         c = self.client(settings={S_INITIAL_WINDOW_SIZE: 0}, auto_window=False)
         sse = c.request("GET", "/events?room=t:zero")
         self.assertTrue(c.wait(lambda: c.streams[sse].status == 200, 5), "SSE not started")

@@ -114,6 +114,36 @@ class AdminTest(GatewayTestCase):
         r, _ = await admin(self, "GET", f"/admin/connections/{conns[1]}/close")
         self.assertError(r, 405, "method_not_allowed")
 
+    async def test_garbage_paths(self):
+        """Paths no order has: each answered with its error, the gateway serving on."""
+        cases = [
+            ("GET", "/admin", 404, "not_found"),
+            ("GET", "/admin/", 404, "not_found"),
+            ("GET", "/adminx", 404, "not_found"),
+            ("GET", "/admin/rooms/" + "x" * 200, 400, "bad_request"),
+            ("GET", "/admin/rooms/a%20b", 400, "bad_request"),
+            ("GET", "/admin/rooms/lobby/elsewhere", 404, "not_found"),
+            ("GET", "/admin/rooms/lobby/close", 405, "method_not_allowed"),
+            ("POST", "/admin/rooms/lobby/messages", 405, "method_not_allowed"),
+            ("POST", "/admin/connections//close", 404, "not_found"),
+            ("POST", "/admin/connections/0/close", 404, "not_found"),
+            ("POST", "/admin/connections/-1/close", 404, "not_found"),
+            ("POST", "/admin/connections/1x/close", 404, "not_found"),
+            ("POST", "/admin/connections/99999999999999999999999/close", 404, "not_found"),
+            ("POST", "/admin/connections/7", 404, "not_found"),
+            ("POST", "/admin/users/close", 404, "not_found"),
+            ("POST", "/admin/users/" + "u" * 300 + "/close", 404, "not_found"),
+        ]
+        for method, path, status, code in cases:
+            with self.subTest(path=path[:60]):
+                r, _ = await admin(self, method, path)
+                self.assertError(r, status, code)
+        # an order with a body: answered, the body not read, the connection closed
+        r, doc = await admin(self, "POST", "/admin/users/nobody/close", body="x" * 5000)
+        self.assertEqual((r.status, doc), (200, {"closed": 0}))
+        r, _ = await admin(self, "GET", "/admin/rooms")
+        self.assertEqual(r.status, 200)
+
     async def test_an_origin_is_refused(self):
         """A browser page gives no orders, even from loopback."""
         r, _ = await admin(self, "GET", "/admin/rooms",

@@ -5,6 +5,7 @@
 
 #include "../../../gateway/auth.h"
 #include "../../../gateway/config.h"
+#include "../../../gateway/log.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -170,6 +171,13 @@ static const struct {
 	 "t.json: shutdown.drain_ms: expected an integer 0..60000\n"},
 	{"{" LISTEN "," ROOMS ",\"delivery\":{\"coalesce_us\":100001}}",
 	 "t.json: delivery.coalesce_us: expected an integer 0..100000\n"},
+	{"{" LISTEN "," ROOMS ",\"log\":{\"format\":\"xml\",\"level\":\"debug\",\"lws_level\":"
+	 "\"info\",\"access\":1,\"color\":true}}",
+	 "t.json: log.color: unknown key\n"
+	 "t.json: log.format: expected \"text\" or \"json\"\n"
+	 "t.json: log.level: expected \"error\", \"warn\", \"notice\" or \"info\"\n"
+	 "t.json: log.lws_level: expected \"off\", \"error\", \"warn\" or \"notice\"\n"
+	 "t.json: log.access: expected true or false\n"},
 	{"{" LISTEN "," ROOMS ",\"delivery\":{\"batch\":1}}",
 	 "t.json: delivery.batch: unknown key\n"},
 	/* auth: policies that need tokens need keys; keys are loaded and checked at load */
@@ -251,6 +259,8 @@ static void test_full(void)
 		"\"limits\":{\"max_message_bytes\":16,\"max_rooms\":7,\"max_rooms_per_connection\":"
 		"9,\"max_pending_bytes\":65536},"
 		"\"shutdown\":{\"drain_ms\":0},\"delivery\":{\"coalesce_us\":0},"
+		"\"log\":{\"format\":\"json\",\"level\":\"info\",\"lws_level\":\"off\","
+		"\"access\":false},"
 		"\"rooms\":[{\"name\":\"n\",\"history\":1,\"publish\":\"server\",\"presence\":true,"
 		"\"on_lag\":\"skip\"},"
 		"{\"pattern\":\"*\",\"idle_seconds\":5}]}");
@@ -271,6 +281,8 @@ static void test_full(void)
 	CHECK(cfg->max_message_bytes == 16 && cfg->max_rooms == 7);
 	CHECK(cfg->max_rooms_per_connection == 9 && cfg->drain_ms == 0 && cfg->coalesce_us == 0);
 	CHECK(cfg->max_pending_bytes == 65536);
+	CHECK(cfg->log_format == RG_LOG_JSON && cfg->log_level == RG_LOG_INFO);
+	CHECK(cfg->log_lws_level == 0 && !cfg->log_access);
 	CHECK(cfg->nrooms == 2);
 	CHECK(!strcmp(cfg->rooms[0].name, "n") && !cfg->rooms[0].is_pattern);
 	CHECK(cfg->rooms[0].history == 1 && cfg->rooms[0].publish == RG_POLICY_SERVER);

@@ -190,7 +190,28 @@ static void rg__head(struct rg__line *l, enum rg_log_level lvl, const char *sour
 		rg__putf(l, "%s: ", source);
 }
 
-static void rg__out(struct rg__line *l)
+/* Lines held for the end of the loop pass (rg_log_hold): one write for them all. */
+static char rg__held[64 * 1024];
+static size_t rg__nheld;
+static int rg__holding;
+
+void rg_log_hold(int on)
+{
+	rg_log_drain();
+	rg__holding = on;
+}
+
+void rg_log_drain(void)
+{
+	if (rg__nheld)
+		fwrite(rg__held, 1, rg__nheld, stderr);
+	rg__nheld = 0;
+}
+
+/* An access line (held 1) waits for the pass's end while lines are held; any other line
+ * goes out at once, after what was held, so that what an event logs is out before
+ * its client sees its effect (a refusal, a close). */
+static void rg__out(struct rg__line *l, int held)
 {
 	if (rg__format == RG_LOG_JSON) {
 		/* the closing brace always fits: the body stops short of it */
@@ -199,6 +220,14 @@ static void rg__out(struct rg__line *l)
 		rg__put(l, "}", 1);
 	}
 	l->buf[l->len++] = '\n';
+	if (rg__holding && held) {
+		if (rg__nheld + l->len > sizeof(rg__held))
+			rg_log_drain();
+		memcpy(rg__held + rg__nheld, l->buf, l->len);
+		rg__nheld += l->len;
+		return;
+	}
+	rg_log_drain();
 	/* One write per line so lines from lws and from us never interleave. */
 	fwrite(l->buf, 1, l->len, stderr);
 }
@@ -212,7 +241,7 @@ static void rg__message(enum rg_log_level lvl, const char *source, uint64_t conn
 		rg__json_kv(&l, "msg", msg);
 	else
 		rg__text_str(&l, msg, 0);
-	rg__out(&l);
+	rg__out(&l, 0);
 }
 
 void rg_log_flush(void)
@@ -315,5 +344,5 @@ void rg_log_access(const struct rg_access *a)
 		rg__putf(&l, " in=%" PRIu64 " out=%" PRIu64 " ms=%.3f", a->bytes_in, a->bytes_out,
 			 ms);
 	}
-	rg__out(&l);
+	rg__out(&l, 1);
 }

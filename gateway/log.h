@@ -40,6 +40,14 @@ void rg_log_set_access(int on);
 /* Reports lines suppressed since the last report, if any (called once a second). */
 void rg_log_flush(void);
 
+/* With on, access lines are held and written together by rg_log_drain (the server calls
+ * it at the end of each event loop pass: one write for a pass's access lines, not one
+ * each); any other line goes out at once, after what was held. Off: every line is
+ * written at once (at exit, or for a process without such a loop), what was held
+ * first. */
+void rg_log_hold(int on);
+void rg_log_drain(void);
+
 __attribute__((format(printf, 2, 3))) void rg_log(enum rg_log_level lvl, const char *fmt, ...);
 /* A line about connection conn (0: none known, as rg_log). */
 __attribute__((format(printf, 3, 4))) void rg_log_conn(enum rg_log_level lvl, uint64_t conn,

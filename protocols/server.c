@@ -67,6 +67,7 @@ static void rg__on_pass_end(struct ev_loop *ev, ev_prepare *w, int revents)
 	struct rg__loop *l = w->data;
 
 	(void)ev, (void)revents;
+	rg_log_drain(); /* the pass's lines, in one write */
 	if (l->pass_us)
 		rg_hist_observe(&l->srv->reg.metrics.pass_us, rg_pass_bounds_us, RG_PASS_BUCKETS,
 				(uint64_t)(rg_mono_us() - l->pass_us));
@@ -399,6 +400,7 @@ static void rg__serve(struct rg__server *s)
 	else
 		rg_warn("auth: none configured: every client is anonymous, and the HTTP API is a "
 			"backend from loopback addresses only (docs/OPERATIONS.md, \"Security\")");
+	rg_log_hold(1);
 	ev_run(l->ev, 0);
 }
 
@@ -453,6 +455,7 @@ int rg_server_run(const struct rg_config *cfg)
 		goto out;
 	rg__serve(s);
 	rg__drain(s);
+	rg_log_hold(0);
 	rc = 0;
 out:
 	if (s->ctx) {

@@ -111,6 +111,44 @@ static void levels(void)
 	rg_log_set_access(1);
 }
 
+/* Held access lines: written at the pass's end (rg_log_drain), or before any other
+ * line, which goes out at once. */
+static char held_before_drain[4096], held_before_error[4096];
+
+static void hold_two(void)
+{
+	rg_log_hold(1);
+	rg_log_access(&bare);
+	rg_log_access(&full);
+}
+
+static void hold_error(void)
+{
+	rg_warn("warn-now");
+}
+
+static void hold_drain(void)
+{
+	rg_log_access(&full);
+	rg_log_drain();
+	rg_log_hold(0);
+}
+
+static void holding(void)
+{
+	char out[4096];
+
+	capture(hold_two, held_before_drain, sizeof(held_before_drain));
+	capture(hold_error, held_before_error, sizeof(held_before_error));
+	capture(hold_drain, out, sizeof(out));
+	CHECK_STR(held_before_drain, "");
+	/* the line brought out what was held first, in order */
+	CHECK(strstr(held_before_error, "access http") && strstr(held_before_error, "access ws") &&
+	      strstr(held_before_error, "access http") < strstr(held_before_error, "access ws") &&
+	      strstr(held_before_error, "access ws") < strstr(held_before_error, "warn-now"));
+	CHECK(strstr(out, "access ws") && !strstr(out, "access http"));
+}
+
 /* The text after the timestamp of each line (they differ run to run). */
 static void strip_stamps(char *text)
 {
@@ -130,8 +168,9 @@ static void strip_stamps(char *text)
 	*w = '\0';
 }
 
-/* The rate-limited lines formats() writes: two conn_line, long_line, two of levels. */
-#define FORMAT_LINES 5
+/* The rate-limited lines formats() writes: two conn_line, long_line, two of levels, and
+ * holding's one. */
+#define FORMAT_LINES 6
 
 static void formats(void)
 {
@@ -174,6 +213,7 @@ static void formats(void)
 	capture(levels, out, sizeof(out));
 	CHECK(!strstr(out, "dropped-notice") && strstr(out, "kept-warn") &&
 	      strstr(out, "kept-info") && !strstr(out, "access"));
+	holding();
 }
 
 int main(void)

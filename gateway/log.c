@@ -65,11 +65,29 @@ void rg_log_set_access(int on)
 	rg__access = on;
 }
 
-/* A line being composed; whatever does not fit is cut (the line stays valid). */
+/* A line being composed. A string field stops short of RG__TAIL bytes before the end,
+ * between two characters, so that what follows it (numbers, the closing quote and
+ * brace) always fits and a JSON line stays valid whatever a client put in a field;
+ * with the lengths the gateway's fields have, nothing is ever cut. */
+#define RG__TAIL 256
 struct rg__line {
-	char buf[2048];
+	char buf[8192];
 	size_t len;
 };
+
+static void rg__stderr(const char *line, size_t len)
+{
+	/* One write per line (or per held batch) so lines from lws and from us never
+	 * interleave. */
+	fwrite(line, 1, len, stderr);
+}
+
+static void (*rg__sink)(const char *, size_t) = rg__stderr;
+
+void rg_log_set_sink(void (*sink)(const char *text, size_t len))
+{
+	rg__sink = sink ? sink : rg__stderr;
+}
 
 static void rg__put(struct rg__line *l, const char *s, size_t n)
 {
@@ -94,10 +112,11 @@ __attribute__((format(printf, 2, 3))) static void rg__putf(struct rg__line *l, c
 /* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static size_t rg__utf8_len(const unsigned char *s, size_t n)
 {
-	size_t len = s[0] >= 0xf0 && s[0] <= 0xf4  ? 4
-		     : s[0] >= 0xe0                ? 3
-		     : s[0] >= 0xc2 && s[0] < 0xe0 ? 2
-						   : 0;
+	/* lead bytes: C2..DF, E0..EF, F0..F4 (F5..FF and C0, C1 never start a character) */
+	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+		     : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+		     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+						    : 0;
 	if (!len || len > n)
 		return 0;
 	for (size_t i = 1; i < len; i++)
@@ -118,6 +137,8 @@ static void rg__json_str(struct rg__line *l, const char *str)
 	rg__put(l, "\"", 1);
 	for (size_t i = 0; i < n;) {
 		size_t u;
+		if (l->len + 6 + RG__TAIL > sizeof(l->buf))
+			break; /* the longest unit is 6 bytes: \u00XX, \ufffd */
 		if (s[i] == '"' || s[i] == '\\') {
 			rg__put(l, "\\", 1);
 			rg__put(l, (const char *)s + i++, 1);
@@ -140,7 +161,8 @@ static void rg__json_str(struct rg__line *l, const char *str)
  * one line; spaces too where a field must stay one token (space != 0). */
 static void rg__text_str(struct rg__line *l, const char *str, int space)
 {
-	for (const unsigned char *s = (const unsigned char *)str; *s; s++) {
+	for (const unsigned char *s = (const unsigned char *)str;
+	     *s && l->len + 4 + RG__TAIL <= sizeof(l->buf); s++) {
 		if (*s < 0x20 || *s == 0x7f || *s == '\\' || (space && (*s == ' ' || *s == '"')))
 			rg__putf(l, "\\x%02x", *s);
 		else
@@ -204,7 +226,7 @@ void rg_log_hold(int on)
 void rg_log_drain(void)
 {
 	if (rg__nheld)
-		fwrite(rg__held, 1, rg__nheld, stderr);
+		rg__sink(rg__held, rg__nheld);
 	rg__nheld = 0;
 }
 
@@ -228,8 +250,7 @@ static void rg__out(struct rg__line *l, int held)
 		return;
 	}
 	rg_log_drain();
-	/* One write per line so lines from lws and from us never interleave. */
-	fwrite(l->buf, 1, l->len, stderr);
+	rg__sink(l->buf, l->len);
 }
 
 static void rg__message(enum rg_log_level lvl, const char *source, uint64_t conn, const char *msg)

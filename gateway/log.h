@@ -20,6 +20,7 @@
 #ifndef RG_LOG_H
 #define RG_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum rg_log_level { RG_LOG_ERR, RG_LOG_WARN, RG_LOG_NOTICE, RG_LOG_INFO };
@@ -36,6 +37,10 @@ void rg_log_set_access(int on);
 
 #define RG_LOG_BURST 200
 #define RG_LOG_RATE  50
+
+/* Where lines go: stderr (NULL), or sink (tests and fuzzing), each call one or more
+ * whole lines. */
+void rg_log_set_sink(void (*sink)(const char *text, size_t len));
 
 /* Reports lines suppressed since the last report, if any (called once a second). */
 void rg_log_flush(void);

@@ -4,6 +4,7 @@
 
 #include "../../../gateway/log.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -55,6 +56,13 @@ static void conn_line(void)
 	rg_log_conn(RG_LOG_NOTICE, 7, "%s", NASTY);
 }
 
+/* Bytes that start no UTF-8 character, each followed by what would continue one (found
+ * by fuzz_log: F6 was taken for a 3-byte lead, and the line was not UTF-8). */
+static void bad_leads(void)
+{
+	rg_log_conn(RG_LOG_NOTICE, 0, "%s", "\xf6\x8a\x8a\x8a|\xc0\x80|\xf5\x80\x80\x80");
+}
+
 static const struct rg_access full = {
 	.conn = 12,
 	.peer = "127.0.0.1",
@@ -87,13 +95,27 @@ static void access_lines(void)
 	rg_log_access(&bare);
 }
 
+/* The longest message (1023 bytes kept), every byte escaped at 6: whole, valid JSON. */
 static void long_line(void)
 {
 	char big[1500];
 
-	memset(big, '"', sizeof(big) - 1);
+	memset(big, '\x01', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	rg_notice("%s", big);
+}
+
+/* An access line whose every string is as long as any caller's and all escapes. */
+static void long_access(void)
+{
+	static char path[256], user[65], rooms[512];
+	struct rg_access a = bare;
+
+	memset(path, '\n', sizeof(path) - 1);
+	memset(user, '"', sizeof(user) - 1);
+	memset(rooms, 'r', sizeof(rooms) - 1);
+	a.path = path, a.user = user, a.rooms = rooms;
+	rg_log_access(&a);
 }
 
 static void levels(void)
@@ -168,9 +190,9 @@ static void strip_stamps(char *text)
 	*w = '\0';
 }
 
-/* The rate-limited lines formats() writes: two conn_line, long_line, two of levels, and
- * holding's one. */
-#define FORMAT_LINES 6
+/* The rate-limited lines formats() writes: two conn_line, bad_leads, long_line, two of
+ * levels, and holding's one. */
+#define FORMAT_LINES 7
 
 static void formats(void)
 {
@@ -181,6 +203,12 @@ static void formats(void)
 	strip_stamps(out);
 	CHECK_STR(out, "\"level\":\"notice\",\"source\":\"roomgate\",\"type\":\"log\",\"conn\":7,"
 		       "\"msg\":\"a \\\"q\\\" \\\\ \\u000a tab\\u0009 \xc3\xa9 \\ufffd end\"}\n");
+	capture(bad_leads, out, sizeof(out));
+	strip_stamps(out);
+	CHECK_STR(
+		out,
+		"\"level\":\"notice\",\"source\":\"roomgate\",\"type\":\"log\",\"msg\":"
+		"\"\\ufffd\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd\"}\n");
 	capture(access_lines, out, sizeof(out));
 	strip_stamps(out);
 	CHECK_STR(
@@ -196,8 +224,15 @@ static void formats(void)
 		"\"bytes_out\":24,\"duration_ms\":0.000}\n");
 	/* cut to the line buffer, still one JSON object */
 	capture(long_line, out, sizeof(out));
-	size_t n = strlen(out);
-	CHECK(n > 1000 && n <= 2048 && !strcmp(out + n - 2, "}\n") && !strchr(out, '\t'));
+	json_t *j = json_loads(out, 0, NULL);
+	CHECK(json_string_length(json_object_get(j, "msg")) == 1023);
+	json_decref(j);
+	capture(long_access, out, sizeof(out));
+	j = json_loads(out, 0, NULL);
+	CHECK(json_string_length(json_object_get(j, "path")) == 255 &&
+	      json_string_length(json_object_get(j, "user")) == 64 &&
+	      json_integer_value(json_object_get(j, "bytes_out")) == 24);
+	json_decref(j);
 
 	rg_log_set_format(RG_LOG_TEXT);
 	capture(conn_line, out, sizeof(out));

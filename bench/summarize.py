@@ -154,6 +154,14 @@ SAT_ROWS = [
     ("at the first failing rate: other processes' CPU %", "search", "fail_other_cpu_pct", "cpu"),
 ]
 
+HTTP_ROWS = [
+    ("messages published/s", "httppub", "msgs_per_s", "int"),
+    ("requests/s", "httppub", "req_per_s", "int"),
+    ("requests answered 2xx", "httppub", "status_2xx", "int"),
+    ("requests failed", "httppub", "failed", "int"),
+    ("server CPU %", "httppub", "srv_cpu_pct", "cpu"),
+]
+
 ROWS = [
     # (scenario, title) then rows: (label, event, field, kind)
     ("fanout-ws", "fanout-ws: 1000 WS subscribers, 1 room, 50 msg/s (50,000 deliveries/s), 128-byte data",
@@ -199,6 +207,10 @@ ROWS = [
         ("all receiving again after, ms", "storm", "storm_caught_ms", "ms"),
         ("subscribers caught up", "storm", "storm_caught", "int"),
     ]),
+    ("http-pub-h1", "http-pub-h1: HTTP/1.1 publishing, 10 keep-alive connections (h2load), one request in flight each, 10 rooms, 128-byte messages", HTTP_ROWS),
+    ("http-pub-pipe", "http-pub-pipe: the same with 10 requests pipelined per connection", HTTP_ROWS),
+    ("http-pub-h2tls", "http-pub-h2tls: HTTP/2 over TLS, one connection, 10 concurrent streams (roomgate)", HTTP_ROWS),
+    ("http-pub-batch", "http-pub-batch: POST /messages, 100 messages a request, 10 keep-alive HTTP/1.1 connections (roomgate)", HTTP_ROWS),
     ("sat-ws", "sat-ws: saturation, 1000 WS subscribers, 1 room (highest rate passing ≥99% delivered and p99 ≤ 100 ms)", [
         ("deliveries/s at the highest passing rate", "search", "best_deliveries_per_s", "int"),
         ("highest passing rate, msg/s", "search", "best_rate", "int"),
@@ -322,6 +334,26 @@ def targets():
         if c is not None and b:
             lines.append("| {} with `delivery.coalesce_us` 1000 instead of the default 0 | {:,.0f} deliveries/s ({:+.0f}% vs {:,.0f}) | reported |".format(
                 base, c, 100 * (c / b - 1), b))
+    h1, n1 = med("http-pub-h1", "roomgate", "httppub", "msgs_per_s"), med("http-pub-h1", "nchan", "httppub", "msgs_per_s")
+    if h1 is not None and n1:
+        add("HTTP/1.1 keep-alive publishes/s at 10 clients ≥ 1.5× nginx+nchan's",
+            "{:,.0f} vs {:,.0f}/s: {:.2f}× nchan".format(h1, n1, h1 / n1), h1 >= 1.5 * n1)
+    h2 = med("http-pub-h2tls", "roomgate", "httppub", "msgs_per_s")
+    if h2 is not None and n1:
+        add("HTTP/2 over TLS, one connection, 10 streams ≥ nginx+nchan's plain HTTP/1.1 rate",
+            "{:,.0f} vs {:,.0f}/s: {:.2f}×".format(h2, n1, h2 / n1), h2 >= n1)
+    hb = med("http-pub-batch", "roomgate", "httppub", "msgs_per_s")
+    if hb is not None and n1:
+        lines.append("| batch publish (100 a request) against nginx+nchan's one-by-one HTTP/1.1 keep-alive | {:,.0f} vs {:,.0f} messages/s: {:.2f}× | reported |".format(hb, n1, hb / n1))
+    for scen, what in (("idle-plain", "10,000"), ("held-18k", "18,000")):
+        rc, nc = med(scen, "roomgate", "connect", "connect_ms"), med(scen, "nchan", "connect", "connect_ms")
+        if rc is not None and nc:
+            add("%s WebSocket connect + join in ≤ 0.6× nginx+nchan's time (%s)" % (what, scen),
+                "{:.2f} s vs {:.2f} s: {:.2f}×".format(rc / 1000, nc / 1000, rc / nc), rc <= 0.6 * nc)
+    sr, sn = med("storm", "roomgate", "storm", "storm_caught_ms"), med("storm", "nchan", "storm", "storm_caught_ms")
+    if sr is not None and sn:
+        add("reconnect storm of 10,000 ≤ nginx+nchan's time", "all receiving after {:.2f} s vs {:.2f} s: {:.2f}×".format(
+            sr / 1000, sn / 1000, sr / sn), sr <= sn)
     st = med("storm", "roomgate", "storm", "storm_caught_ms")
     if st is not None:
         rd = med("storm", "roomgate", "storm", "storm_ready_ms")
@@ -365,6 +397,10 @@ def raw_runs():
                         s["best_deliveries_per_s"], s["best_rate"], s["best_p99_ms"], s["first_fail_rate"], s["steps"],
                         "%.0f" % s["best_other_cpu_pct"] if "best_other_cpu_pct" in s else "?",
                         "%.0f" % s["fail_other_cpu_pct"] if "fail_other_cpu_pct" in s else "?")
+                elif "httppub" in ev:
+                    d = ev["httppub"]
+                    h = "{:,.0f} messages/s ({:,.0f} requests/s), {} of {} 2xx, {} failed, srv CPU {:.0f}%".format(
+                        d["msgs_per_s"], d["req_per_s"], d["status_2xx"], d["requests"], d["failed"], d["srv_cpu_pct"])
                 elif "storm" in ev:
                     h = "rejoined {:.0f} ms, receiving {:.0f} ms, {} caught up".format(
                         s["storm_ready_ms"], s["storm_caught_ms"], s["storm_caught"])

@@ -87,6 +87,8 @@ struct rg_config {
 	uint32_t ws_ping_seconds;
 	uint32_t ws_ping_timeout_seconds;
 	uint32_t max_message_bytes;
+	uint32_t max_batch_bytes;    /* a batch publish's body (POST /messages) */
+	uint32_t max_batch_messages; /* the messages of one batch publish */
 	uint32_t max_rooms;
 	uint32_t max_rooms_per_connection;
 	uint32_t max_json_depth;  /* nesting of arrays and objects in a message's data */

@@ -128,3 +128,27 @@ int rg_json_member_span(const char *t, size_t len, const char *key, const char *
 	}
 	return -ENOENT;
 }
+
+int rg_json_array_next(const char *t, size_t len, size_t *pos, const char **start, size_t *span)
+{
+	size_t i = *pos;
+
+	if (!i) {
+		while (i < len && rg__ws(t[i]))
+			i++;
+		if (i >= len || t[i] != '[')
+			return -EINVAL;
+		i++;
+	}
+	while (i < len && (rg__ws(t[i]) || t[i] == ','))
+		i++;
+	if (i >= len || t[i] == ']') {
+		*pos = i;
+		return 0;
+	}
+	size_t end = rg__skip_value(t, len, i);
+	*start = t + i;
+	*span = end - i;
+	*pos = end > i ? end : i + 1;
+	return 1;
+}

@@ -22,4 +22,8 @@ size_t rg_json_depth(const char *text, size_t len);
 int rg_json_member_span(const char *text, size_t len, const char *key, const char **start,
 			size_t *span);
 
+/* Walks the elements of the top-level array of text: *pos 0 for the first; 1 and the
+ * next element's span, 0 past the last, -EINVAL when text is not an array. */
+int rg_json_array_next(const char *text, size_t len, size_t *pos, const char **start, size_t *span);
+
 #endif

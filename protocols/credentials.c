@@ -90,8 +90,11 @@ int rg_credentials_caller(struct rg_srv *srv, struct lws *wsi, struct rg_identit
 
 int rg_credentials_loopback(struct lws *wsi)
 {
+	struct rg_conn *c = rg_conn_of(wsi);
 	char peer[64];
 
+	if (c) /* known since its accept: no getpeername() per request */
+		return c->loopback;
 	if (!lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer)))
 		return 0;
 	return !strncmp(peer, "127.", 4) || !strcmp(peer, "::1") ||

@@ -4,6 +4,7 @@
 #include "http_reply.h"
 #include "srv.h"
 
+#include "../gateway/batch.h"
 #include "../gateway/cursor.h"
 #include "../gateway/history.h"
 #include "../gateway/json_text.h"
@@ -25,7 +26,9 @@ struct pss__rg_api {
 	char stream[33];         /* POST /streams/{id}/rooms: the stream, while its body arrives */
 	char *body;
 	size_t body_len;
-	int refused; /* answered already; ignore the rest of the body */
+	int refused;               /* answered already; ignore the rest of the body */
+	int batch;                 /* POST /messages: its body is a batch, published by caller */
+	struct rg_identity caller; /* of a batch, while its body arrives */
 };
 
 static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err, const char *why,
@@ -210,6 +213,22 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 	return r;
 }
 
+/* The largest body the request may have: a message, or a batch of them. */
+static size_t rg__body_max(const struct rg_srv *srv, const struct pss__rg_api *pss)
+{
+	return pss->batch ? srv->cfg->max_batch_bytes : srv->cfg->max_message_bytes;
+}
+
+static int rg__refuse_too_large(struct lws *wsi, struct pss__rg_api *pss)
+{
+	if (pss->batch)
+		return rg__refuse_limit(wsi, pss, RG_LIMIT_MESSAGE_SIZE, "limits.max_batch_bytes",
+					RG_E_TOO_LARGE, "the body exceeds limits.max_batch_bytes",
+					1);
+	return rg__refuse_limit(wsi, pss, RG_LIMIT_MESSAGE_SIZE, "limits.max_message_bytes",
+				RG_E_TOO_LARGE, rg_why_body_too_large, 1);
+}
+
 /* A request with a JSON body, headers arrived: 0 when its body may follow. */
 static int rg__body_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
@@ -228,9 +247,8 @@ static int rg__body_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 		return rg__refuse(wsi, pss, RG_E_LENGTH_REQUIRED,
 				  "send the body with a Content-Length header", NULL, 1);
 	if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-	    strtoull(clen, NULL, 10) > srv->cfg->max_message_bytes)
-		return rg__refuse_limit(wsi, pss, RG_LIMIT_MESSAGE_SIZE, "limits.max_message_bytes",
-					RG_E_TOO_LARGE, rg_why_body_too_large, 1);
+	    strtoull(clen, NULL, 10) > rg__body_max(srv, pss))
+		return rg__refuse_too_large(wsi, pss);
 	return 0;
 }
 
@@ -342,12 +360,11 @@ static void rg__body_free(struct rg_srv *srv, struct pss__rg_api *pss)
 static int rg__body(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss, const void *in,
 		    size_t len)
 {
-	if (pss->refused || (!pss->room_len && !pss->stream[0]) || !len)
+	if (pss->refused || (!pss->room_len && !pss->stream[0] && !pss->batch) || !len)
 		return 0;
-	if (pss->body_len + len > srv->cfg->max_message_bytes) {
+	if (pss->body_len + len > rg__body_max(srv, pss)) {
 		rg__body_free(srv, pss);
-		return rg__refuse_limit(wsi, pss, RG_LIMIT_MESSAGE_SIZE, "limits.max_message_bytes",
-					RG_E_TOO_LARGE, rg_why_body_too_large, 1);
+		return rg__refuse_too_large(wsi, pss);
 	}
 	char *b = rg_budget_realloc(&srv->reg.mem, RG_MEM_SESSIONS, pss->body,
 				    pss->body_len + len + 1);
@@ -382,6 +399,139 @@ static int rg__steer_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 	return rc;
 }
 
+static int rg__identify(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss,
+			struct rg_identity *id, int body_unread, int *ret);
+
+/* POST /messages, headers arrived: who asks is kept for the items' rooms. */
+static int rg__batch_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
+{
+	int rc;
+
+	if (rg__identify(srv, wsi, pss, &pss->caller, 1, &rc))
+		return rc;
+	pss->batch = 1;
+	rc = rg__body_start(srv, wsi, pss);
+	if (rc || pss->refused) {
+		rg_identity_clear(&pss->caller);
+		pss->batch = 0;
+	}
+	return rc;
+}
+
+/* One item of a batch, judged and published as POST /rooms/{room}/messages would be:
+ * its result, {"room", "seq"[, "duplicate"]} or {"room", "error": {"code", "message"}}. */
+static json_t *rg__batch_item(struct rg_srv *srv, struct lws *wsi, const struct rg_identity *id,
+			      const struct rg_batch_item *it)
+{
+	const struct rg_room_conf *conf = rg_registry_conf_for(&srv->reg, it->room, it->room_len);
+	struct rg_peer *peer = id->server ? NULL : rg_conn_peer(wsi);
+	struct rg_conn *c = rg_conn_of(wsi);
+	struct rg_room *room;
+	uint32_t retry = 0;
+	enum rg_err err;
+	const char *why, *limit = NULL;
+	uint64_t seq;
+	int rc;
+
+	if (!conf) {
+		err = rg_err_room(-ENOENT, &why);
+		goto fail;
+	}
+	if (!rg_auth_room_allows(id, RG_ACT_PUBLISH, conf, it->room, &why)) {
+		err = id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED;
+		goto fail;
+	}
+	if (peer && !rg_bucket_take(&peer->publishes, srv->cfg->publish_rate_per_address,
+				    rg_mono_us(), &retry)) {
+		err = RG_E_RATE_LIMITED;
+		why = "publishing faster than limits.publish_rate_per_address allows";
+		limit = "limits.publish_rate_per_address";
+		rg_limit_log(srv->reg.metrics.refusals, c ? c->peer : NULL, NULL,
+			     RG_LIMIT_PUBLISH_RATE, c ? c->id : 0, limit, rg_err_code(err));
+		goto fail;
+	}
+	if (peer && rg_registry_get(&srv->reg, it->room, it->room_len, 0, &room) == -ENOENT &&
+	    !rg_bucket_take_per(&peer->rooms, srv->cfg->room_rate_per_address, RG_ROOMS_PERIOD_US,
+				rg_mono_us(), &retry)) {
+		err = RG_E_RATE_LIMITED;
+		why = "making rooms faster than limits.room_creation_rate_per_address allows";
+		limit = "limits.room_creation_rate_per_address";
+		rg_limit_log(srv->reg.metrics.refusals, c ? c->peer : NULL, NULL,
+			     RG_LIMIT_ROOM_RATE, c ? c->id : 0, limit, rg_err_code(err));
+		goto fail;
+	}
+	rc = rg_registry_get(&srv->reg, it->room, it->room_len, 1, &room);
+	if (rc) {
+		err = rg_err_room(rc, &why);
+		goto fail;
+	}
+	rc = rg_registry_publish(&srv->reg, room, it->data, it->data_len,
+				 it->key[0] ? it->key : NULL, &seq);
+	if (rc == -EEXIST) {
+		err = RG_E_CONFLICT;
+		why = "key: this room stored another message under this key";
+		goto fail;
+	}
+	if (rc == -ENOBUFS) {
+		err = RG_E_OVERLOADED;
+		why = rg_why_overloaded;
+		goto fail;
+	}
+	if (rc < 0) {
+		err = RG_E_INTERNAL;
+		why = rg_why_nomem;
+		goto fail;
+	}
+	if (rc == 0)
+		srv->reg.metrics.publishes[RG_TR_HTTP]++;
+	json_t *ok = json_pack("{s:s,s:I}", "room", room->name, "seq", (json_int_t)seq);
+	if (ok && rc == 1)
+		json_object_set_new(ok, "duplicate", json_true());
+	return ok;
+fail:
+	srv->reg.metrics.errors[err]++;
+	json_t *e = json_pack("{s:s,s:{s:s,s:s}}", "room", it->room, "error", "code",
+			      rg_err_code(err), "message", why);
+	if (e && err == RG_E_RATE_LIMITED)
+		json_object_set_new(e, "retry_after_ms", json_integer(retry));
+	return e;
+}
+
+/* POST /messages, its body complete: every item judged and published in order. */
+static int rg__batch_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
+{
+	const struct rg_batch_limits lim = {.max_items = srv->cfg->max_batch_messages,
+					    .max_data = srv->cfg->max_message_bytes,
+					    .max_depth = srv->cfg->max_json_depth};
+	struct rg_batch b;
+	enum rg_err err;
+	const char *why;
+	char *text = NULL;
+	int rc = rg_batch_parse(pss->body ? pss->body : "", pss->body_len, &lim, &b, &err, &why);
+
+	rg__body_free(srv, pss);
+	if (rc) {
+		rc = rg__refuse(wsi, pss, err, why, NULL, 0);
+		goto out;
+	}
+	json_t *results = json_array(), *answer = json_pack("{s:o}", "results", results);
+	for (size_t i = 0; results && i < b.n; i++)
+		if (json_array_append_new(results,
+					  rg__batch_item(srv, wsi, &pss->caller, &b.items[i])))
+			break;
+	if (answer && json_array_size(results) == b.n)
+		text = json_dumps(answer, JSON_COMPACT);
+	json_decref(answer);
+	rc = text ? rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL)
+		  : rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
+	free(text);
+out:
+	rg_batch_clear(&b);
+	rg_identity_clear(&pss->caller);
+	pss->batch = 0;
+	return rc;
+}
+
 static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	struct rg_room *room;
@@ -391,10 +541,12 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 	const char *why;
 	uint64_t seq;
 
-	if (pss->refused || (!pss->room_len && !pss->stream[0]))
+	if (pss->refused || (!pss->room_len && !pss->stream[0] && !pss->batch))
 		return 0;
 	if (pss->stream[0])
 		return rg__steer_done(srv, wsi, pss);
+	if (pss->batch)
+		return rg__batch_done(srv, wsi, pss);
 	int rc = rg_body_parse(pss->body ? pss->body : "", pss->body_len, &data, &dlen, &err, &why);
 	rg__body_free(srv, pss);
 	if (!rc && rg_json_depth(data, dlen) > srv->cfg->max_json_depth) {
@@ -505,6 +657,9 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 	pss->room_len = 0;
 	pss->stream[0] = '\0';
 	pss->refused = 0;
+	if (pss->batch) /* one refused while its body arrived */
+		rg_identity_clear(&pss->caller);
+	pss->batch = 0;
 	srv->reg.metrics.opened[RG_TR_HTTP][pss->reply.meter.tls][pss->reply.meter.h2]++;
 	if (meth < 0)
 		return rg__refuse(wsi, pss, RG_E_NOT_FOUND, "no such path", NULL, 1);
@@ -535,6 +690,12 @@ static int rg__route(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *ps
 			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/metrics takes GET",
 					  "GET", has_body);
 		return rg__metrics(srv, wsi, pss);
+	}
+	if (!strcmp(uri, "/messages")) {
+		if (!post)
+			return rg__refuse(wsi, pss, RG_E_METHOD_NOT_ALLOWED, "/messages takes POST",
+					  "POST", has_body);
+		return rg__batch_start(srv, wsi, pss);
 	}
 	if (!strncmp(uri, "/rooms", 6) && (!uri[6] || uri[6] == '/'))
 		return rg__route_rooms(srv, wsi, pss, uri, meth);
@@ -623,7 +784,9 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return rg__body(srv, wsi, pss, in, len) ? -1 : 0;
 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return rg__body_done(srv, wsi, pss) ? -1 : 0;
+		if (rg__body_done(srv, wsi, pss))
+			return -1;
+		return rg_http_reply_flush(wsi, &pss->reply, &ret) ? ret : 0;
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
@@ -637,6 +800,9 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			rg__body_free(srv, pss);
 			pss->room_len = 0;
 			pss->stream[0] = '\0';
+			if (pss->batch)
+				rg_identity_clear(&pss->caller);
+			pss->batch = 0;
 		}
 		return 0;
 

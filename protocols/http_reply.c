@@ -96,39 +96,63 @@ int rg_http_reply_json(struct lws *wsi, struct rg_http_reply *r, unsigned status
 	return rg_http_reply(wsi, r, status, "application/json", body, len, allow);
 }
 
+/* The headers of an answer into [*p, end), finalized. */
+static int rg__headers(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *type,
+		       size_t len, const char *allow, unsigned char **p, unsigned char *end)
+{
+	return lws_add_http_common_headers(wsi, status, type, len, p, end) ||
+			       lws_add_http_header_by_name(
+				       wsi, (const unsigned char *)"cache-control:",
+				       (const unsigned char *)"no-store", 8, p, end) ||
+			       (allow &&
+				lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+							    (const unsigned char *)allow,
+							    (int)strlen(allow), p, end)) ||
+			       (r->retry_after && rg__retry_after(wsi, r->retry_after, p, end)) ||
+			       /* RFC 6750 3: a 401 names the scheme that would do */
+			       (status == 401 &&
+				lws_add_http_header_by_name(
+					wsi, (const unsigned char *)"www-authenticate:",
+					(const unsigned char *)"Bearer", 6, p, end)) ||
+			       (r->close_after &&
+				lws_add_http_header_by_name(
+					wsi, (const unsigned char *)"connection:",
+					(const unsigned char *)"close", 5, p, end)) ||
+			       (r->cors && rg_http_cors_headers(wsi, p, end)) ||
+			       lws_finalize_http_header(wsi, p, end)
+		       ? -1
+		       : 0;
+}
+
 int rg_http_reply(struct lws *wsi, struct rg_http_reply *r, unsigned status, const char *type,
 		  const char *body, size_t len, const char *allow)
 {
-	unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
-					  *end = hdr + sizeof(hdr) - 1;
+	enum { HDR_MAX = 1024 };
+	int h2 = lws_get_network_wsi(wsi) != wsi;
+	unsigned char *start, *p, *end;
 
 	rg_http_reply_free(r);
 	/* On HTTP/2 an unread body only concerns its own stream, which the reply ends;
 	 * on HTTP/1.1 the next request would start inside it. */
-	if (lws_get_network_wsi(wsi) != wsi)
+	if (h2)
 		r->close_after = 0;
-	r->buf = malloc(LWS_PRE + len);
+	r->buf = malloc(LWS_PRE + HDR_MAX + len);
 	if (!r->buf)
 		return -1;
-	memcpy(r->buf + LWS_PRE, body, len);
-	r->len = len;
-	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
-	    (allow && lws_add_http_header_by_name(
-			      wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
-			      (int)strlen(allow), &p, end)) ||
-	    (r->retry_after && rg__retry_after(wsi, r->retry_after, &p, end)) ||
-	    /* RFC 6750 3: a 401 names the scheme that would do */
-	    (status == 401 &&
-	     lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-					 (const unsigned char *)"Bearer", 6, &p, end)) ||
-	    (r->close_after &&
-	     lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-					 (const unsigned char *)"close", 5, &p, end)) ||
-	    (r->cors && rg_http_cors_headers(wsi, &p, end)) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	start = p = r->buf + LWS_PRE;
+	end = start + HDR_MAX - 1;
+	if (rg__headers(wsi, r, status, type, len, allow, &p, end))
 		return -1;
+	if (h2) {
+		/* the headers are a frame of their own, sent now; the body follows on the
+		 * stream's writeable */
+		if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+			return -1;
+		p = start;
+	}
+	/* HTTP/1.1: headers and body go out in one write (one segment, one syscall) */
+	memcpy(p, body, len);
+	r->len = (size_t)(p - start) + len;
 	rg__access(wsi, r, r->transport, status, len);
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -236,11 +260,20 @@ int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret)
 	return 1;
 }
 
+int rg_http_reply_flush(struct lws *wsi, struct rg_http_reply *r, int *ret)
+{
+	if (!r->buf || lws_get_network_wsi(wsi) != wsi)
+		return 0;
+	return rg_http_reply_writable(wsi, r, ret);
+}
+
 int rg_http_reply_service(struct lws *wsi, enum lws_callback_reasons reason,
 			  struct rg_http_reply *r, int *ret)
 {
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (rg_http_reply_flush(wsi, r, ret))
+			return 1;
 		if (r->buf)
 			lws_callback_on_writable(wsi);
 		*ret = 0;

@@ -1,7 +1,9 @@
 /*
- * A JSON answer to one HTTP request, for the SSE and API protocols: the headers go
- * out at once, the body on the next HTTP_WRITEABLE (lws wants one write per
- * writeable). The reply owns its body until it is written or cleared.
+ * A JSON answer to one HTTP request, for the SSE and API protocols. On HTTP/1.1 the
+ * headers and the body go out together in one write: on the next HTTP_WRITEABLE, or at
+ * once from the end of the request's body (rg_http_reply_flush). On HTTP/2 the headers
+ * go out at once, the body on the stream's next HTTP_WRITEABLE (lws wants one write per
+ * writeable). The reply owns its buffer until it is written or cleared.
  */
 #ifndef RG_HTTP_REPLY_H
 #define RG_HTTP_REPLY_H
@@ -14,7 +16,8 @@
 #include <libwebsockets.h>
 
 struct rg_http_reply {
-	unsigned char *buf; /* LWS_PRE headroom, then the body */
+	unsigned char *buf; /* LWS_PRE headroom, then what is left to write: on HTTP/1.1
+			     * the headers and the body, on HTTP/2 the body */
 	size_t len;
 	int close_after;      /* the request body is not read: the answer closes the connection
 			       * (HTTP/1.1; set before answering) */
@@ -50,6 +53,10 @@ int rg_http_reply_error(struct lws *wsi, struct rg_http_reply *r, enum rg_err er
 /* From HTTP_WRITEABLE: 1 if a reply was pending (then *ret is the callback's
  * return value), 0 if there was none. */
 int rg_http_reply_writable(struct lws *wsi, struct rg_http_reply *r, int *ret);
+/* From HTTP_BODY_COMPLETION, the request read whole: on HTTP/1.1 a pending answer is
+ * written now and the transaction ends, as on its writeable (1, and the callback's
+ * return value in *ret); 0 when there is none, or on HTTP/2 (the writeable sends it). */
+int rg_http_reply_flush(struct lws *wsi, struct rg_http_reply *r, int *ret);
 /* The callbacks a protocol answering with r shares: the end of a body it does not read
  * (the answer waits for it: lws's default would end the transaction before the answer
  * is written) and the writeable that sends the answer. 1 and the callback's return

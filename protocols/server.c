@@ -218,8 +218,8 @@ static const struct {
 	const char *mountpoint;
 	int proto;
 } rg__mount_table[] = {
-	{"/events", RG__SSE}, {"/rooms", RG__API},   {"/streams", RG__API}, {"/healthz", RG__API},
-	{"/readyz", RG__API}, {"/metrics", RG__API}, {"/admin", RG__ADMIN},
+	{"/events", RG__SSE}, {"/rooms", RG__API},   {"/streams", RG__API},  {"/healthz", RG__API},
+	{"/readyz", RG__API}, {"/metrics", RG__API}, {"/messages", RG__API}, {"/admin", RG__ADMIN},
 };
 #define RG__NMOUNTS (sizeof(rg__mount_table) / sizeof(rg__mount_table[0]) + 1)
 

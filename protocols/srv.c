@@ -397,6 +397,8 @@ int rg_srv_conn_admit(struct rg_srv *srv, struct lws *wsi)
 	}
 	c->peer = peer;
 	c->id = ++srv->conn_ids;
+	static const unsigned char v4[12] = {[10] = 0xff, [11] = 0xff}, v6_lo[16] = {[15] = 1};
+	c->loopback = (!memcmp(addr, v4, 12) && addr[12] == 127) || !memcmp(addr, v6_lo, 16);
 	srv->reg.metrics.tcp_adopted[tls]++;
 	lws_set_opaque_user_data(wsi, c);
 	return 0;

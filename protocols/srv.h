@@ -58,6 +58,7 @@ struct rg_conn {
 	uint64_t id;          /* the connection id of its log lines (log.h) */
 	int served;           /* a request of it was answered or taken (access.h) */
 	int tls_done;         /* its TLS handshake completed (rg_srv_conn_tls_done) */
+	int loopback;         /* its peer is a loopback address (127/8, ::1) */
 };
 
 /* The network connection wsi belongs to (itself, or the HTTP/2 connection that carries

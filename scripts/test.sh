@@ -46,7 +46,7 @@ run_suite() { # build dir, cmake args...
 run_fuzz() { # time-boxed libFuzzer runs over the parsers, seeded from tests/fuzz/corpus
 	CC=clang scripts/build.sh build-fuzz -DRG_FUZZ=ON -DRG_SANITIZE=ON -DBUILD_TESTING=OFF
 	local t seconds=${RG_FUZZ_SECONDS:-30}
-	for t in request config jwt cursor steer reload log; do
+	for t in request config jwt cursor steer reload log batch; do
 		local work
 		work=$(mktemp -d)
 		if build-fuzz/fuzz_$t -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

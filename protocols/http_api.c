@@ -441,23 +441,23 @@ static json_t *rg__batch_item(struct rg_srv *srv, struct lws *wsi, const struct 
 		err = id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED;
 		goto fail;
 	}
+	enum rg_limit k = RG_LIMIT_PUBLISH_RATE;
 	if (peer && !rg_bucket_take(&peer->publishes, srv->cfg->publish_rate_per_address,
 				    rg_mono_us(), &retry)) {
-		err = RG_E_RATE_LIMITED;
 		why = "publishing faster than limits.publish_rate_per_address allows";
 		limit = "limits.publish_rate_per_address";
-		rg_limit_log(srv->reg.metrics.refusals, c ? c->peer : NULL, NULL,
-			     RG_LIMIT_PUBLISH_RATE, c ? c->id : 0, limit, rg_err_code(err));
-		goto fail;
-	}
-	if (peer && rg_registry_get(&srv->reg, it->room, it->room_len, 0, &room) == -ENOENT &&
-	    !rg_bucket_take_per(&peer->rooms, srv->cfg->room_rate_per_address, RG_ROOMS_PERIOD_US,
-				rg_mono_us(), &retry)) {
-		err = RG_E_RATE_LIMITED;
+	} else if (peer &&
+		   rg_registry_get(&srv->reg, it->room, it->room_len, 0, &room) == -ENOENT &&
+		   !rg_bucket_take_per(&peer->rooms, srv->cfg->room_rate_per_address,
+				       RG_ROOMS_PERIOD_US, rg_mono_us(), &retry)) {
+		k = RG_LIMIT_ROOM_RATE;
 		why = "making rooms faster than limits.room_creation_rate_per_address allows";
 		limit = "limits.room_creation_rate_per_address";
-		rg_limit_log(srv->reg.metrics.refusals, c ? c->peer : NULL, NULL,
-			     RG_LIMIT_ROOM_RATE, c ? c->id : 0, limit, rg_err_code(err));
+	}
+	if (limit) {
+		err = RG_E_RATE_LIMITED;
+		rg_limit_log(srv->reg.metrics.refusals, c ? c->peer : NULL, NULL, k, c ? c->id : 0,
+			     limit, rg_err_code(err));
 		goto fail;
 	}
 	rc = rg_registry_get(&srv->reg, it->room, it->room_len, 1, &room);

@@ -385,7 +385,32 @@ static struct {
 	SSL_CTX *ssl_ctx;
 	struct sockaddr_in dst, pub_dst;
 	char hostport[64], pub_hostport[64];
+	struct tl_bucket *tl; /* LG_TIMELINE: per 10 ms of publish schedule */
+	size_t tl_n;
 } g;
+
+/* A diagnostic for latency tails (LG_TIMELINE=file): for each 10 ms of the publish
+ * schedule, the deliveries, those over 2 ms, the worst latency and the worst publisher
+ * lag, so a stall shows when it happened and whether the publisher was late. */
+#define TL_NS (10 * MS)
+struct tl_bucket {
+	atomic_uint_fast64_t n, slow, max, pub_lag;
+};
+
+static void atomic_max(atomic_uint_fast64_t *a, uint64_t v)
+{
+	uint64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+	while (v > cur && !atomic_compare_exchange_weak(a, &cur, v))
+		;
+}
+
+static struct tl_bucket *tl_at(int64_t ts)
+{
+	if (!g.tl || ts < g.win_start)
+		return NULL;
+	size_t b = (size_t)((ts - g.win_start) / TL_NS);
+	return b < g.tl_n ? &g.tl[b] : NULL;
+}
 
 static void conn_close(struct conn *c, int rst);
 static void conn_after_transport(struct conn *c);
@@ -776,6 +801,9 @@ static void pubq_push(struct pubq *q, struct pubitem it)
 static void pub_note_lag(struct worker *w, int64_t t)
 {
 	int64_t lag = now_ns() - t;
+	struct tl_bucket *b = tl_at(t);
+	if (b && lag > 0)
+		atomic_max(&b->pub_lag, (uint64_t)lag);
 	if (lag > w->st.pub_lag_max)
 		w->st.pub_lag_max = lag;
 }
@@ -937,6 +965,13 @@ static void on_payload(struct conn *c, const char *p, size_t len, int64_t t)
 	}
 	int64_t lat = t - (int64_t)ts;
 	h_add(&w->st.lat, lat > 0 ? (uint64_t)lat : 0);
+	struct tl_bucket *b = tl_at((int64_t)ts);
+	if (b) {
+		atomic_fetch_add_explicit(&b->n, 1, memory_order_relaxed);
+		if (lat > 2 * MS)
+			atomic_fetch_add_explicit(&b->slow, 1, memory_order_relaxed);
+		atomic_max(&b->max, lat > 0 ? (uint64_t)lat : 0);
+	}
 	w->st.recv++;
 	c->win_recv++;
 	if (!c->t_first) {
@@ -1807,6 +1842,24 @@ static void print_step(const char *ev, const struct step *s)
 	fflush(stdout);
 }
 
+/* Appends the buckets with a delivery over 2 ms or a publisher late by over 1 ms. */
+static void tl_write(void)
+{
+	const char *path = getenv("LG_TIMELINE");
+	FILE *f = g.tl && path ? fopen(path, "a") : NULL;
+	if (!f)
+		return;
+	fprintf(f, "# %s: start %.6f s (CLOCK_MONOTONIC); ms_from_start deliveries over_2ms max_ms pub_lag_ms\n",
+		o.label, (double)g.win_start / 1e9);
+	for (size_t i = 0; i < g.tl_n; i++) {
+		struct tl_bucket *b = &g.tl[i];
+		if (b->slow || b->pub_lag > MS)
+			fprintf(f, "%zu %" PRIuFAST64 " %" PRIuFAST64 " %.2f %.2f\n", i * 10, b->n,
+				b->slow, (double)b->max / 1e6, (double)b->pub_lag / 1e6);
+	}
+	fclose(f);
+}
+
 static struct step run_step(double rate, double duration, int storm)
 {
 	struct step s = {.rate = rate, .duration = duration};
@@ -1816,6 +1869,13 @@ static struct step run_step(double rate, double duration, int storm)
 	g.rate = rate;
 	g.win_start = now_ns() + 20 * MS;
 	g.win_end = g.win_start + (int64_t)(duration * 1e9);
+	if (getenv("LG_TIMELINE")) {
+		free(g.tl);
+		g.tl_n = (size_t)((g.win_end - g.win_start) / TL_NS) + 1;
+		g.tl = calloc(g.tl_n, sizeof(*g.tl));
+		if (!g.tl)
+			die("out of memory");
+	}
 	double cpu0 = read_cpu_s(o.pid), lg0 = self_cpu_s(), oth0 = other_cpu_s();
 	int64_t w0 = now_ns();
 	rss_peak = -1;
@@ -1928,6 +1988,7 @@ static struct step run_step(double rate, double duration, int storm)
 	s.pass = expected > 0 && s.pct >= o.min_pct && s.p99 <= o.p99_ms && !s.pub_err;
 	if (storm)
 		s.pass = s.storm_caught == o.subs;
+	tl_write();
 	return s;
 }
 

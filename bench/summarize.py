@@ -175,7 +175,7 @@ ROWS = [
     ("load-ws", "load-ws: 1000 WS subscribers, 1 room, 4000 msg/s (4,000,000 deliveries/s)", LOAD_ROWS),
     ("load-sse", "load-sse: 1000 SSE subscribers, 1 room, 4000 msg/s (4,000,000 deliveries/s)", LOAD_ROWS),
     ("many-rooms", "many-rooms: 5000 WS subscribers in 500 rooms, 5000 msg/s total from 50 WebSocket publishers (nginx+nchan: 50 HTTP POST keep-alive connections, its publishing API)", MANY_ROWS),
-    ("many-rooms-http", "many-rooms-http: the same, every server published to over HTTP POST (50 connections, one request in flight each; roomgate closes each HTTP/1.1 connection after its answer)", MANY_ROWS),
+    ("many-rooms-http", "many-rooms-http: the same, every server published to over HTTP POST (50 keep-alive connections, one request in flight each)", MANY_ROWS),
     ("idle-plain", "idle-plain: 10,000 plain WS connections (100 rooms), held 2 s", [
         ("RSS growth per connection, bytes", "connect", "bytes_per_conn", "int"),
         ("connect 10,000 (upgrade + join), s", "connect", "connect_ms", "s"),
@@ -385,6 +385,19 @@ def profiles():
     return "\n".join(out)
 
 
+def tails():
+    """The last line of each run's tail attribution (bench/tail_attrib.py)."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(OUT, "*.tail.txt"))):
+        scen, target, run = os.path.basename(f)[:-len(".tail.txt")].split("__")
+        lines = open(f).read().strip().split("\n")
+        out.append("| %s | %s | %s | %s |" % (scen, TNAME.get(target, target), run, lines[-1]))
+    if not out:
+        return ""
+    return "\n".join(["| scenario | target | run | deliveries over 2 ms, and how many while another task held a CPU or it did not run |",
+                      "|---|---|---|---|"] + out)
+
+
 def raw_runs():
     out = ["| scenario | target | run | headline |", "|---|---|---|---|"]
     for scen in DATA:
@@ -475,6 +488,13 @@ def main():
         if pr:
             p("## Profile (roomgate, perf)\n")
             p(pr)
+    tl = tails()
+    if tl:
+        p("## Latency tail: what else ran on the CPUs\n")
+        p("The load generator's 10 ms timeline of slow deliveries (LG_TIMELINE) matched with "
+          "sched_switch and 4 kHz cpu-clock samples on the server's and the load generator's CPUs (bench/tail_attrib.py; each run's detail in its .tail.txt).\n")
+        p(tl)
+        p("")
     p("## Every run\n")
     p(raw_runs())
     p("")

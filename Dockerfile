@@ -17,6 +17,7 @@ COPY patches/lws patches/lws
 RUN sh scripts/lws.sh
 COPY CMakeLists.txt ./
 COPY gateway gateway
+COPY engine engine
 COPY protocols protocols
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
       -DRG_LWS_PREFIX="$(sh scripts/lws.sh)" \
@@ -31,7 +32,7 @@ FROM debian:bookworm-slim
 # mounted and runs the health check.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libev4 libjansson4 libssl3 libcap2 openssl \
+      libev4 libjansson4 libhiredis0.14 libssl3 libcap2 openssl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 # A fixed non-root user (uid/gid 10001): mounted keys must be readable by it.
 # /var/lib/roomgate is the working directory the entrypoint fills at start (links to

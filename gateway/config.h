@@ -119,6 +119,8 @@ struct rg_config {
 	size_t nauth_keys;
 	char *auth_issuer, *auth_audience, *auth_api_keys_file;
 	uint32_t auth_leeway_seconds, auth_max_token_bytes, auth_grace_seconds;
+	/* cluster.redis: NULL address, one process on its own (engine.h) */
+	char *redis_address, *redis_password_file, *redis_prefix;
 	/* the keys and API key hashes loaded from those files; NULL when auth is off */
 	struct rg_auth *auth;
 };

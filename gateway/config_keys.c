@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,6 +66,29 @@ static void rg__host(struct rg_conf_parse *p, const struct rg_conf_key *k, void 
 		rg_conf_fail(p, NULL, "expected %s", k->what);
 }
 
+/* host:port, the host an address or a name: what a TCP connect is given. */
+static void rg__host_port(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	const char *s = rg__str(k, obj), *colon = strrchr(s, ':');
+	char *end;
+
+	errno = 0;
+	long port = colon ? strtol(colon + 1, &end, 10) : 0;
+	if (!colon || colon == s || !colon[1] || *end || errno || port < 1 || port > 65535 ||
+	    (s[0] == '[') != (colon[-1] == ']'))
+		rg_conf_fail(p, NULL, "expected %s", k->what);
+}
+
+static void rg__key_prefix(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	const char *s = rg__str(k, obj);
+	size_t n = strlen(s);
+
+	if (n > 64 ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") != n)
+		rg_conf_fail(p, NULL, "expected %s", k->what);
+}
+
 static void rg__readable_file(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
 {
 	const char *file = rg__str(k, obj), *why = NULL;
@@ -76,7 +100,11 @@ static void rg__readable_file(struct rg_conf_parse *p, const struct rg_conf_key 
 		why = "not a regular file";
 	else if (access(file, R_OK))
 		why = strerror(errno);
-	if (why)
+	if (!why)
+		return;
+	if (!strncmp(k->path, "cluster.", 8))
+		rg_conf_fail(p, NULL, "cannot read \"%s\" (%s)", file, why);
+	else
 		rg_conf_fail(p, NULL, "cannot read \"%s\" (%s); make %s", file, why,
 			     strncmp(k->path, "auth.", 5)
 				     ? "a dev certificate with scripts/dev-cert.sh"
@@ -518,6 +546,40 @@ const struct rg_conf_key rg_conf_keys[] = {
 		"is answered `overloaded` (HTTP 503), new connections are refused (HTTP 503, "
 		"WebSocket close 1013) and `/readyz` answers 503. Connections themselves are "
 		"bounded by `max_connections` (docs/OPERATIONS.md, \"Sizing\"); 0: no budget"},
+
+	{.path = "cluster", .type = RG_CONF_OBJECT},
+	{.path = "cluster.redis",
+	 .type = RG_CONF_OBJECT,
+	 .def_doc = "none: one gateway process, rooms in memory",
+	 .doc = "share rooms with every gateway on the same Redis (7 or later): each room's "
+		"messages are ordered and kept in a Redis stream, so a message published on any "
+		"node reaches the subscribers of every node with the same seq, and idempotency "
+		"keys and the epoch are shared ([OPERATIONS.md](OPERATIONS.md#several-gateways))"},
+	{.path = "cluster.redis.address",
+	 .type = RG_CONF_STRING,
+	 .flags = RG_CONF_REQUIRED,
+	 .offset = RG__CONF(redis_address),
+	 .what = "host:port (an IPv4 address, [IPv6] or a host name)",
+	 .check = rg__host_port,
+	 .def_doc = "required in `cluster.redis`",
+	 .doc = "where Redis listens (TCP)"},
+	{.path = "cluster.redis.password_file",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(redis_password_file),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "none: no AUTH",
+	 .doc = "a file holding the password Redis asks for (`requirepass`; one line), sent "
+		"with AUTH on each connection"},
+	{.path = "cluster.redis.key_prefix",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(redis_prefix),
+	 .what = "1..64 characters of A-Z a-z 0-9 _ . : -",
+	 .check = rg__key_prefix,
+	 .def_str = "roomgate:",
+	 .doc = "the start of every key and channel name the gateways use: gateways that share "
+		"rooms share it; other applications (or other clusters) on the same Redis use "
+		"another"},
 
 	{.path = "shutdown", .type = RG_CONF_OBJECT},
 	{.path = "shutdown.drain_ms",

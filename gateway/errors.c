@@ -28,6 +28,7 @@ static const struct {
 	[RG_E_OVERLOADED] = {"overloaded", 503},
 	[RG_E_ROOM_CLOSED] = {"room_closed", 410},
 	[RG_E_CLOSED] = {"closed", 410},
+	[RG_E_UNAVAILABLE] = {"unavailable", 503},
 };
 
 const char *rg_err_code(enum rg_err e)
@@ -63,6 +64,8 @@ const char rg_why_origin[] = "Origin: not the gateway's own, and not in http.all
 const char rg_why_name[] = "name: expected 1..64 bytes, no control characters";
 const char rg_why_depth[] = "nested deeper than limits.max_json_depth";
 const char rg_why_overloaded[] = "the gateway is over its memory budget (limits.memory_mb)";
+const char rg_why_unavailable[] = "the cluster's Redis is unreachable: not published; retry (with "
+				  "the same id or key it is safe)";
 const char rg_why_epoch[] = "epoch: expected 1..16 characters of 0-9 a-z";
 
 enum rg_err rg_err_room(int rc, const char **why)

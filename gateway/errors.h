@@ -29,6 +29,7 @@ enum rg_err {
 	RG_E_OVERLOADED,
 	RG_E_ROOM_CLOSED,
 	RG_E_CLOSED,
+	RG_E_UNAVAILABLE,
 	RG_E_COUNT
 };
 
@@ -56,6 +57,7 @@ extern const char rg_why_name[];           /* a presence name that is not one */
 extern const char rg_why_epoch[];          /* an epoch that is not one */
 extern const char rg_why_depth[];          /* past limits.max_json_depth */
 extern const char rg_why_overloaded[];     /* RG_E_OVERLOADED: over the memory budget */
+extern const char rg_why_unavailable[];    /* RG_E_UNAVAILABLE: the cluster's Redis is down */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOBUFS,
  * -ENOMEM) as

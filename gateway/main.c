@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 
+#include "../engine/redis.h"
 #include "../protocols/server.h"
 
 #include <getopt.h>
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
 		rg_config_free(cfg);
 		return 0;
 	}
-	int rc = rg_server_run(cfg);
+	int rc = rg_server_run(cfg, rg_redis_engine_new);
 	rg_config_free(cfg);
 	return rc ? 1 : 0;
 }

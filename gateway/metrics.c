@@ -166,6 +166,9 @@ char *rg_metrics_text(const struct rg_metrics *m, const struct rg_metrics_state 
 		m->gaps);
 	rg__one(f, "resets_total", "counter", "cursors of another epoch answered with a reset",
 		m->resets);
+	rg__one(f, "cluster_gaps_total", "counter",
+		"messages of the cluster's order a room here never received (cluster.redis)",
+		m->cluster_gaps);
 	rg__by(f, "errors_total", "counter", "error answers, by code (docs/PROTOCOL.md)", "code",
 	       codes, m->errors, RG_E_COUNT);
 	rg__by(f, "refusals_total", "counter", "requests refused by a limit (docs/CONFIG.md)",

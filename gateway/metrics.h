@@ -84,6 +84,7 @@ struct rg_metrics {
 	uint64_t lagged;                 /* connections closed as too slow */
 	uint64_t gaps;                   /* gap notices (messages a subscriber will not get) */
 	uint64_t resets;                 /* cursors of another epoch answered with a reset */
+	uint64_t cluster_gaps;           /* seqs the engine's order skipped here (engine.h) */
 	uint64_t errors[RG_E_COUNT];     /* error answers, by code */
 	uint64_t refusals[RG_LIMIT_KINDS];
 	uint64_t auth_failures[RG_AF_KINDS]; /* credentials refused, by why */

@@ -15,7 +15,7 @@
 #include <utlist.h>
 
 /* RG_EPOCH_LEN characters of 0-9 a-v, random: two starts of the gateway differ. */
-static void rg__new_epoch(char *out)
+void rg_registry_new_epoch(char *out)
 {
 	static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
 	unsigned char r[RG_EPOCH_LEN];
@@ -48,8 +48,18 @@ static int rg__add(struct rg_registry *reg, const char *name, const struct rg_ro
 		room->idle_list = &reg->idle;
 		DL_APPEND2(reg->idle, room, idle_prev, idle_next);
 	}
+	if (reg->engine)
+		reg->engine->ops->room_open(reg->engine, room);
 	*out = room;
 	return 0;
+}
+
+/* Frees a room the hash no longer holds. */
+static void rg__free(struct rg_registry *reg, struct rg_room *room)
+{
+	if (reg->engine)
+		reg->engine->ops->room_close(reg->engine, room);
+	rg_room_free(room);
 }
 
 int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg)
@@ -59,7 +69,7 @@ int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg)
 	memset(reg, 0, sizeof(*reg));
 	reg->cfg = cfg;
 	reg->mem.limit = (uint64_t)cfg->memory_mb << 20;
-	rg__new_epoch(reg->epoch);
+	rg_registry_new_epoch(reg->epoch);
 	for (size_t i = 0; i < cfg->nrooms; i++) {
 		if (cfg->rooms[i].is_pattern)
 			continue;
@@ -77,7 +87,7 @@ void rg_registry_cleanup(struct rg_registry *reg)
 
 	HASH_ITER(hh, reg->rooms, room, tmp) {
 		HASH_DEL(reg->rooms, room);
-		rg_room_free(room);
+		rg__free(reg, room);
 	}
 	reg->nrooms = 0;
 	reg->idle = NULL;
@@ -88,7 +98,7 @@ static void rg__drop(struct rg_registry *reg, struct rg_room *room)
 {
 	DL_DELETE2(reg->idle, room, idle_prev, idle_next);
 	HASH_DEL(reg->rooms, room);
-	rg_room_free(room);
+	rg__free(reg, room);
 	reg->nrooms--;
 }
 
@@ -169,7 +179,7 @@ static void rg__close(struct rg_registry *reg, struct rg_room *room)
 	if (room->idle_list)
 		DL_DELETE2(reg->idle, room, idle_prev, idle_next);
 	HASH_DEL(reg->rooms, room);
-	rg_room_free(room);
+	rg__free(reg, room);
 	reg->nrooms--;
 }
 
@@ -308,6 +318,76 @@ int rg_registry_publish(struct rg_registry *reg, struct rg_room *room, const cha
 {
 	rg_registry_overloaded(reg, room);
 	return rg_room_publish(room, data, len, key, seq);
+}
+
+void rg_registry_set_engine(struct rg_registry *reg, struct rg_engine *engine)
+{
+	struct rg_room *room, *tmp;
+
+	reg->engine = engine;
+	HASH_ITER(hh, reg->rooms, room, tmp)
+		engine->ops->room_open(engine, room);
+}
+
+int rg_registry_ready(const struct rg_registry *reg)
+{
+	return !reg->engine || reg->engine->ops->ready(reg->engine);
+}
+
+int rg_registry_submit(struct rg_registry *reg, struct rg_room *room, const char *data, size_t len,
+		       const char *key, struct rg_pub *p)
+{
+	/* the room grows where the message comes back: refused while that cannot be */
+	if (rg_registry_overloaded(reg, room))
+		return -ENOBUFS;
+	return reg->engine->ops->publish(reg->engine, room, data, len, key, p);
+}
+
+void rg_registry_cancel(struct rg_registry *reg, struct rg_pub *p)
+{
+	if (reg->engine && p->engine_ref)
+		reg->engine->ops->cancel(reg->engine, p);
+}
+
+int rg_registry_deliver(struct rg_registry *reg, struct rg_room *room, uint64_t seq, int64_t ts_ms,
+			const char *data, size_t len, const char *key)
+{
+	uint64_t skipped;
+
+	rg_registry_overloaded(reg, room);
+	int rc = rg_room_apply(room, seq, ts_ms, data, len, key, &skipped);
+	if (skipped) {
+		reg->metrics.cluster_gaps += skipped;
+		rg_warn("room %s: %llu message(s) of the cluster's order never came here; its "
+			"subscribers that were owed them lagged",
+			room->name, (unsigned long long)skipped);
+	}
+	return rc;
+}
+
+int rg_registry_rebase(struct rg_registry *reg, const char *epoch)
+{
+	struct rg_room *room, *tmp;
+	int had = 0;
+
+	memcpy(reg->epoch, epoch, RG_EPOCH_LEN);
+	HASH_ITER(hh, reg->rooms, room, tmp) {
+		if (!room->last_seq)
+			continue;
+		had = 1;
+		rg_room_drop_history(room);
+		room->last_seq = 0;
+		/* owed nothing that is left: lagged, so that each client resumes and is
+		 * told the reset (a cursor of the old epoch) */
+		for (struct rg_sub *sub = room->subs; sub; sub = sub->next) {
+			sub->next_seq = 0;
+			if (sub->lagged)
+				sub->lagged(sub->owner);
+			sub->armed = 1;
+			sub->wake(sub->owner);
+		}
+	}
+	return had;
 }
 
 unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms)

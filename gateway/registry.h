@@ -21,6 +21,7 @@
 #define RG_REGISTRY_H
 
 #include "budget.h"
+#include "engine.h"
 #include "metrics.h"
 #include "room.h"
 
@@ -45,7 +46,11 @@ struct rg_registry {
 	struct rg_metrics metrics;   /* counted by the sessions and transports on it */
 	struct rg_stream *streams;   /* uthash, by token: sessions others may steer (session.c) */
 	struct rg_session *sessions; /* every session on it (session.c; utlist DL_*) */
+	struct rg_engine *engine;    /* or NULL: publishes are in-process (engine.h) */
 };
+
+/* A new epoch, RG_EPOCH_LEN random characters of 0-9 a-v, into out (RG_EPOCH_LEN + 1). */
+void rg_registry_new_epoch(char *out);
 
 /* 0, or -ENOMEM. */
 int rg_registry_init(struct rg_registry *reg, const struct rg_config *cfg);
@@ -107,6 +112,33 @@ int rg_registry_overloaded(struct rg_registry *reg, const struct rg_room *keep);
 /* rg_room_publish, after making way in the budget: the same returns. */
 int rg_registry_publish(struct rg_registry *reg, struct rg_room *room, const char *data, size_t len,
 			const char *key, uint64_t *seq);
+
+/* Puts engine in charge of publishing (engine.h): every room alive now and from now on
+ * is opened in it, and closed in it before it is freed. Once, before any publish; the
+ * caller frees the engine after rg_registry_cleanup. */
+void rg_registry_set_engine(struct rg_registry *reg, struct rg_engine *engine);
+
+/* 1 while publishes are taken: always without an engine, else while it is ready. */
+int rg_registry_ready(const struct rg_registry *reg);
+
+/* With an engine: hands a publish to it (engine.h: 0, and p->done follows; -EAGAIN
+ * unavailable, -ENOMEM), or -ENOBUFS while the gateway is overloaded (the message
+ * would grow the room where it comes back). */
+int rg_registry_submit(struct rg_registry *reg, struct rg_room *room, const char *data, size_t len,
+		       const char *key, struct rg_pub *p);
+/* p->done will not be called (its owner is going). */
+void rg_registry_cancel(struct rg_registry *reg, struct rg_pub *p);
+
+/* A message of room in the engine's order, from this node or another: stored with
+ * its seq and time and delivered (rg_room_apply; the same returns). A gap in the
+ * order is counted in the metrics. */
+int rg_registry_deliver(struct rg_registry *reg, struct rg_room *room, uint64_t seq, int64_t ts_ms,
+			const char *data, size_t len, const char *key);
+
+/* The engine's epoch (RG_EPOCH_LEN characters) becomes the registry's. A room that
+ * held messages of the old one starts over empty, its subscribers lagged. 1 when a
+ * room did, else 0. */
+int rg_registry_rebase(struct rg_registry *reg, const char *epoch);
 
 /* Drops pattern rooms idle since before now_ms - idle_seconds; returns how many. */
 unsigned rg_registry_sweep(struct rg_registry *reg, int64_t now_ms);

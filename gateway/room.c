@@ -150,26 +150,16 @@ static uint32_t rg__trim_plan(const struct rg_room *room, size_t w, size_t *free
 	return n;
 }
 
-int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
-		    uint64_t *seq)
+/* Stores m (the caller's reference) as the room's next message and wakes the
+ * subscribers. force: stored even while the budget is over (a message the engine
+ * already ordered: refusing it here would make a gap). 0, -ENOBUFS, -ENOMEM (m is
+ * dropped then). */
+static int rg__store(struct rg_room *room, struct rg_msg *m, int force)
 {
-	if (key) {
-		struct rg_msg *seen;
-		HASH_FIND_STR(room->keys, key, seen);
-		if (seen) {
-			if (seen->data_len != len || memcmp(seen->data, data, len))
-				return -EEXIST;
-			*seq = seen->seq;
-			return 1;
-		}
-	}
-	uint64_t s = room->last_seq + 1, first = rg_room_first_seq(room);
-	struct rg_msg *m = rg_msg_new(room->name, room->epoch, s, rg_now_ms(), data, len, key);
-	if (!m)
-		return -ENOMEM;
+	uint64_t s = m->seq, first = rg_room_first_seq(room);
 	size_t freed = 0;
 	uint32_t drop = rg__trim_plan(room, rg_msg_weight(m), room->mem ? &freed : NULL);
-	if (rg_budget_over(room->mem) && freed < rg_budget_size(m)) {
+	if (!force && rg_budget_over(room->mem) && freed < rg_budget_size(m)) {
 		rg_msg_unref(m);
 		return -ENOBUFS;
 	}
@@ -207,8 +197,56 @@ int rg_room_publish(struct rg_room *room, const char *data, size_t len, const ch
 			sub->wake(sub->owner);
 		}
 	}
-	*seq = s;
 	return 0;
+}
+
+int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
+		    uint64_t *seq)
+{
+	if (key) {
+		struct rg_msg *seen;
+		HASH_FIND_STR(room->keys, key, seen);
+		if (seen) {
+			if (seen->data_len != len || memcmp(seen->data, data, len))
+				return -EEXIST;
+			*seq = seen->seq;
+			return 1;
+		}
+	}
+	uint64_t s = room->last_seq + 1;
+	struct rg_msg *m = rg_msg_new(room->name, room->epoch, s, rg_now_ms(), data, len, key);
+	if (!m)
+		return -ENOMEM;
+	int rc = rg__store(room, m, 0);
+	if (!rc)
+		*seq = s;
+	return rc;
+}
+
+int rg_room_apply(struct rg_room *room, uint64_t seq, int64_t ts_ms, const char *data, size_t len,
+		  const char *key, uint64_t *skipped)
+{
+	*skipped = 0;
+	if (seq <= room->last_seq)
+		return 1;
+	if (seq > room->last_seq + 1) {
+		/* Stored seqs are contiguous: what this room holds goes, and a subscriber
+		 * that was owed a message in between finds it lagged. A room that has
+		 * received nothing yet only learns where the order is: its subscribers
+		 * joined at the live end, which is here. */
+		if (room->last_seq)
+			*skipped = seq - room->last_seq - 1;
+		else
+			for (struct rg_sub *sub = room->subs; sub; sub = sub->next)
+				if (sub->next_seq < seq)
+					sub->next_seq = seq;
+		rg_room_drop_history(room);
+		room->last_seq = seq - 1;
+	}
+	struct rg_msg *m = rg_msg_new(room->name, room->epoch, seq, ts_ms, data, len, key);
+	if (!m)
+		return -ENOMEM;
+	return rg__store(room, m, 1);
 }
 
 void rg_sub_attach(struct rg_sub *sub, struct rg_room *room, rg_wake_fn wake, void *owner)

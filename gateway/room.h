@@ -86,6 +86,13 @@ void rg_room_free(struct rg_room *room);
 int rg_room_publish(struct rg_room *room, const char *data, size_t len, const char *key,
 		    uint64_t *seq);
 
+/* Stores a message the engine ordered (engine.h) with its seq and time: the room's
+ * next one, or past a gap (*skipped: how many seqs it never had; their subscribers
+ * lagged), stored even while the budget is over. 0 (stored), 1 (seq is not past the
+ * last: had already), -ENOMEM. */
+int rg_room_apply(struct rg_room *room, uint64_t seq, int64_t ts_ms, const char *data, size_t len,
+		  const char *key, uint64_t *skipped);
+
 /* The oldest seq of the room's history, its last `history` messages within its last
  * `history_bytes` (the newest always is): what history queries and resuming reach back
  * to (last_seq + 1 when empty). */

@@ -184,6 +184,16 @@ static void rg__sub_lagged(void *owner)
 		}
 }
 
+/* A publish the engine has not answered: the answer goes to the client when it
+ * does. The room and id are copies: the room may be swept meanwhile. */
+struct rg_session_pub {
+	struct rg_pub pub; /* first: done gets it */
+	struct rg_session *s;
+	struct rg_session_pub *prev, *next;
+	char room[RG_ROOM_NAME_MAX + 1];
+	char id[RG_ID_MAX + 1];
+};
+
 void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_format fmt,
 		     rg_wake_fn wake, void *owner)
 {
@@ -201,7 +211,7 @@ void rg_session_init(struct rg_session *s, struct rg_registry *reg, enum rg_form
 
 int rg_session_paused(const struct rg_session *s)
 {
-	return s->ans_bytes >= RG_SESSION_PAUSE_BYTES;
+	return s->ans_bytes >= RG_SESSION_PAUSE_BYTES || s->npubs >= RG_SESSION_PUBS_MAX;
 }
 
 /* Queues obj (consumed) as an answer, with the client's id when it gave one. */
@@ -560,6 +570,13 @@ void rg_session_cleanup(struct rg_session *s)
 		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, s->stream);
 		s->stream = NULL;
 	}
+	while (s->pubs) {
+		struct rg_session_pub *sp = s->pubs;
+		rg_registry_cancel(s->reg, &sp->pub);
+		DL_DELETE(s->pubs, sp);
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, sp);
+	}
+	s->npubs = 0;
 	while (s->subs)
 		rg__drop(s, s->subs);
 	while (s->ans_head) {
@@ -777,6 +794,46 @@ static int rg__leave(struct rg_session *s, const struct rg_request *req)
 	return rg__answer(s, json_pack("{s:s, s:s}", "type", "left", "room", req->room), req->id);
 }
 
+/* The answer to a publish of room (rg_registry_publish's or the engine's rc): its
+ * ack, or why it was refused. */
+static int rg__published(struct rg_session *s, const char *room, int r, uint64_t seq,
+			 const char *id)
+{
+	if (r == -EEXIST)
+		return rg__error(s, RG_E_CONFLICT,
+				 "id: this room stored another message under this id", id);
+	if (r == -ENOBUFS) {
+		rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", RG_E_OVERLOADED);
+		return rg__error(s, RG_E_OVERLOADED, rg_why_overloaded, id);
+	}
+	if (r == -EAGAIN)
+		return rg__error(s, RG_E_UNAVAILABLE, rg_why_unavailable, id);
+	if (r < 0)
+		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, id);
+	if (r == 0)
+		s->reg->metrics.publishes[RG_TR_WS]++;
+	json_t *ack =
+		json_pack("{s:s, s:s, s:I}", "type", "ack", "room", room, "seq", (json_int_t)seq);
+	if (ack && r == 1 && json_object_set_new(ack, "duplicate", json_true()))
+		ack = (json_decref(ack), NULL);
+	return rg__answer(s, ack, id);
+}
+
+static void rg__pub_done(struct rg_pub *p, int rc, uint64_t seq)
+{
+	struct rg_session_pub *sp = (struct rg_session_pub *)p;
+	struct rg_session *s = sp->s;
+
+	DL_DELETE(s->pubs, sp);
+	s->npubs--;
+	/* an answer that cannot be queued leaves the client waiting: it is closed
+	 * instead, and retries with the same id */
+	if (rg__published(s, sp->room, rc, seq, sp->id))
+		rg__doom(s);
+	rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, sp);
+	s->wake(s->owner);
+}
+
 static int rg__publish(struct rg_session *s, const struct rg_request *req)
 {
 	struct rg_session_sub *ss = rg_session_joined(s, req->room, req->room_len);
@@ -813,24 +870,27 @@ static int rg__publish(struct rg_session *s, const struct rg_request *req)
 						req->id);
 		}
 	}
-	int r = rg_registry_publish(s->reg, ss->sub.room, req->data, req->data_len,
-				    req->id[0] ? req->id : NULL, &seq);
-	if (r == -EEXIST)
-		return rg__error(s, RG_E_CONFLICT,
-				 "id: this room stored another message under this id", req->id);
-	if (r == -ENOBUFS) {
-		rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", RG_E_OVERLOADED);
-		return rg__error(s, RG_E_OVERLOADED, rg_why_overloaded, req->id);
+	struct rg_room *room = ss->sub.room;
+	const char *id = req->id[0] ? req->id : NULL;
+	if (!s->reg->engine) {
+		int r = rg_registry_publish(s->reg, room, req->data, req->data_len, id, &seq);
+		return rg__published(s, room->name, r, seq, req->id);
 	}
-	if (r < 0)
+	struct rg_session_pub *sp = rg_budget_calloc(&s->reg->mem, RG_MEM_SESSIONS, 1, sizeof(*sp));
+	if (!sp)
 		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, req->id);
-	if (r == 0)
-		s->reg->metrics.publishes[RG_TR_WS]++;
-	json_t *ack = json_pack("{s:s, s:s, s:I}", "type", "ack", "room", req->room, "seq",
-				(json_int_t)seq);
-	if (ack && r == 1 && json_object_set_new(ack, "duplicate", json_true()))
-		ack = (json_decref(ack), NULL);
-	return rg__answer(s, ack, req->id);
+	sp->pub.done = rg__pub_done;
+	sp->s = s;
+	memcpy(sp->room, room->name, strlen(room->name) + 1);
+	memcpy(sp->id, req->id, sizeof(sp->id));
+	int r = rg_registry_submit(s->reg, room, req->data, req->data_len, id, &sp->pub);
+	if (r) {
+		rg_budget_free(&s->reg->mem, RG_MEM_SESSIONS, sp);
+		return rg__published(s, room->name, r, 0, req->id);
+	}
+	DL_APPEND(s->pubs, sp);
+	s->npubs++;
+	return 0;
 }
 
 static int rg__history(struct rg_session *s, const struct rg_request *req)

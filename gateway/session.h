@@ -83,7 +83,15 @@ struct rg_session {
 	 * (valid while the session is subscribed to it), or "" when its answers went past
 	 * the budget; NULL before */
 	const char *lagged;
+	/* publishes the engine has not answered yet, oldest first (utlist DL_*): each is
+	 * answered when it is, in order; cancelled at cleanup */
+	struct rg_session_pub *pubs;
+	unsigned npubs;
 };
+
+/* Publishes one connection may have waiting for the engine's answer: past it, the
+ * connection is paused (rg_session_paused) until one is answered. */
+#define RG_SESSION_PUBS_MAX 64
 
 /* Fill flags. */
 #define RG_FILL_MORE   1 /* more is pending: ask for another write */

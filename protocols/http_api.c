@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct rg__wait;
+
 struct pss__rg_api {
 	struct rg_http_reply reply;
 	/* The publish target while its body arrives, by name: a pattern room may be
@@ -29,6 +31,7 @@ struct pss__rg_api {
 	int refused;               /* answered already; ignore the rest of the body */
 	int batch;                 /* POST /messages: its body is a batch, published by caller */
 	struct rg_identity caller; /* of a batch, while its body arrives */
+	struct rg__wait *wait;     /* publishes the engine has yet to answer, or NULL */
 };
 
 static int rg__refuse(struct lws *wsi, struct pss__rg_api *pss, enum rg_err err, const char *why,
@@ -418,36 +421,108 @@ static int rg__batch_start(struct rg_srv *srv, struct lws *wsi, struct pss__rg_a
 	return rc;
 }
 
-/* One item of a batch, judged and published as POST /rooms/{room}/messages would be:
- * its result, {"room", "seq"[, "duplicate"]} or {"room", "error": {"code", "message"}}. */
-static json_t *rg__batch_item(struct rg_srv *srv, struct lws *wsi, const struct rg_identity *id,
-			      const struct rg_batch_item *it)
+/* A publish handed to the engine (cluster.redis) and not yet answered, one per item
+ * of a batch: the request is answered from its writeable once none is left. */
+struct rg__inflight {
+	struct rg_pub pub; /* first: done gets it */
+	struct rg__wait *w;
+	size_t i; /* its result's place */
+	char room[RG_ROOM_NAME_MAX + 1];
+};
+
+struct rg__wait {
+	struct lws *wsi;
+	int batch;
+	size_t pending;
+	json_t *results; /* a batch's, in order; a placeholder where one is pending */
+	int rc;          /* a single publish's answer */
+	uint64_t seq;
+	size_t n;
+	struct rg__inflight items[];
+};
+
+/* The result of a refused batch item: {"room", "error": {"code", "message"}}. */
+static json_t *rg__batch_refused(struct rg_srv *srv, const char *room, enum rg_err err,
+				 const char *why, uint32_t retry)
+{
+	srv->reg.metrics.errors[err]++;
+	json_t *e = json_pack("{s:s,s:{s:s,s:s}}", "room", room, "error", "code", rg_err_code(err),
+			      "message", why);
+	if (e && err == RG_E_RATE_LIMITED)
+		json_object_set_new(e, "retry_after_ms", json_integer(retry));
+	return e;
+}
+
+/* A publish's outcome (rg_registry_publish's, or the engine's rc) as the error it is
+ * answered with: 1 and *err, *why; 0 when it was stored or a duplicate. */
+static int rg__publish_error(int rc, int batch, enum rg_err *err, const char **why)
+{
+	if (rc >= 0)
+		return 0;
+	switch (rc) {
+	case -EEXIST:
+		*err = RG_E_CONFLICT;
+		*why = batch ? "key: this room stored another message under this key"
+			     : "Idempotency-Key: this room stored another message under this key";
+		break;
+	case -ENOBUFS:
+		*err = RG_E_OVERLOADED;
+		*why = rg_why_overloaded;
+		break;
+	case -EAGAIN:
+		*err = RG_E_UNAVAILABLE;
+		*why = rg_why_unavailable;
+		break;
+	default:
+		*err = RG_E_INTERNAL;
+		*why = rg_why_nomem;
+	}
+	return 1;
+}
+
+/* A batch item's result once published: {"room", "seq"[, "duplicate"]}, or refused. */
+static json_t *rg__batch_result(struct rg_srv *srv, const char *room, int rc, uint64_t seq)
+{
+	enum rg_err err;
+	const char *why;
+
+	if (rg__publish_error(rc, 1, &err, &why))
+		return rg__batch_refused(srv, room, err, why, 0);
+	if (rc == 0)
+		srv->reg.metrics.publishes[RG_TR_HTTP]++;
+	json_t *ok = json_pack("{s:s,s:I}", "room", room, "seq", (json_int_t)seq);
+	if (ok && rc == 1)
+		json_object_set_new(ok, "duplicate", json_true());
+	return ok;
+}
+
+/* One item of a batch, judged as POST /rooms/{room}/messages would be: NULL with its
+ * room in *room when it may be published, else the result refusing it. */
+static json_t *rg__batch_judge(struct rg_srv *srv, struct lws *wsi, const struct rg_identity *id,
+			       const struct rg_batch_item *it, struct rg_room **room)
 {
 	const struct rg_room_conf *conf = rg_registry_conf_for(&srv->reg, it->room, it->room_len);
 	struct rg_peer *peer = id->server ? NULL : rg_conn_peer(wsi);
 	struct rg_conn *c = rg_conn_of(wsi);
-	struct rg_room *room;
 	uint32_t retry = 0;
-	enum rg_err err;
 	const char *why, *limit = NULL;
-	uint64_t seq;
 	int rc;
 
 	if (!conf) {
-		err = rg_err_room(-ENOENT, &why);
-		goto fail;
+		enum rg_err err = rg_err_room(-ENOENT, &why);
+		return rg__batch_refused(srv, it->room, err, why, 0);
 	}
-	if (!rg_auth_room_allows(id, RG_ACT_PUBLISH, conf, it->room, &why)) {
-		err = id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN : RG_E_UNAUTHORIZED;
-		goto fail;
-	}
+	if (!rg_auth_room_allows(id, RG_ACT_PUBLISH, conf, it->room, &why))
+		return rg__batch_refused(srv, it->room,
+					 id->authenticated || !srv->cfg->auth ? RG_E_FORBIDDEN
+									      : RG_E_UNAUTHORIZED,
+					 why, 0);
 	enum rg_limit k = RG_LIMIT_PUBLISH_RATE;
 	if (peer && !rg_bucket_take(&peer->publishes, srv->cfg->publish_rate_per_address,
 				    rg_mono_us(), &retry)) {
 		why = "publishing faster than limits.publish_rate_per_address allows";
 		limit = "limits.publish_rate_per_address";
-	} else if (peer &&
-		   rg_registry_get(&srv->reg, it->room, it->room_len, 0, &room) == -ENOENT &&
+	} else if (peer && rg_registry_get(&srv->reg, it->room, it->room_len, 0, room) == -ENOENT &&
 		   !rg_bucket_take_per(&peer->rooms, srv->cfg->room_rate_per_address,
 				       RG_ROOMS_PERIOD_US, rg_mono_us(), &retry)) {
 		k = RG_LIMIT_ROOM_RATE;
@@ -455,49 +530,93 @@ static json_t *rg__batch_item(struct rg_srv *srv, struct lws *wsi, const struct 
 		limit = "limits.room_creation_rate_per_address";
 	}
 	if (limit) {
-		err = RG_E_RATE_LIMITED;
 		rg_limit_log(srv->reg.metrics.refusals, c ? c->peer : NULL, NULL, k, c ? c->id : 0,
-			     limit, rg_err_code(err));
-		goto fail;
+			     limit, rg_err_code(RG_E_RATE_LIMITED));
+		return rg__batch_refused(srv, it->room, RG_E_RATE_LIMITED, why, retry);
 	}
-	rc = rg_registry_get(&srv->reg, it->room, it->room_len, 1, &room);
+	rc = rg_registry_get(&srv->reg, it->room, it->room_len, 1, room);
 	if (rc) {
-		err = rg_err_room(rc, &why);
-		goto fail;
+		enum rg_err err = rg_err_room(rc, &why);
+		return rg__batch_refused(srv, it->room, err, why, 0);
 	}
-	rc = rg_registry_publish(&srv->reg, room, it->data, it->data_len,
-				 it->key[0] ? it->key : NULL, &seq);
-	if (rc == -EEXIST) {
-		err = RG_E_CONFLICT;
-		why = "key: this room stored another message under this key";
-		goto fail;
-	}
-	if (rc == -ENOBUFS) {
-		err = RG_E_OVERLOADED;
-		why = rg_why_overloaded;
-		goto fail;
-	}
-	if (rc < 0) {
-		err = RG_E_INTERNAL;
-		why = rg_why_nomem;
-		goto fail;
-	}
-	if (rc == 0)
-		srv->reg.metrics.publishes[RG_TR_HTTP]++;
-	json_t *ok = json_pack("{s:s,s:I}", "room", room->name, "seq", (json_int_t)seq);
-	if (ok && rc == 1)
-		json_object_set_new(ok, "duplicate", json_true());
-	return ok;
-fail:
-	srv->reg.metrics.errors[err]++;
-	json_t *e = json_pack("{s:s,s:{s:s,s:s}}", "room", it->room, "error", "code",
-			      rg_err_code(err), "message", why);
-	if (e && err == RG_E_RATE_LIMITED)
-		json_object_set_new(e, "retry_after_ms", json_integer(retry));
-	return e;
+	return NULL;
 }
 
-/* POST /messages, its body complete: every item judged and published in order. */
+/* Cancels what w still waits for, and frees it. */
+static void rg__wait_free(struct rg_srv *srv, struct rg__wait *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		rg_registry_cancel(&srv->reg, &w->items[i].pub);
+	json_decref(w->results);
+	rg_budget_free(&srv->reg.mem, RG_MEM_SESSIONS, w);
+}
+
+static void rg__wait_done(struct rg_pub *p, int rc, uint64_t seq)
+{
+	struct rg__inflight *f = (struct rg__inflight *)p;
+	struct rg__wait *w = f->w;
+	struct rg_srv *srv = rg_srv_of(w->wsi);
+
+	if (w->batch)
+		json_array_set_new(w->results, f->i, rg__batch_result(srv, f->room, rc, seq));
+	else {
+		w->rc = rc;
+		w->seq = seq;
+	}
+	if (!--w->pending)
+		lws_callback_on_writable(w->wsi);
+}
+
+/* A wait for n publishes of the request on wsi: NULL when out of memory. */
+static struct rg__wait *rg__wait_new(struct rg_srv *srv, struct lws *wsi, size_t n, int batch)
+{
+	struct rg__wait *w = rg_budget_calloc(&srv->reg.mem, RG_MEM_SESSIONS, 1,
+					      sizeof(*w) + n * sizeof(w->items[0]));
+
+	if (!w)
+		return NULL;
+	w->wsi = wsi;
+	w->batch = batch;
+	for (size_t i = 0; i < n; i++) {
+		w->items[i].pub.done = rg__wait_done;
+		w->items[i].w = w;
+		w->items[i].i = i;
+	}
+	return w;
+}
+
+/* Hands a publish to the engine as w's next item: 0 (pending), or its refusal. */
+static int rg__wait_submit(struct rg_srv *srv, struct rg__wait *w, struct rg_room *room,
+			   const char *data, size_t len, const char *key)
+{
+	struct rg__inflight *f = &w->items[w->n];
+	int rc = rg_registry_submit(&srv->reg, room, data, len, key, &f->pub);
+
+	if (rc)
+		return rc;
+	memcpy(f->room, room->name, strlen(room->name) + 1);
+	w->n++;
+	w->pending++;
+	return 0;
+}
+
+static int rg__batch_answer(struct lws *wsi, struct pss__rg_api *pss, json_t *results)
+{
+	json_t *answer = json_pack("{s:O}", "results", results);
+	char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+	int rc = text ? rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text),
+					   NULL)
+		      : rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
+
+	json_decref(answer);
+	free(text);
+	return rc;
+}
+
+/* POST /messages, its body complete: every item judged and published in order. With
+ * an engine, the answer waits for every item's (pss->wait). */
 static int rg__batch_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	const struct rg_batch_limits lim = {.max_items = srv->cfg->max_batch_messages,
@@ -506,7 +625,7 @@ static int rg__batch_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 	struct rg_batch b;
 	enum rg_err err;
 	const char *why;
-	char *text = NULL;
+	struct rg__wait *w = NULL;
 	int rc = rg_batch_parse(pss->body ? pss->body : "", pss->body_len, &lim, &b, &err, &why);
 
 	rg__body_free(srv, pss);
@@ -514,17 +633,46 @@ static int rg__batch_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_ap
 		rc = rg__refuse(wsi, pss, err, why, NULL, 0);
 		goto out;
 	}
-	json_t *results = json_array(), *answer = json_pack("{s:o}", "results", results);
-	for (size_t i = 0; results && i < b.n; i++)
-		if (json_array_append_new(results,
-					  rg__batch_item(srv, wsi, &pss->caller, &b.items[i])))
-			break;
-	if (answer && json_array_size(results) == b.n)
-		text = json_dumps(answer, JSON_COMPACT);
-	json_decref(answer);
-	rc = text ? rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, text, strlen(text), NULL)
-		  : rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
-	free(text);
+	json_t *results = json_array();
+	if (srv->reg.engine && !(w = rg__wait_new(srv, wsi, b.n, 1))) {
+		json_decref(results);
+		results = NULL;
+	}
+	for (size_t i = 0; results && i < b.n; i++) {
+		const struct rg_batch_item *it = &b.items[i];
+		const char *key = it->key[0] ? it->key : NULL;
+		struct rg_room *room;
+		json_t *r = rg__batch_judge(srv, wsi, &pss->caller, it, &room);
+		uint64_t seq = 0;
+		if (!r && w) {
+			size_t at = w->n;
+			rc = rg__wait_submit(srv, w, room, it->data, it->data_len, key);
+			if (!rc) {
+				w->items[at].i = i;
+				r = json_null();
+			}
+		} else if (!r)
+			rc = rg_registry_publish(&srv->reg, room, it->data, it->data_len, key,
+						 &seq);
+		if (!r)
+			r = rg__batch_result(srv, room->name, rc, seq);
+		if (json_array_append_new(results, r)) {
+			json_decref(results);
+			results = NULL;
+		}
+	}
+	if (!results) {
+		rg__wait_free(srv, w);
+		rc = rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
+	} else if (w && w->pending) {
+		w->results = results;
+		pss->wait = w;
+		rc = 0;
+	} else {
+		rg__wait_free(srv, w);
+		rc = rg__batch_answer(wsi, pss, results);
+		json_decref(results);
+	}
 out:
 	rg_batch_clear(&b);
 	rg_identity_clear(&pss->caller);
@@ -532,14 +680,57 @@ out:
 	return rc;
 }
 
+/* The answer to POST /rooms/{room}/messages: 201 with the seq, 200 for a repeated key
+ * (the original seq), or the refusal. */
+static int rg__published(struct lws *wsi, struct pss__rg_api *pss, const char *room, int rc,
+			 uint64_t seq)
+{
+	struct rg_srv *srv = rg_srv_of(wsi);
+	char out[64 + RG_ROOM_NAME_MAX];
+	enum rg_err err;
+	const char *why;
+
+	pss->room_len = 0;
+	if (rg__publish_error(rc, 0, &err, &why)) {
+		if (rc == -ENOBUFS)
+			return rg__refuse_limit(wsi, pss, RG_LIMIT_MEMORY, "limits.memory_mb", err,
+						why, 0);
+		return rg__refuse(wsi, pss, err, why, NULL, 0);
+	}
+	if (rc == 0)
+		srv->reg.metrics.publishes[RG_TR_HTTP]++;
+	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu%s}", room,
+			 (unsigned long long)seq, rc == 1 ? ",\"duplicate\":true" : "");
+	return rg_http_reply_json(wsi, &pss->reply, rc == 1 ? 200 : 201, out, (size_t)n, NULL);
+}
+
+/* From HTTP_WRITEABLE: the engine answered every publish the request waits for. 1 and
+ * the callback's return value in *ret when it did, else 0. */
+static int rg__wait_answer(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss, int *ret)
+{
+	struct rg__wait *w = pss->wait;
+
+	if (!w || w->pending)
+		return 0;
+	pss->wait = NULL;
+	*ret = w->batch ? rg__batch_answer(wsi, pss, w->results)
+			: rg__published(wsi, pss, w->items[0].room, w->rc, w->seq);
+	rg__wait_free(srv, w);
+	if (*ret)
+		*ret = -1;
+	else if (!rg_http_reply_flush(wsi, &pss->reply, ret))
+		*ret = 0; /* HTTP/2: the body follows on the next writeable */
+	return 1;
+}
+
 static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	struct rg_room *room;
-	char *data, out[64 + RG_ROOM_NAME_MAX];
+	char *data;
 	size_t dlen;
 	enum rg_err err;
 	const char *why;
-	uint64_t seq;
+	uint64_t seq = 0;
 
 	if (pss->refused || (!pss->room_len && !pss->stream[0] && !pss->batch))
 		return 0;
@@ -561,33 +752,32 @@ static int rg__body_done(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api
 		free(data);
 		return rg__refuse_room(wsi, pss, rc, 0);
 	}
-	rc = rg_registry_publish(&srv->reg, room, data, dlen, pss->key[0] ? pss->key : NULL, &seq);
+	const char *key = pss->key[0] ? pss->key : NULL;
+	if (!srv->reg.engine) {
+		rc = rg_registry_publish(&srv->reg, room, data, dlen, key, &seq);
+		free(data);
+		return rg__published(wsi, pss, room->name, rc, seq);
+	}
+	struct rg__wait *w = rg__wait_new(srv, wsi, 1, 0);
+	rc = w ? rg__wait_submit(srv, w, room, data, dlen, key) : -ENOMEM;
 	free(data);
-	if (rc == -EEXIST)
-		return rg__refuse(
-			wsi, pss, RG_E_CONFLICT,
-			"Idempotency-Key: this room stored another message under this key", NULL,
-			0);
-	if (rc == -ENOBUFS)
-		return rg__refuse_limit(wsi, pss, RG_LIMIT_MEMORY, "limits.memory_mb",
-					RG_E_OVERLOADED, rg_why_overloaded, 0);
-	if (rc < 0)
-		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
-	if (rc == 0)
-		srv->reg.metrics.publishes[RG_TR_HTTP]++;
-	/* a repeated key is answered with the original seq, 200 instead of 201 */
-	int n = snprintf(out, sizeof(out), "{\"room\":\"%s\",\"seq\":%llu%s}", room->name,
-			 (unsigned long long)seq, rc == 1 ? ",\"duplicate\":true" : "");
+	if (rc) {
+		rg__wait_free(srv, w);
+		return rg__published(wsi, pss, room->name, rc, 0);
+	}
 	pss->room_len = 0;
-	return rg_http_reply_json(wsi, &pss->reply, rc == 1 ? 200 : 201, out, (size_t)n, NULL);
+	pss->wait = w;
+	return 0;
 }
 
-/* GET /readyz: 200 while the gateway takes new work; 503 while it stops, or while it
- * is over its memory budget. */
+/* GET /readyz: 200 while the gateway takes new work; 503 while it stops, while it
+ * cannot reach the Redis it shares rooms through, or while it is over its memory
+ * budget. */
 static int rg__readyz(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *pss)
 {
 	const struct rg_budget *mem = &srv->reg.mem;
 	const char *status = srv->stopping                             ? "stopping"
+			     : !rg_registry_ready(&srv->reg)           ? "unavailable"
 			     : rg_registry_overloaded(&srv->reg, NULL) ? "overloaded"
 								       : "ready";
 	char out[160];
@@ -789,6 +979,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return rg_http_reply_flush(wsi, &pss->reply, &ret) ? ret : 0;
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (rg__wait_answer(srv, wsi, pss, &ret))
+			return ret;
 		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
 			return ret;
 		return 0;
@@ -798,6 +990,8 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (pss) {
 			rg_http_reply_clear(&pss->reply);
 			rg__body_free(srv, pss);
+			rg__wait_free(srv, pss->wait);
+			pss->wait = NULL;
 			pss->room_len = 0;
 			pss->stream[0] = '\0';
 			if (pss->batch)

@@ -33,6 +33,10 @@ static const char *rg__needs_restart(const struct rg_config *boot, const struct 
 	}
 	if (!rg__same(boot->web_root, cfg->web_root))
 		return "http.web_root";
+	if (!rg__same(boot->redis_address, cfg->redis_address) ||
+	    !rg__same(boot->redis_password_file, cfg->redis_password_file) ||
+	    !rg__same(boot->redis_prefix, cfg->redis_prefix))
+		return "cluster.redis";
 	if (boot->handshake_seconds != cfg->handshake_seconds)
 		return "limits.handshake_seconds";
 	if (boot->max_header_bytes != cfg->max_header_bytes)

@@ -426,9 +426,10 @@ static void rg__drain(struct rg__server *s)
 	ev_timer_stop(l->ev, &l->drain);
 }
 
-int rg_server_run(const struct rg_config *cfg)
+int rg_server_run(const struct rg_config *cfg, rg_engine_new_fn engine_new)
 {
 	struct rg__server *s = calloc(1, sizeof(*s));
+	struct rg_engine *engine = NULL;
 	int rc = -1;
 
 	rg_srv_log_set(cfg);
@@ -451,7 +452,15 @@ int rg_server_run(const struct rg_config *cfg)
 		goto out;
 	}
 	rg__protocols(s);
-	if (rg__context(s) || rg__listeners(s) || rg_reload_start(&s->reload))
+	if (rg__context(s))
+		goto out;
+	if (cfg->redis_address) {
+		engine = engine_new(s->loop.ev, &s->srv.reg, cfg);
+		if (!engine)
+			goto out;
+		rg_registry_set_engine(&s->srv.reg, engine);
+	}
+	if (rg__listeners(s) || rg_reload_start(&s->reload))
 		goto out;
 	rg__serve(s);
 	rg__drain(s);
@@ -462,6 +471,11 @@ out:
 		lws_sul_cancel(&s->tick.sul);
 		lws_sul_cancel(&s->loop.heartbeat);
 		lws_context_destroy(s->ctx);
+	}
+	/* after every connection (each cancelled what it had in flight), before the loop */
+	if (engine) {
+		s->srv.reg.engine = NULL;
+		engine->ops->free(engine);
 	}
 	if (s->loop.ev) {
 		ev_signal_stop(s->loop.ev, &s->loop.sigint);

@@ -7,8 +7,11 @@
 #define RG_SERVER_H
 
 #include "../gateway/config.h"
+#include "../gateway/engine.h"
 
-/* 0 after a clean shutdown, -1 when the server could not start (reason logged). */
-int rg_server_run(const struct rg_config *cfg);
+/* 0 after a clean shutdown, -1 when the server could not start (reason logged).
+ * engine_new makes the engine when cfg shares rooms with other gateways
+ * (cluster.redis), on the server's loop; the server frees it. */
+int rg_server_run(const struct rg_config *cfg, rg_engine_new_fn engine_new);
 
 #endif

@@ -4,9 +4,9 @@
 # libwebsockets is not among them: scripts/lws.sh builds it from Debian's source package
 # (dpkg-dev for apt-get source; libssl-dev, libev-dev, libcap-dev, zlib1g-dev for lws).
 set -eu
-pkgs="build-essential cmake pkg-config dpkg-dev libev-dev libssl-dev libcap-dev zlib1g-dev libjansson-dev uthash-dev openssl"
+pkgs="build-essential cmake pkg-config dpkg-dev libev-dev libssl-dev libcap-dev zlib1g-dev libjansson-dev uthash-dev libhiredis-dev openssl"
 if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs python3 python3-websockets python3-h2 python3-jwt python3-cryptography curl sslscan chromium clang clang-format iproute2 util-linux prometheus jq"
+	pkgs="$pkgs python3 python3-websockets python3-h2 python3-jwt python3-cryptography curl sslscan chromium clang clang-format iproute2 util-linux prometheus jq redis-server"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi

@@ -1,9 +1,11 @@
 """The layering of the tree, checked from the compiler's own dependency output (-M for
 every source, with the exact flags of the build's compile_commands.json):
 
-- gateway/ is the transport-agnostic core: no libwebsockets or libev header, nothing
-  from protocols/. gateway/main.c, the composition root, is the one exception: it may
-  include protocols/server.h.
+- gateway/ is the transport-agnostic core: no libwebsockets, libev or hiredis header,
+  nothing from protocols/ or engine/. gateway/main.c, the composition root, is the one
+  exception: it may include protocols/server.h and engine/redis.h.
+- engine/ (the Redis engine) sees the core and its own headers, libev and hiredis:
+  nothing from protocols/, no libwebsockets.
 - protocols/: a protocol (ws_chat, sse, http_api, static_files) includes from
   protocols/ only its own header and the shared server headers (srv.h, http_reply.h,
   credentials.h, access.h);
@@ -63,13 +65,19 @@ def check(src, files):
         base = os.path.basename(f)
         is_lws = "libwebsockets" in f or base in ("lws_config.h", "libwebsockets.h")
         if top == "gateway":
-            if r.startswith("protocols/") and not (name == "main.c" and r == "protocols/server.h"):
+            if (r.startswith("protocols/") or r.startswith("engine/")) and not (
+                    name == "main.c" and r in ("protocols/server.h", "engine/redis.h")):
                 problems.append(f"{src_rel} includes {r}")
+            if "hiredis" in f:
+                problems.append(f"{src_rel} includes hiredis ({f})")
             if (is_lws or base == "ev.h") and name != "main.c":
                 what = "libev" if base == "ev.h" else "libwebsockets"
                 line = f"{src_rel} includes {what} ({f})"
                 if not any(p.startswith(f"{src_rel} includes {what} ") for p in problems):
                     problems.append(line)
+        elif top == "engine":
+            if r.startswith("protocols/") or is_lws:
+                problems.append(f"{src_rel} includes {r}")
         elif top == "protocols" and stem in PROTOCOLS:
             if r.startswith("protocols/") and base not in SHARED and base != stem + ".h":
                 problems.append(f"{src_rel} includes {r}")
@@ -88,7 +96,7 @@ def main():
     checked, problems = 0, []
     for e in entries:
         src = os.path.normpath(os.path.join(e["directory"], e["file"]))
-        if rel(src).split(os.sep)[0] not in ("gateway", "protocols"):
+        if rel(src).split(os.sep)[0] not in ("gateway", "protocols", "engine"):
             continue
         checked += 1
         problems += check(src, deps(e))

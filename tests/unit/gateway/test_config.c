@@ -210,6 +210,36 @@ static const struct {
 	 "digits), as `sha256sum` prints it\n"},
 	{"{" LISTEN "," ROOMS ",\"auth\":{\"leeway_seconds\":601}}",
 	 "t.json: auth.leeway_seconds: expected an integer 0..600\n"},
+	/* cluster.redis (docs/OPERATIONS.md, "Several gateways") */
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{}}}",
+	 "t.json: cluster.redis.address: missing, expected host:port (an IPv4 address, [IPv6] "
+	 "or a host name)\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":\"127.0.0.1:6379\"}}",
+	 "t.json: cluster.redis: expected an object\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"nats\":{}}}", "t.json: cluster.nats: unknown key\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"h:6379\",\"tls\":true}}}",
+	 "t.json: cluster.redis.tls: unknown key\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"nope\"}}}",
+	 "t.json: cluster.redis.address: expected host:port (an IPv4 address, [IPv6] or a host "
+	 "name)\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"h:65536\"}}}",
+	 "t.json: cluster.redis.address: expected host:port (an IPv4 address, [IPv6] or a host "
+	 "name)\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"[::1:6379\"}}}",
+	 "t.json: cluster.redis.address: expected host:port (an IPv4 address, [IPv6] or a host "
+	 "name)\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\":6379\"}}}",
+	 "t.json: cluster.redis.address: expected host:port (an IPv4 address, [IPv6] or a host "
+	 "name)\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"cluster\":{\"redis\":{\"address\":\"[::1]:6379\",\"key_prefix\":\"a b\"}}}",
+	 "t.json: cluster.redis.key_prefix: expected 1..64 characters of A-Z a-z 0-9 _ . : -\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"h:1\",\"key_prefix\":\"\"}}}",
+	 "t.json: cluster.redis.key_prefix: expected 1..64 characters of A-Z a-z 0-9 _ . : -\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"cluster\":{\"redis\":{\"address\":\"h:1\",\"password_file\":\"no/such\"}}}",
+	 "t.json: cluster.redis.password_file: cannot read \"no/such\" (No such file or "
+	 "directory)\n"},
 	/* every error of a file, not just the first */
 	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
 	 "t.json: x: unknown key\n"
@@ -228,6 +258,25 @@ static void test_bad(void)
 		CHECK_STR(errs, bad[i].want);
 		rg_config_free(cfg);
 	}
+}
+
+/* cluster.redis read: its address as written, the key prefix's default. */
+static void test_cluster(void)
+{
+	struct rg_config *cfg = parse("{" LISTEN "," ROOMS "}");
+	CHECK(cfg && !cfg->redis_address && !cfg->redis_password_file);
+	rg_config_free(cfg);
+	cfg = parse("{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"[::1]:6380\"}}}");
+	CHECK(cfg && !strcmp(cfg->redis_address, "[::1]:6380") &&
+	      !strcmp(cfg->redis_prefix, "roomgate:") && !cfg->redis_password_file);
+	rg_config_free(cfg);
+	cfg = parse("{" LISTEN "," ROOMS
+		    ",\"cluster\":{\"redis\":{\"address\":\"redis.internal:6379\","
+		    "\"password_file\":\"CMakeLists.txt\",\"key_prefix\":\"app-1:rg.\"}}}");
+	CHECK(cfg && !strcmp(cfg->redis_address, "redis.internal:6379") &&
+	      !strcmp(cfg->redis_prefix, "app-1:rg.") &&
+	      !strcmp(cfg->redis_password_file, "CMakeLists.txt"));
+	rg_config_free(cfg);
 }
 
 static void test_long_name(void)
@@ -480,6 +529,7 @@ int main(void)
 {
 	test_doc_matches_table();
 	test_bad();
+	test_cluster();
 	test_long_name();
 	test_full();
 	test_default_file();

@@ -288,6 +288,67 @@ static void test_registry_room_slots(void)
 	rg_registry_cleanup(&reg);
 }
 
+static int lags[4];
+
+static void lagged(void *owner)
+{
+	lags[(int *)owner - wakes]++;
+}
+
+/* Messages the engine ordered (cluster.redis): stored with their seq, a repeat
+ * ignored, a gap lagging who was owed what is missing; a new epoch starts rooms over. */
+static void test_apply_and_rebase(void)
+{
+	struct rg_registry reg;
+	struct rg_room *room;
+	struct rg_sub a, b;
+	const struct rg_msg *m;
+	uint64_t skipped;
+
+	CHECK(rg_registry_init(&reg, &fx_cfg) == 0);
+	CHECK(rg_registry_get(&reg, "big", 3, 0, &room) == 0); /* history 100 */
+	rg_sub_attach(&a, room, wake, &wakes[0]);
+	a.lagged = lagged;
+	/* a room that has had nothing learns where the order is: its subscriber joined
+	 * at the live end, which is there */
+	CHECK(rg_room_apply(room, 41, 1000, "1", 1, NULL, &skipped) == 0 && skipped == 0);
+	CHECK(room->last_seq == 41 && rg_room_first_seq(room) == 41);
+	CHECK(rg_sub_peek(&a, &m) == RG_SUB_READY && m->seq == 41 && m->ts_ms == 1000);
+	rg_sub_advance(&a);
+	CHECK(rg_room_apply(room, 42, 1001, "2", 1, "k", &skipped) == 0 && skipped == 0);
+	/* heard twice (a resubscribe's overlap): ignored */
+	CHECK(rg_room_apply(room, 42, 1001, "2", 1, "k", &skipped) == 1 && skipped == 0);
+	CHECK(rg_room_apply(room, 40, 999, "0", 1, NULL, &skipped) == 1 && room->last_seq == 42);
+	/* the local publish path sees the engine's keys too */
+	uint64_t seq = 0;
+	CHECK(rg_room_publish(room, "2", 1, "k", &seq) == 1 && seq == 42);
+	CHECK(rg_sub_peek(&a, &m) == RG_SUB_READY && m->seq == 42);
+	rg_sub_advance(&a);
+	rg_sub_attach(&b, room, wake, &wakes[1]);
+	b.lagged = lagged;
+	CHECK(b.next_seq == 43);
+	/* 43..44 never came: the history before the gap goes, b was owed them */
+	CHECK(rg_room_apply(room, 45, 1002, "5", 1, NULL, &skipped) == 0 && skipped == 2);
+	CHECK(room->last_seq == 45 && rg_room_first_seq(room) == 45);
+	CHECK(rg_sub_peek(&b, &m) == RG_SUB_LAGGED);
+	rg_sub_detach(&b);
+
+	/* Redis lost its data: a new epoch, the room empty, its subscriber lagged */
+	memset(lags, 0, sizeof(lags));
+	char epoch[RG_EPOCH_LEN + 1];
+	rg_registry_new_epoch(epoch);
+	CHECK(strlen(epoch) == RG_EPOCH_LEN &&
+	      strspn(epoch, "0123456789abcdefghijklmnopqrstuv") == RG_EPOCH_LEN);
+	CHECK(rg_registry_rebase(&reg, epoch) == 1);
+	CHECK(!strcmp(reg.epoch, epoch) && !strcmp(room->epoch, epoch));
+	CHECK(room->last_seq == 0 && room->count == 0 && lags[0] == 1);
+	CHECK(rg_room_apply(room, 1, 2000, "n", 1, NULL, &skipped) == 0 && skipped == 0);
+	CHECK(rg_registry_rebase(&reg, epoch) == 1); /* a room with messages again */
+	CHECK(rg_registry_rebase(&reg, epoch) == 0); /* none now */
+	rg_sub_detach(&a);
+	rg_registry_cleanup(&reg);
+}
+
 int main(void)
 {
 	test_message_encoding();
@@ -296,5 +357,6 @@ int main(void)
 	test_fanout_wakes_once();
 	test_registry();
 	test_registry_room_slots();
+	test_apply_and_rebase();
 	return check_done("room");
 }

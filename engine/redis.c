@@ -24,6 +24,8 @@
 #define RG__WATCH_S     1.0
 #define RG__KEY_TTL     "86400" /* idempotency keys: a day, while their message is kept */
 #define RG__NAME_MAX    (64 + RG_ROOM_NAME_MAX + 3 + RG_ID_MAX + 1)
+#define RG__HELD_MAX    100000 /* messages held during one catch-up; past it they are gaps */
+#define RG__SCAN_COUNT  "1000"
 
 /*
  * One publish: KEYS[1] the room's stream (also its channel), KEYS[2] the idempotency
@@ -53,6 +55,15 @@ static const char rg__script[] =
 	"return {0, tonumber(seq)}\n";
 
 struct rg_redis;
+
+/* A message pub/sub brought while the streams are read back: room name, then data. */
+struct rg__held {
+	struct rg__held *next;
+	uint64_t seq;
+	int64_t ts;
+	size_t nlen, klen, len;
+	char text[]; /* name, key, data */
+};
 
 /* One of the two connections. up: usable (authenticated, set up). */
 struct rg__link {
@@ -89,6 +100,13 @@ struct rg_redis {
 	struct rg__call *calls;
 	int said_down; /* "unavailable" logged since it was last up */
 	int closing;   /* being freed: nothing reconnects */
+	/* Catching up (rg__sync): after each (re)subscribe the streams are read back,
+	 * while what pub/sub brings meanwhile is held, then delivered after them. */
+	int need_sync, syncing, sync_failed;
+	unsigned sync_calls; /* SCANs and XREVRANGEs in flight */
+	struct rg__held *held, **held_tail;
+	size_t nheld;
+	unsigned long long dropped; /* held messages past RG__HELD_MAX, this catch-up */
 };
 
 static struct rg_redis *rg__of(const struct rg_engine *e)
@@ -100,10 +118,11 @@ static int rg__ready(const struct rg_engine *e)
 {
 	const struct rg_redis *r = rg__of(e);
 
-	return r->cmd.up && r->sub.up;
+	return r->cmd.up && r->sub.up && !r->need_sync && !r->syncing;
 }
 
 static void rg__connect(struct rg_redis *r, struct rg__link *l);
+static void rg__sync(struct rg_redis *r);
 
 static void rg__schedule(struct rg_redis *r)
 {
@@ -145,6 +164,8 @@ static void rg__down(struct rg__link *l, const char *why)
 
 static void rg__maybe_up(struct rg_redis *r)
 {
+	if (r->cmd.up && r->sub.up && r->need_sync && !r->syncing)
+		rg__sync(r);
 	if (!rg__ready(&r->base))
 		return;
 	r->backoff = RG__BACKOFF_MIN;
@@ -244,20 +265,57 @@ static void rg__on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 	rg__maybe_up(r);
 }
 
-/* One message of a room, "seq ts keylen\n" key data, for the rooms held here. */
-static void rg__message(struct rg_redis *r, const redisReply *chan, const redisReply *msg)
+/* One message of room name (nlen bytes) in the cluster's order: stored and delivered.
+ * A room this node does not hold yet is made (its config permitting) so that a client
+ * resuming here finds what it missed. */
+static void rg__deliver(struct rg_redis *r, const char *name, size_t nlen, uint64_t seq, int64_t ts,
+			const char *key, size_t klen, const char *data, size_t len)
 {
 	struct rg_room *room;
-	char key[RG_ID_MAX + 1];
+	char k[RG_ID_MAX + 1];
+
+	if (rg_registry_get(r->reg, name, nlen, 1, &room))
+		return; /* not a room of this config, or no room for it (limits, budget) */
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	if (rg_registry_deliver(r->reg, room, seq, ts, data, len, klen ? k : NULL) < 0)
+		rg_err("room %s: out of memory storing seq %" PRIu64, room->name, seq);
+}
+
+/* Holds a message heard during a catch-up, to deliver after the streams' own. */
+static void rg__hold(struct rg_redis *r, const char *name, size_t nlen, uint64_t seq, int64_t ts,
+		     const char *key, size_t klen, const char *data, size_t len)
+{
+	struct rg__held *h;
+
+	if (r->nheld >= RG__HELD_MAX || !(h = malloc(sizeof(*h) + nlen + klen + len))) {
+		r->dropped++; /* a gap the room counts when the next one comes */
+		return;
+	}
+	h->next = NULL;
+	h->seq = seq;
+	h->ts = ts;
+	h->nlen = nlen;
+	h->klen = klen;
+	h->len = len;
+	memcpy(h->text, name, nlen);
+	memcpy(h->text + nlen, key, klen);
+	memcpy(h->text + nlen + klen, data, len);
+	*r->held_tail = h;
+	r->held_tail = &h->next;
+	r->nheld++;
+}
+
+/* One message published on a room's channel: "seq ts keylen\n" key data. */
+static void rg__message(struct rg_redis *r, const redisReply *chan, const redisReply *msg)
+{
 	const char *p = msg->str, *end = msg->str + msg->len;
 	char *e;
 
 	if (chan->len < r->prefix_len + 3 || chan->str[chan->len - 1] != '}')
-		return;
+		goto bad;
 	const char *name = chan->str + r->prefix_len + 1;
 	size_t nlen = chan->len - r->prefix_len - 2;
-	if (rg_registry_get(r->reg, name, nlen, 0, &room))
-		return; /* not alive here */
 	errno = 0;
 	uint64_t seq = strtoull(p, &e, 10);
 	if (*e != ' ')
@@ -268,11 +326,11 @@ static void rg__message(struct rg_redis *r, const redisReply *chan, const redisR
 	unsigned long klen = strtoul(e + 1, &e, 10);
 	if (*e != '\n' || errno || !seq || klen > RG_ID_MAX || (size_t)(end - e - 1) < klen)
 		goto bad;
-	memcpy(key, e + 1, klen);
-	key[klen] = '\0';
 	p = e + 1 + klen;
-	if (rg_registry_deliver(r->reg, room, seq, ts, p, (size_t)(end - p), klen ? key : NULL) < 0)
-		rg_err("room %s: out of memory storing seq %" PRIu64, room->name, seq);
+	if (r->syncing)
+		rg__hold(r, name, nlen, seq, ts, e + 1, klen, p, (size_t)(end - p));
+	else
+		rg__deliver(r, name, nlen, seq, ts, e + 1, klen, p, (size_t)(end - p));
 	return;
 bad:
 	rg_warn("redis: a message on %.*s that no gateway wrote; ignored", (int)chan->len,
@@ -295,9 +353,163 @@ static void rg__on_sub(redisAsyncContext *ac, void *reply, void *priv)
 	    rep->element[3]->type == REDIS_REPLY_STRING)
 		rg__message(r, rep->element[2], rep->element[3]);
 	else if (!strcmp(kind, "psubscribe")) {
+		/* what was published while this link was down is read back from the
+		 * streams before publishing resumes */
 		r->sub.up = 1;
+		r->need_sync = 1;
 		rg__maybe_up(r);
 	}
+}
+
+/* Drops what a catch-up held. */
+static void rg__held_free(struct rg_redis *r)
+{
+	while (r->held) {
+		struct rg__held *h = r->held;
+		r->held = h->next;
+		free(h);
+	}
+	r->held_tail = &r->held;
+	r->nheld = 0;
+}
+
+/* A SCAN or XREVRANGE of the catch-up answered (or lost with its link). After the
+ * last, what pub/sub brought meanwhile follows, in order (what the streams gave
+ * already is ignored by its seq); or, when a command was lost, the catch-up starts
+ * over once both links are back. */
+static void rg__sync_step(struct rg_redis *r, int ok)
+{
+	if (!ok)
+		r->sync_failed = 1;
+	if (--r->sync_calls)
+		return;
+	r->syncing = 0;
+	if (!r->sync_failed) {
+		r->need_sync = 0;
+		for (struct rg__held *h = r->held; h; h = h->next)
+			rg__deliver(r, h->text, h->nlen, h->seq, h->ts, h->text + h->nlen, h->klen,
+				    h->text + h->nlen + h->klen, h->len);
+		if (r->dropped)
+			rg_warn("redis: %llu message(s) heard while catching up were not kept "
+				"(more than %d): their rooms' subscribers lagged",
+				r->dropped, RG__HELD_MAX);
+	}
+	rg__held_free(r);
+	rg__maybe_up(r);
+}
+
+/* The entries of one stream, newest first ([id, [field, value, ...]]): delivered
+ * oldest first. */
+static void rg__on_range(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg_redis *r = ((struct rg__link *)ac->data)->r;
+	redisReply *rep = reply;
+	char *name = priv;
+
+	if (rep && rep->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = rep->elements; i-- > 0;) {
+			const redisReply *en = rep->element[i], *f;
+			const char *t = NULL, *k = "", *d = NULL;
+			size_t klen = 0, dlen = 0;
+			if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 ||
+			    en->element[0]->type != REDIS_REPLY_STRING ||
+			    en->element[1]->type != REDIS_REPLY_ARRAY ||
+			    strncmp(en->element[0]->str, "0-", 2))
+				continue;
+			f = en->element[1];
+			for (size_t j = 0; j + 1 < f->elements; j += 2) {
+				const redisReply *fk = f->element[j], *fv = f->element[j + 1];
+				if (fk->type != REDIS_REPLY_STRING ||
+				    fv->type != REDIS_REPLY_STRING)
+					continue;
+				if (!strcmp(fk->str, "t"))
+					t = fv->str;
+				else if (!strcmp(fk->str, "k") && fv->len <= RG_ID_MAX)
+					k = fv->str, klen = fv->len;
+				else if (!strcmp(fk->str, "d"))
+					d = fv->str, dlen = fv->len;
+			}
+			uint64_t seq = strtoull(en->element[0]->str + 2, NULL, 10);
+			if (seq && t && d)
+				rg__deliver(r, name, strlen(name), seq, strtoll(t, NULL, 10), k,
+					    klen, d, dlen);
+		}
+	}
+	free(name);
+	rg__sync_step(r, rep && rep->type == REDIS_REPLY_ARRAY);
+}
+
+/* Reads back, for one room's stream key, what this node lacks: after the last seq it
+ * holds, or the room's whole history in Redis when it holds none. */
+static int rg__range(struct rg_redis *r, const redisReply *key)
+{
+	const char *name = key->str + r->prefix_len + 1;
+	size_t nlen = key->len - r->prefix_len - 2;
+	const struct rg_room_conf *conf = rg_registry_conf_for(r->reg, name, nlen);
+	struct rg_room *room;
+	char from[32], count[16];
+
+	if (!conf)
+		return 0; /* another config's room */
+	uint64_t last = rg_registry_get(r->reg, name, nlen, 0, &room) ? 0 : room->last_seq;
+	snprintf(from, sizeof(from), last ? "(0-%" PRIu64 : "-", last);
+	snprintf(count, sizeof(count), "%" PRIu32, conf->history);
+	char *dup = strndup(name, nlen);
+	const char *argv[] = {"XREVRANGE", key->str, "+", from, "COUNT", count};
+	size_t lens[] = {9, key->len, 1, strlen(from), 5, strlen(count)};
+	if (!dup ||
+	    redisAsyncCommandArgv(r->cmd.ac, rg__on_range, dup, 6, argv, lens) != REDIS_OK) {
+		free(dup);
+		return -1;
+	}
+	r->sync_calls++;
+	return 0;
+}
+
+static void rg__on_scan(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg_redis *r = priv;
+	redisReply *rep = reply;
+	int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+		 rep->element[0]->type == REDIS_REPLY_STRING &&
+		 rep->element[1]->type == REDIS_REPLY_ARRAY;
+
+	(void)ac;
+	for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
+		const redisReply *key = rep->element[1]->element[i];
+		/* <prefix>{room}: a room's stream (its idempotency keys end otherwise) */
+		if (key->type == REDIS_REPLY_STRING && key->len > r->prefix_len + 2 &&
+		    key->str[key->len - 1] == '}' && rg__range(r, key))
+			ok = 0;
+	}
+	if (ok && strcmp(rep->element[0]->str, "0")) {
+		if (redisAsyncCommand(r->cmd.ac, rg__on_scan, r,
+				      "SCAN %s MATCH %s TYPE stream COUNT " RG__SCAN_COUNT,
+				      rep->element[0]->str, r->pattern) == REDIS_OK)
+			r->sync_calls++;
+		else
+			ok = 0;
+	}
+	rg__sync_step(r, ok);
+}
+
+/* Catches up: every room stream in Redis is read back from where this node is
+ * (rg__range), while pub/sub messages are held (rg__hold). Publishing waits for it
+ * (rg__ready): at start, this loads every room's history, so a client resuming on
+ * this node finds what it missed on another. */
+static void rg__sync(struct rg_redis *r)
+{
+	r->syncing = 1;
+	r->sync_failed = 0;
+	r->dropped = 0;
+	if (redisAsyncCommand(r->cmd.ac, rg__on_scan, r,
+			      "SCAN 0 MATCH %s TYPE stream COUNT " RG__SCAN_COUNT,
+			      r->pattern) != REDIS_OK) {
+		r->syncing = 0;
+		rg__held_free(r);
+		return;
+	}
+	r->sync_calls = 1;
 }
 
 static void rg__connect(struct rg_redis *r, struct rg__link *l)
@@ -491,6 +703,7 @@ static void rg__free(struct rg_engine *e)
 	r->closing = 1;
 	rg__drop(&r->cmd);
 	rg__drop(&r->sub);
+	rg__held_free(r);
 	free(r->password);
 	free(r);
 }
@@ -557,6 +770,7 @@ struct rg_engine *rg_redis_engine_new(struct ev_loop *loop, struct rg_registry *
 	r->cmd = (struct rg__link){.r = r, .name = "command"};
 	r->sub = (struct rg__link){.r = r, .name = "pub/sub"};
 	r->backoff = RG__BACKOFF_MIN;
+	r->held_tail = &r->held;
 	ev_init(&r->retry, rg__on_retry);
 	r->retry.data = r;
 	ev_timer_init(&r->watch, rg__on_watch, RG__WATCH_S, RG__WATCH_S);

@@ -3,8 +3,10 @@
  * through one Redis 7. A room's messages are ordered by a Lua script that adds them to
  * the room's stream (its history and its seq numbers, the stream IDs 0-<seq>) and
  * publishes them on the room's channel; every node hears every room's channel on one
- * pub/sub connection and stores the messages of the rooms it holds, in that order.
- * Idempotency keys and the epoch live in Redis too, so every node answers alike.
+ * pub/sub connection and stores every room's messages, in that order. Each time that
+ * connection is (re)made, the node reads the streams back from where it is before it
+ * publishes again (at start: every room's history). Idempotency keys and the epoch
+ * live in Redis too, so every node answers alike.
  *
  * hiredis runs on the server's libev loop: no thread of its own. Two connections
  * (commands, pub/sub), reconnected with a backoff from 100 ms to 5 s; a publish in

@@ -106,6 +106,14 @@ def wait_ready(gw, want, timeout=15):
     raise AssertionError(f"gateway :{gw.port}: /readyz {got}, want {want} within {timeout}s")
 
 
+def redis_peers(pid, port):
+    """The local addresses (host:port) of process pid's connections to Redis on port,
+    as Redis's CLIENT LIST names them (ss from iproute2)."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( dport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split()[2] for line in out.splitlines() if f"pid={pid}," in line]
+
+
 def publish(gw, room, data, key=None):
     headers = [f"Idempotency-Key: {key}"] if key else []
     return http(gw, "POST", f"/rooms/{room}/messages", json.dumps(data), headers=headers)
@@ -151,6 +159,8 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
 
     async def asyncSetUp(self):
         self.clients = []
+        for gw in self.nodes:  # an earlier test may have left one reconnecting
+            wait_ready(gw, "ready")
 
     async def asyncTearDown(self):
         for c in self.clients:
@@ -316,6 +326,106 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
                          [before, after, after + 1])
         await sub.assert_quiet()
 
+
+    async def test_resume_on_another_node(self):
+        """A client leaves node A after reading part of a room and resumes on node B
+        with `since`, and on node C over SSE with Last-Event-ID: each gets exactly
+        what it missed, then what is published next, and every node names the same
+        epoch."""
+        room = "t:move"
+        a, b, c = self.nodes
+        first = await self.ws(a)
+        await first.join(room)
+        epoch = first.epoch
+        for k in range(1, 31):
+            self.assertEqual(publish(a, room, {"k": k}).status, 201)
+        got = await first.take(30)
+        self.assertEqual([m["seq"] for m in got], list(range(1, 31)))
+        await first.close()
+        for k in range(31, 51):  # missed while away
+            self.assertEqual(publish(b if k % 2 else a, room, {"k": k}).status, 201)
+        moved = await self.ws(b)
+        ans = await moved.request("join", room=room, since=20, epoch=epoch)
+        self.assertEqual((ans["type"], ans["epoch"]), ("joined", epoch), ans)
+        got = await moved.take(30)
+        self.assertEqual([(m["seq"], m["data"]["k"]) for m in got],
+                         [(k, k) for k in range(21, 51)])
+        stream = SSEStream(c, f"room={room}", headers=[f"Last-Event-ID: {epoch}/40"])
+        self.clients.append(stream)
+        await asyncio.to_thread(expect_stream_event, stream)
+        events = await asyncio.to_thread(stream.take, 10)
+        self.assertEqual([json.loads(e["data"])["seq"] for e in events], list(range(41, 51)))
+        self.assertEqual(publish(c, room, {"k": 51}).status, 201)
+        self.assertEqual((await moved.message())["seq"], 51)
+        self.assertEqual(json.loads((await asyncio.to_thread(stream.take, 1))[0]["data"])
+                         ["seq"], 51)
+        await moved.assert_quiet()
+
+    async def test_node_restart(self):
+        """A node restarts: before it says ready it has read every room back from
+        Redis, and its clients resume there with nothing lost and nothing twice."""
+        room = "t:restart"
+        a, c = self.nodes[0], self.nodes[2]
+        sub = await self.ws(c)
+        await sub.join(room)
+        epoch = sub.epoch
+        for k in range(1, 21):
+            self.assertEqual(publish(a, room, {"k": k}).status, 201)
+        self.assertEqual([m["seq"] for m in await sub.take(20)], list(range(1, 21)))
+        self.assertEqual(c.stop(), 0)
+        for k in range(21, 41):  # while it is down
+            self.assertEqual(publish(a, room, {"k": k}).status, 201)
+        c.start()
+        wait_ready(c, "ready")
+        back = await self.ws(c)
+        ans = await back.request("join", room=room, since=20, epoch=epoch)
+        self.assertEqual((ans["type"], ans["seq"], ans["epoch"]), ("joined", 40, epoch), ans)
+        got = await back.take(20)
+        self.assertEqual([(m["seq"], m["data"]["k"]) for m in got],
+                         [(k, k) for k in range(21, 41)])
+        self.assertEqual(publish(c, room, {"k": 41}).status, 201)
+        self.assertEqual((await back.message())["seq"], 41)
+        await back.assert_quiet()
+        # and its history answers from what it read back
+        r = http(c, "GET", f"/rooms/{room}/messages?since=35&epoch={epoch}")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([m["seq"] for m in r.json()["messages"]], list(range(36, 42)))
+
+    async def test_catch_up_after_losing_redis_links(self):
+        """Node C is stopped (SIGSTOP) and Redis drops its connections (CLIENT KILL, as
+        when a node is too slow for Redis's output buffer limits or a network path
+        breaks) while node A publishes. Back, C reconnects and reads what it missed
+        from the streams before it publishes again: its subscriber receives every
+        message once, in order, and no gap is counted."""
+        room = "t:catchup"
+        a, c = self.nodes[0], self.nodes[2]
+        sub = await self.ws(c)
+        await sub.join(room)
+        reader = asyncio.create_task(sub.take(600, timeout=60))
+        ours = redis_peers(c.proc.pid, self.redis.port)
+        self.assertEqual(len(ours), 2, "node C holds a command and a pub/sub connection")
+        os.kill(c.proc.pid, signal.SIGSTOP)
+        try:
+            for addr in ours:
+                self.assertEqual(self.redis.cmd("CLIENT", "KILL", "ADDR", addr), 1)
+            r = http(a, "POST", "/messages", json.dumps(
+                {"room": room, "messages": [{"data": {"k": k}} for k in range(1, 601)]}),
+                timeout=20)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual([x.get("seq") for x in r.json()["results"]],
+                             list(range(1, 601)))
+        finally:
+            os.kill(c.proc.pid, signal.SIGCONT)
+        got = await reader
+        self.assertEqual([(m["seq"], m["data"]["k"]) for m in got],
+                         [(k, k) for k in range(1, 601)])
+        wait_ready(c, "ready")
+        self.assertEqual(publish(c, room, {"k": 601}).status, 201)
+        self.assertEqual((await sub.message())["seq"], 601)
+        await sub.assert_quiet()
+        m = http(c, "GET", "/metrics")
+        self.assertIn("roomgate_cluster_gaps_total 0\n", m.text, "no gap on node C")
+        self.assertIn("publishing again", c.stderr())
 
 if __name__ == "__main__":
     if REDIS is None:

@@ -98,8 +98,9 @@ struct rg_redis {
 	double backoff;
 	ev_timer watch; /* stalls */
 	struct rg__call *calls;
-	int said_down; /* "unavailable" logged since it was last up */
-	int closing;   /* being freed: nothing reconnects */
+	int said_down;      /* "unavailable" logged since it was last up */
+	char said_why[200]; /* with this reason: another one is logged too */
+	int closing;        /* being freed: nothing reconnects */
 	/* Catching up (rg__sync): after each (re)subscribe the streams are read back,
 	 * while what pub/sub brings meanwhile is held, then delivered after them. */
 	int need_sync, syncing, sync_failed;
@@ -107,6 +108,7 @@ struct rg_redis {
 	struct rg__held *held, **held_tail;
 	size_t nheld;
 	unsigned long long dropped; /* held messages past RG__HELD_MAX, this catch-up */
+	unsigned long long junk;    /* stream entries no gateway wrote, this catch-up */
 };
 
 static struct rg_redis *rg__of(const struct rg_engine *e)
@@ -153,11 +155,14 @@ static void rg__down(struct rg__link *l, const char *why)
 	l->up = 0;
 	if (r->closing)
 		return;
-	if (!r->said_down) {
+	/* once per reason until it is back: a lasting one (a wrong password, a key of
+	 * another program) is not hidden behind the first "connection closed" */
+	if (!r->said_down || strncmp(r->said_why, why, sizeof(r->said_why) - 1)) {
 		rg_warn("redis %s:%d: %s (%s link); publishes are answered `unavailable` until "
 			"it is back",
 			r->host, r->port, why, l->name);
 		r->said_down = 1;
+		snprintf(r->said_why, sizeof(r->said_why), "%s", why);
 	}
 	rg__schedule(r);
 }
@@ -198,6 +203,12 @@ static void rg__on_disconnect(const redisAsyncContext *ac, int status)
 
 	(void)status;
 	l->ac = NULL;
+	/* already said down (often by us, dropping it for a reason logged then) */
+	if (!l->up && l->r->said_down) {
+		if (!l->r->closing)
+			rg__schedule(l->r);
+		return;
+	}
 	rg__down(l, ac->err ? ac->errstr : "connection closed");
 }
 
@@ -306,31 +317,45 @@ static void rg__hold(struct rg_redis *r, const char *name, size_t nlen, uint64_t
 	r->nheld++;
 }
 
+/* A number of 1..19 decimal digits at p (before end), nothing else: no sign, no
+ * blank, no overflow (strtoull takes "-1" for 2^64 - 1). The byte after it in *next.
+ * 0, or -1. */
+static int rg__digits(const char *p, const char *end, uint64_t *v, const char **next)
+{
+	uint64_t n = 0;
+	const char *q = p;
+
+	while (q < end && q - p < 19 && *q >= '0' && *q <= '9')
+		n = n * 10 + (uint64_t)(*q++ - '0');
+	if (q == p || (q < end && *q >= '0' && *q <= '9'))
+		return -1;
+	*v = n;
+	*next = q;
+	return 0;
+}
+
 /* One message published on a room's channel: "seq ts keylen\n" key data. */
 static void rg__message(struct rg_redis *r, const redisReply *chan, const redisReply *msg)
 {
 	const char *p = msg->str, *end = msg->str + msg->len;
-	char *e;
+	uint64_t seq, ts, klen;
 
 	if (chan->len < r->prefix_len + 3 || chan->str[chan->len - 1] != '}')
 		goto bad;
 	const char *name = chan->str + r->prefix_len + 1;
 	size_t nlen = chan->len - r->prefix_len - 2;
-	errno = 0;
-	uint64_t seq = strtoull(p, &e, 10);
-	if (*e != ' ')
+	if (rg__digits(p, end, &seq, &p) || p == end || *p++ != ' ' ||
+	    rg__digits(p, end, &ts, &p) || p == end || *p++ != ' ' ||
+	    rg__digits(p, end, &klen, &p) || p == end || *p++ != '\n' || !seq || klen > RG_ID_MAX ||
+	    (size_t)(end - p) < klen)
 		goto bad;
-	int64_t ts = strtoll(e + 1, &e, 10);
-	if (*e != ' ')
-		goto bad;
-	unsigned long klen = strtoul(e + 1, &e, 10);
-	if (*e != '\n' || errno || !seq || klen > RG_ID_MAX || (size_t)(end - e - 1) < klen)
-		goto bad;
-	p = e + 1 + klen;
+	const char *key = p;
+	p += klen;
 	if (r->syncing)
-		rg__hold(r, name, nlen, seq, ts, e + 1, klen, p, (size_t)(end - p));
+		rg__hold(r, name, nlen, seq, (int64_t)ts, key, (size_t)klen, p, (size_t)(end - p));
 	else
-		rg__deliver(r, name, nlen, seq, ts, e + 1, klen, p, (size_t)(end - p));
+		rg__deliver(r, name, nlen, seq, (int64_t)ts, key, (size_t)klen, p,
+			    (size_t)(end - p));
 	return;
 bad:
 	rg_warn("redis: a message on %.*s that no gateway wrote; ignored", (int)chan->len,
@@ -389,6 +414,9 @@ static void rg__sync_step(struct rg_redis *r, int ok)
 		for (struct rg__held *h = r->held; h; h = h->next)
 			rg__deliver(r, h->text, h->nlen, h->seq, h->ts, h->text + h->nlen, h->klen,
 				    h->text + h->nlen + h->klen, h->len);
+		if (r->junk)
+			rg_warn("redis: %llu stream entr%s that no gateway wrote; ignored", r->junk,
+				r->junk == 1 ? "y" : "ies");
 		if (r->dropped)
 			rg_warn("redis: %llu message(s) heard while catching up were not kept "
 				"(more than %d): their rooms' subscribers lagged",
@@ -409,13 +437,16 @@ static void rg__on_range(redisAsyncContext *ac, void *reply, void *priv)
 	if (rep && rep->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = rep->elements; i-- > 0;) {
 			const redisReply *en = rep->element[i], *f;
-			const char *t = NULL, *k = "", *d = NULL;
+			const redisReply *t = NULL;
+			const char *k = "", *d = NULL;
 			size_t klen = 0, dlen = 0;
 			if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 ||
 			    en->element[0]->type != REDIS_REPLY_STRING ||
 			    en->element[1]->type != REDIS_REPLY_ARRAY ||
-			    strncmp(en->element[0]->str, "0-", 2))
+			    strncmp(en->element[0]->str, "0-", 2)) {
+				r->junk++;
 				continue;
+			}
 			f = en->element[1];
 			for (size_t j = 0; j + 1 < f->elements; j += 2) {
 				const redisReply *fk = f->element[j], *fv = f->element[j + 1];
@@ -423,16 +454,23 @@ static void rg__on_range(redisAsyncContext *ac, void *reply, void *priv)
 				    fv->type != REDIS_REPLY_STRING)
 					continue;
 				if (!strcmp(fk->str, "t"))
-					t = fv->str;
+					t = fv;
 				else if (!strcmp(fk->str, "k") && fv->len <= RG_ID_MAX)
 					k = fv->str, klen = fv->len;
 				else if (!strcmp(fk->str, "d"))
 					d = fv->str, dlen = fv->len;
 			}
-			uint64_t seq = strtoull(en->element[0]->str + 2, NULL, 10);
-			if (seq && t && d)
-				rg__deliver(r, name, strlen(name), seq, strtoll(t, NULL, 10), k,
-					    klen, d, dlen);
+			const redisReply *id = en->element[0];
+			const char *after;
+			uint64_t seq, ts;
+			if (t && d && !rg__digits(id->str + 2, id->str + id->len, &seq, &after) &&
+			    after == id->str + id->len && seq &&
+			    !rg__digits(t->str, t->str + t->len, &ts, &after) &&
+			    after == t->str + t->len)
+				rg__deliver(r, name, strlen(name), seq, (int64_t)ts, k, klen, d,
+					    dlen);
+			else
+				r->junk++;
 		}
 	}
 	free(name);
@@ -501,7 +539,7 @@ static void rg__sync(struct rg_redis *r)
 {
 	r->syncing = 1;
 	r->sync_failed = 0;
-	r->dropped = 0;
+	r->dropped = r->junk = 0;
 	if (redisAsyncCommand(r->cmd.ac, rg__on_scan, r,
 			      "SCAN 0 MATCH %s TYPE stream COUNT " RG__SCAN_COUNT,
 			      r->pattern) != REDIS_OK) {

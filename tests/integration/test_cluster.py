@@ -427,6 +427,52 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
         self.assertIn("roomgate_cluster_gaps_total 0\n", m.text, "no gap on node C")
         self.assertIn("publishing again", c.stderr())
 
+    async def test_garbage_in_redis(self):
+        """What no gateway wrote, on a room's channel, in a room's stream or as the
+        epoch, is refused with a log line: the gateways stay up, deliver nothing of
+        it, and serve on."""
+        room = "t:junk"
+        a, c = self.nodes[0], self.nodes[2]
+        sub = await self.ws(c)
+        await sub.join(room)
+        chan = f"{PREFIX}{{{room}}}"
+        for junk in ["", "x", "1 2", "1 2 3", "0 1 0\n{}", "1 2 99\n{}", "-1 2 0\n{}",
+                     "1 x 0\n{}", "99999999999999999999999 1 0\n{}", "\x00\xff" * 50]:
+            self.assertEqual(self.redis.cmd("PUBLISH", chan, junk), 3, junk)
+        self.assertEqual(self.redis.cmd("PUBLISH", f"{PREFIX}{{}}", "1 2 0\n{}"), 3)
+        self.assertEqual(self.redis.cmd("PUBLISH", f"{PREFIX}{{bad room}}", "1 2 0\n{}"), 3)
+        # entries without the fields a gateway writes, read back at the next catch-up
+        self.redis.cmd("XADD", f"{PREFIX}{{t:junk2}}", "0-1", "x", "y")
+        self.redis.cmd("XADD", f"{PREFIX}{{t:junk2}}", "0-2", "d", "{}")
+        self.redis.cmd("XADD", f"{PREFIX}{{t:junk2}}", "5-3", "t", "1", "d", "{}")
+        self.redis.cmd("SET", f"{PREFIX}{{t:junk3}}", "not a stream")
+        self.assertEqual(publish(a, room, {"ok": 1}).status, 201)
+        self.assertEqual((await sub.message())["data"], {"ok": 1})
+        await sub.assert_quiet()
+        for gw in self.nodes:
+            self.assertIn("that no gateway wrote; ignored", gw.stderr())
+
+        # an epoch that is not one: the node that reads it does not publish
+        epoch = self.redis.cmd("GET", f"{PREFIX}epoch")
+        self.redis.cmd("SET", f"{PREFIX}epoch", "{not an epoch}")
+        try:
+            for addr in redis_peers(c.proc.pid, self.redis.port):
+                self.redis.cmd("CLIENT", "KILL", "ADDR", addr)
+            wait_ready(c, "unavailable")
+            time.sleep(0.5)
+            self.assertEqual(ready(c), (503, "unavailable"))
+            self.assertIn("the epoch key holds something else", c.stderr())
+        finally:
+            self.redis.cmd("SET", f"{PREFIX}epoch", epoch)
+        wait_ready(c, "ready")
+        self.assertEqual(publish(c, room, {"ok": 2}).status, 201)
+        self.assertEqual((await sub.message())["data"], {"ok": 2})
+        # what the catch-up read of t:junk2: only the entry a gateway could have written
+        r = http(c, "GET", "/rooms/t:junk2/messages")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["messages"], [])
+
+
 if __name__ == "__main__":
     if REDIS is None:
         print("SKIP test_cluster: redis-server is not installed (scripts/deps.sh --test "

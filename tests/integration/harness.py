@@ -265,7 +265,41 @@ class Gateway:
                              f" /rooms says {info}")
 
 
-class GatewayTestCase(unittest.IsolatedAsyncioTestCase):
+def stop_and_check(gw):
+    """Stops gw (SIGTERM); what was wrong with it: it died before, did not exit 0, a
+    sanitizer reported, a secret the tests handed it is in its log. [] when nothing."""
+    was_alive = gw.proc is None or gw.alive()  # proc None: a test stopped it
+    rc = gw.stop()
+    reports = gw.sanitizer_reports()
+    problems = []
+    if not was_alive:
+        problems.append(f"gateway :{gw.port} died during the tests (exit {rc})")
+    elif rc != 0:
+        problems.append(f"gateway :{gw.port} exit code on SIGTERM: {rc} (want 0)")
+    if reports:
+        problems.append(f"gateway :{gw.port}: sanitizer reports in stderr: {reports}")
+    log = gw.stderr()
+    leaked = sorted(s[:16] + "..." for s in LOG_SECRETS if s in log)
+    if leaked:
+        problems.append(f"gateway :{gw.port}: secrets in the log: {leaked}")
+    return problems
+
+
+class RecordsFailure:
+    """Remembers in cls._failed that a test of the class failed (its teardown then
+    prints the gateways' logs)."""
+
+    _failed = False
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result is not None else 0
+        out = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > before:
+            type(self)._failed = True
+        return out
+
+
+class GatewayTestCase(RecordsFailure, unittest.IsolatedAsyncioTestCase):
     """Starts one gateway per class (config overrides in CONFIG); checks at teardown
     that it exits 0 on SIGTERM with no sanitizer report; prints its stderr when a test
     of the class failed."""
@@ -284,31 +318,11 @@ class GatewayTestCase(unittest.IsolatedAsyncioTestCase):
         gw, cls.gw = cls.gw, None
         if gw is None:
             return
-        was_alive = gw.proc is None or gw.alive()  # proc None: a test stopped it
-        rc = gw.stop()
-        reports = gw.sanitizer_reports()
-        problems = []
-        if not was_alive:
-            problems.append(f"gateway died during the tests (exit {rc})")
-        elif rc != 0:
-            problems.append(f"gateway exit code on SIGTERM: {rc} (want 0)")
-        if reports:
-            problems.append(f"sanitizer reports in stderr: {reports}")
-        log = gw.stderr()
-        leaked = sorted(s[:16] + "..." for s in LOG_SECRETS if s in log)
-        if leaked:
-            problems.append(f"secrets in the log: {leaked}")
+        problems = stop_and_check(gw)
         if problems or cls._failed:
             dump_stderr(gw, cls.__name__)
         if problems:
             raise AssertionError("; ".join(problems))
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            type(self)._failed = True
-        return out
 
     async def asyncSetUp(self):
         self._clients = []

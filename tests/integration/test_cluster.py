@@ -17,8 +17,9 @@ import tempfile
 import time
 import unittest
 
-from harness import (Gateway, SSEStream, WSClient, die_with_parent, dump_stderr,
-                     expect_stream_event, free_port, http, run_tests)
+from harness import (Gateway, RecordsFailure, SSEStream, WSClient, die_with_parent,
+                     dump_stderr, expect_stream_event, free_port, http, run_tests,
+                     stop_and_check)
 
 REDIS = shutil.which("redis-server")
 PREFIX = "rgtest:"
@@ -119,7 +120,7 @@ def publish(gw, room, data, key=None):
     return http(gw, "POST", f"/rooms/{room}/messages", json.dumps(data), headers=headers)
 
 
-class ClusterTest(unittest.IsolatedAsyncioTestCase):
+class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
     @classmethod
     def setUpClass(cls):
         cls.redis = Redis().start()
@@ -129,33 +130,19 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
         cls.nodes = [Gateway(conf).start() for _ in range(3)]
         for gw in cls.nodes:
             wait_ready(gw, "ready")
-        cls.failed = False
 
     @classmethod
     def tearDownClass(cls):
         problems = []
         for gw in cls.nodes:
-            alive = gw.alive()
-            rc = gw.stop()
-            if not alive:
-                problems.append(f"gateway :{gw.port} died during the tests")
-            elif rc != 0:
-                problems.append(f"gateway :{gw.port} exit code on SIGTERM: {rc}")
-            if gw.sanitizer_reports():
-                problems.append(f"gateway :{gw.port}: {gw.sanitizer_reports()}")
-            if problems or cls.failed:
+            mine = stop_and_check(gw)
+            if mine or cls._failed:
                 dump_stderr(gw, f"node :{gw.port}")
+            problems += mine
         cls.redis.stop()
         shutil.rmtree(cls.redis.dir, ignore_errors=True)
         if problems:
             raise AssertionError("; ".join(problems))
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            type(self).failed = True
-        return out
 
     async def asyncSetUp(self):
         self.clients = []

@@ -157,6 +157,8 @@ static void rg__down(struct rg__link *l, const char *why)
 		return;
 	/* once per reason until it is back: a lasting one (a wrong password, a key of
 	 * another program) is not hidden behind the first "connection closed" */
+	if (!r->said_down)
+		r->reg->metrics.cluster_outages++;
 	if (!r->said_down || strncmp(r->said_why, why, sizeof(r->said_why) - 1)) {
 		rg_warn("redis %s:%d: %s (%s link); publishes are answered `unavailable` until "
 			"it is back",

@@ -169,6 +169,8 @@ char *rg_metrics_text(const struct rg_metrics *m, const struct rg_metrics_state 
 	rg__one(f, "cluster_gaps_total", "counter",
 		"messages of the cluster's order a room here never received (cluster.redis)",
 		m->cluster_gaps);
+	rg__one(f, "cluster_outages_total", "counter",
+		"times the cluster's Redis became unreachable (cluster.redis)", m->cluster_outages);
 	rg__by(f, "errors_total", "counter", "error answers, by code (docs/PROTOCOL.md)", "code",
 	       codes, m->errors, RG_E_COUNT);
 	rg__by(f, "refusals_total", "counter", "requests refused by a limit (docs/CONFIG.md)",
@@ -190,6 +192,10 @@ char *rg_metrics_text(const struct rg_metrics *m, const struct rg_metrics_state 
 		st->rss_bytes);
 	rg__one(f, "process_open_fds", "gauge", "file descriptors open in the process",
 		st->open_fds);
+	if (st->cluster)
+		rg__one(f, "cluster_ready", "gauge",
+			"1 while the cluster's Redis takes publishes, else 0 (cluster.redis)",
+			st->cluster_ready);
 	if (fclose(f)) {
 		free(text);
 		return NULL;

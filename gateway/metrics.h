@@ -85,6 +85,7 @@ struct rg_metrics {
 	uint64_t gaps;                   /* gap notices (messages a subscriber will not get) */
 	uint64_t resets;                 /* cursors of another epoch answered with a reset */
 	uint64_t cluster_gaps;           /* seqs the engine's order skipped here (engine.h) */
+	uint64_t cluster_outages;        /* times the engine became unavailable */
 	uint64_t errors[RG_E_COUNT];     /* error answers, by code */
 	uint64_t refusals[RG_LIMIT_KINDS];
 	uint64_t auth_failures[RG_AF_KINDS]; /* credentials refused, by why */
@@ -98,6 +99,8 @@ struct rg_metrics_state {
 	uint64_t connections; /* TCP connections held */
 	uint64_t memory_used, memory_limit, memory_by[RG_MEM_KINDS];
 	uint64_t rss_bytes, open_fds; /* the process's; 0: unknown */
+	int cluster;                  /* shares rooms through an engine (cluster.redis) */
+	uint64_t cluster_ready;       /* 1 while it takes publishes */
 };
 
 /* The Prometheus text format (version 0.0.4) of m and st. malloc'd, or NULL. */

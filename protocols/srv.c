@@ -76,6 +76,8 @@ void rg_srv_state(const struct rg_srv *srv, struct rg_metrics_state *st)
 	st->memory_used = reg->mem.used;
 	st->memory_limit = reg->mem.limit;
 	memcpy(st->memory_by, reg->mem.by, sizeof(st->memory_by));
+	st->cluster = reg->engine != NULL;
+	st->cluster_ready = (uint64_t)rg_registry_ready(reg);
 	if ((f = fopen("/proc/self/statm", "r"))) {
 		if (fscanf(f, "%lu %lu", &pages, &resident) == 2)
 			st->rss_bytes = (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);

@@ -296,10 +296,14 @@ class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
             await sub.ping()
             await pub.ping()
             self.assertTrue(stream.alive())
+            self.assertIn("roomgate_cluster_ready 0\n", http(a, "GET", "/metrics").text)
         finally:
             self.redis.start()
         for gw in self.nodes:
             wait_ready(gw, "ready", timeout=15)
+            m = http(gw, "GET", "/metrics").text
+            self.assertIn("roomgate_cluster_ready 1\n", m)
+            self.assertRegex(m, r"roomgate_cluster_outages_total [1-9]")
         # the retry with the key the refusal named is stored once
         r = publish(a, room, {"n": "lost"}, key="while-down")
         self.assertEqual(r.status, 201, r)

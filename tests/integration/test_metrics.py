@@ -111,6 +111,9 @@ class MetricsTest(GatewayTestCase):
         self.assertGreater(after["roomgate_loop_pass_seconds_sum"], 0)
         self.assertGreater(after["roomgate_process_resident_memory_bytes"], 1 << 20)
         self.assertGreater(after["roomgate_process_open_fds"], 3)
+        # one gateway on its own: no Redis to be ready for
+        self.assertNotIn("roomgate_cluster_ready", after)
+        self.assertEqual(after["roomgate_cluster_outages_total"], 0)
         self.assertGreater(after["roomgate_memory_budget_used_bytes"], 0)
         await a.close()
         st.close_sync()

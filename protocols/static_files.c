@@ -121,8 +121,11 @@ static int rg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		}
 		break;
 	}
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (rg_http_reply_writable(wsi, &pss->reply, &ret))
+		/* the body of a refused POST, unread: lws's default would end an HTTP/2
+		 * stream at its end, before the refusal's body went out */
+		if (rg_http_reply_service(wsi, reason, &pss->reply, &ret))
 			return ret;
 		break;
 	case LWS_CALLBACK_CLOSED_HTTP:

@@ -187,9 +187,14 @@ class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
             pubs.append(p)
 
         async def ws_publisher(i, p):
+            # the publishers are in the room too: an ack waits behind every message
+            # sent before it, which this client reads one by one (slow under load)
             seqs = []
             for k in range(PER_NODE):
-                seqs.append(await p.publish(room, {"from": f"ws{i}", "k": k}))
+                ans = await p.request("publish", room=room, data={"from": f"ws{i}", "k": k},
+                                      timeout=60)
+                assert ans.get("type") == "ack", ans
+                seqs.append(ans["seq"])
             return seqs
 
         def http_publisher(i, gw):

@@ -68,6 +68,24 @@ const char rg_why_unavailable[] = "the cluster's Redis is unreachable: not publi
 				  "the same id or key it is safe)";
 const char rg_why_epoch[] = "epoch: expected 1..16 characters of 0-9 a-z";
 
+enum rg_err rg_err_publish(int rc, const char **why)
+{
+	switch (rc) {
+	case -EEXIST:
+		*why = "this room stored another message under this idempotency key";
+		return RG_E_CONFLICT;
+	case -ENOBUFS:
+		*why = rg_why_overloaded;
+		return RG_E_OVERLOADED;
+	case -EAGAIN:
+		*why = rg_why_unavailable;
+		return RG_E_UNAVAILABLE;
+	default:
+		*why = rg_why_nomem;
+		return RG_E_INTERNAL;
+	}
+}
+
 enum rg_err rg_err_room(int rc, const char **why)
 {
 	switch (rc) {

@@ -60,8 +60,10 @@ extern const char rg_why_overloaded[];     /* RG_E_OVERLOADED: over the memory b
 extern const char rg_why_unavailable[];    /* RG_E_UNAVAILABLE: the cluster's Redis is down */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOBUFS,
- * -ENOMEM) as
- * the error every transport answers, and its message in *why. */
+ * -ENOMEM) as the error every transport answers, and its message in *why. */
 enum rg_err rg_err_room(int rc, const char **why);
+/* A publish that failed (rg_registry_publish's or the engine's negative rc: -EEXIST,
+ * -ENOBUFS, -EAGAIN, -ENOMEM) likewise. */
+enum rg_err rg_err_publish(int rc, const char **why);
 
 #endif

@@ -799,17 +799,13 @@ static int rg__leave(struct rg_session *s, const struct rg_request *req)
 static int rg__published(struct rg_session *s, const char *room, int r, uint64_t seq,
 			 const char *id)
 {
-	if (r == -EEXIST)
-		return rg__error(s, RG_E_CONFLICT,
-				 "id: this room stored another message under this id", id);
-	if (r == -ENOBUFS) {
-		rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", RG_E_OVERLOADED);
-		return rg__error(s, RG_E_OVERLOADED, rg_why_overloaded, id);
+	if (r < 0) {
+		const char *why;
+		enum rg_err err = rg_err_publish(r, &why);
+		if (err == RG_E_OVERLOADED)
+			rg_session_log_limit(s, RG_LIMIT_MEMORY, "limits.memory_mb", err);
+		return rg__error(s, err, why, id);
 	}
-	if (r == -EAGAIN)
-		return rg__error(s, RG_E_UNAVAILABLE, rg_why_unavailable, id);
-	if (r < 0)
-		return rg__error(s, RG_E_INTERNAL, rg_why_nomem, id);
 	if (r == 0)
 		s->reg->metrics.publishes[RG_TR_WS]++;
 	json_t *ack =

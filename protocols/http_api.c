@@ -453,41 +453,14 @@ static json_t *rg__batch_refused(struct rg_srv *srv, const char *room, enum rg_e
 	return e;
 }
 
-/* A publish's outcome (rg_registry_publish's, or the engine's rc) as the error it is
- * answered with: 1 and *err, *why; 0 when it was stored or a duplicate. */
-static int rg__publish_error(int rc, int batch, enum rg_err *err, const char **why)
-{
-	if (rc >= 0)
-		return 0;
-	switch (rc) {
-	case -EEXIST:
-		*err = RG_E_CONFLICT;
-		*why = batch ? "key: this room stored another message under this key"
-			     : "Idempotency-Key: this room stored another message under this key";
-		break;
-	case -ENOBUFS:
-		*err = RG_E_OVERLOADED;
-		*why = rg_why_overloaded;
-		break;
-	case -EAGAIN:
-		*err = RG_E_UNAVAILABLE;
-		*why = rg_why_unavailable;
-		break;
-	default:
-		*err = RG_E_INTERNAL;
-		*why = rg_why_nomem;
-	}
-	return 1;
-}
-
 /* A batch item's result once published: {"room", "seq"[, "duplicate"]}, or refused. */
 static json_t *rg__batch_result(struct rg_srv *srv, const char *room, int rc, uint64_t seq)
 {
-	enum rg_err err;
-	const char *why;
-
-	if (rg__publish_error(rc, 1, &err, &why))
+	if (rc < 0) {
+		const char *why;
+		enum rg_err err = rg_err_publish(rc, &why);
 		return rg__batch_refused(srv, room, err, why, 0);
+	}
 	if (rc == 0)
 		srv->reg.metrics.publishes[RG_TR_HTTP]++;
 	json_t *ok = json_pack("{s:s,s:I}", "room", room, "seq", (json_int_t)seq);
@@ -687,12 +660,12 @@ static int rg__published(struct lws *wsi, struct pss__rg_api *pss, const char *r
 {
 	struct rg_srv *srv = rg_srv_of(wsi);
 	char out[64 + RG_ROOM_NAME_MAX];
-	enum rg_err err;
 	const char *why;
 
 	pss->room_len = 0;
-	if (rg__publish_error(rc, 0, &err, &why)) {
-		if (rc == -ENOBUFS)
+	if (rc < 0) {
+		enum rg_err err = rg_err_publish(rc, &why);
+		if (err == RG_E_OVERLOADED)
 			return rg__refuse_limit(wsi, pss, RG_LIMIT_MEMORY, "limits.memory_mb", err,
 						why, 0);
 		return rg__refuse(wsi, pss, err, why, NULL, 0);

@@ -56,6 +56,26 @@ static void test_room_lookups(void)
 	}
 }
 
+static void test_publishes(void)
+{
+	static const struct {
+		int rc;
+		enum rg_err err;
+		const char *why;
+	} cases[] = {
+		{-EEXIST, RG_E_CONFLICT,
+		 "this room stored another message under this idempotency key"},
+		{-ENOBUFS, RG_E_OVERLOADED, rg_why_overloaded},
+		{-EAGAIN, RG_E_UNAVAILABLE, rg_why_unavailable},
+		{-ENOMEM, RG_E_INTERNAL, rg_why_nomem},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL;
+		CHECK(rg_err_publish(cases[i].rc, &why) == cases[i].err);
+		CHECK_STR(why, cases[i].why);
+	}
+}
+
 static void test_http_body(void)
 {
 	char *body = rg_err_http_body(RG_E_BAD_REQUEST, "a \"quoted\"\nname");
@@ -72,6 +92,7 @@ int main(void)
 {
 	test_codes_documented();
 	test_room_lookups();
+	test_publishes();
 	test_http_body();
 	return check_done("errors");
 }

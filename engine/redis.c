@@ -7,15 +7,18 @@
 #include "../gateway/log.h"
 #include "../gateway/registry.h"
 #include "../gateway/request.h"
+#include "../gateway/session.h"
 
 #include <errno.h>
 #include <hiredis/adapters/libev.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uthash.h>
 #include <utlist.h>
 
 #define RG__BACKOFF_MIN 0.1
@@ -26,6 +29,7 @@
 #define RG__NAME_MAX    (64 + RG_ROOM_NAME_MAX + 3 + RG_ID_MAX + 1)
 #define RG__HELD_MAX    100000 /* messages held during one catch-up; past it they are gaps */
 #define RG__SCAN_COUNT  "1000"
+#define RG__FIELD_MAX   (RG_EPOCH_LEN + 1 + 24) /* a member's field: "<node> conn-N" */
 
 /*
  * One publish: KEYS[1] the room's stream (also its channel), KEYS[2] the idempotency
@@ -34,7 +38,7 @@
  * the stream keeps its last ID when it is trimmed. A key counts while its message is
  * still in the stream, as on one node. {0|1|2, seq}: stored, a duplicate, a conflict.
  */
-static const char rg__script[] =
+static const char rg__publish_lua[] =
 	"local seen = #KEYS > 1 and redis.call('GET', KEYS[2])\n"
 	"if seen then\n"
 	"  local seq, hash = string.match(seen, '^(%d+) (%x+)$')\n"
@@ -54,15 +58,98 @@ static const char rg__script[] =
 	"  ARGV[3] .. ARGV[4])\n"
 	"return {0, tonumber(seq)}\n";
 
+/*
+ * A presence member joins ('+') or leaves ('-'): KEYS the room's member hash
+ * (<prefix>{room}:m, field "<node> <id>", value {"user","sub"}), the node's set of
+ * rooms (<prefix>node:<node>) and the room's channel; ARGV '+' or '-', the field, the
+ * value, the room. The other nodes hear "+<field>\n<value>" or "-<field>" on the
+ * channel, once: a join already there (a node registering again) says nothing.
+ */
+static const char rg__member_lua[] =
+	"if ARGV[1] == '+' then\n"
+	"  redis.call('SADD', KEYS[2], ARGV[4])\n"
+	"  if redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) == 1 then\n"
+	"    redis.call('PUBLISH', KEYS[3], '+' .. ARGV[2] .. '\\n' .. ARGV[3])\n"
+	"  end\n"
+	"elseif redis.call('HDEL', KEYS[1], ARGV[2]) == 1 then\n"
+	"  redis.call('PUBLISH', KEYS[3], '-' .. ARGV[2])\n"
+	"end\n"
+	"return 0\n";
+
+/*
+ * A node's heartbeat ('beat') or its clean exit ('gone'): ARGV the key prefix, the
+ * node, its timeout (ms), the mode. <prefix>nodes holds each node's deadline in
+ * Redis's own clock (so the nodes' clocks need not agree). A beat moves the node's
+ * deadline and removes the members of a node past its own (at most about 10,000 a
+ * beat; the rest at the next), as if each had left. It returns 1 when this node had
+ * been taken as gone (or was not known): it registers its members again.
+ */
+static const char rg__beat_lua[] =
+	"local P, me = ARGV[1], ARGV[2]\n"
+	"local nodes = P .. 'nodes'\n"
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"local budget = ARGV[4] == 'gone' and math.huge or 10000\n"
+	"local function reap(node)\n"
+	"  local set = P .. 'node:' .. node\n"
+	"  while budget > 0 do\n"
+	"    local room = redis.call('SPOP', set)\n"
+	"    if not room then\n"
+	"      redis.call('ZREM', nodes, node)\n"
+	"      return\n"
+	"    end\n"
+	"    local h, chan = P .. '{' .. room .. '}:m', P .. '{' .. room .. '}'\n"
+	"    local cur = '0'\n"
+	"    repeat\n"
+	"      local r = redis.call('HSCAN', h, cur, 'MATCH', node .. ' *', 'COUNT', 1000)\n"
+	"      cur = r[1]\n"
+	"      for i = 1, #r[2], 2 do\n"
+	"        redis.call('HDEL', h, r[2][i])\n"
+	"        redis.call('PUBLISH', chan, '-' .. r[2][i])\n"
+	"        budget = budget - 1\n"
+	"      end\n"
+	"    until cur == '0'\n"
+	"  end\n"
+	"end\n"
+	"if ARGV[4] == 'gone' then\n"
+	"  reap(me)\n"
+	"  return 0\n"
+	"end\n"
+	"local was = tonumber(redis.call('ZSCORE', nodes, me) or '0')\n"
+	"redis.call('ZADD', nodes, now + tonumber(ARGV[3]), me)\n"
+	"for _, node in ipairs(redis.call('ZRANGEBYSCORE', nodes, '-inf', now, 'LIMIT', 0, 8)) do\n"
+	"  reap(node)\n"
+	"end\n"
+	"if was < now then return 1 end\n"
+	"return 0\n";
+
+enum { RG__LUA_PUBLISH, RG__LUA_MEMBER, RG__LUA_BEAT, RG__LUA_N };
+static const char *const rg__lua[RG__LUA_N] = {rg__publish_lua, rg__member_lua, rg__beat_lua};
+
 struct rg_redis;
 
-/* A message pub/sub brought while the streams are read back: room name, then data. */
+/* What pub/sub brought while the streams are read back: room name, then payload. */
 struct rg__held {
 	struct rg__held *next;
-	uint64_t seq;
-	int64_t ts;
-	size_t nlen, klen, len;
-	char text[]; /* name, key, data */
+	size_t nlen, len;
+	char text[];
+};
+
+/* A member of a presence room: one of this node's (keyed by its id) or another
+ * node's (by its field in Redis, "<node> <id>"), with its name and its token's sub. */
+struct rg__member {
+	UT_hash_handle hh;
+	unsigned gen;           /* another node's: the catch-up that last saw it */
+	const char *user, *sub; /* sub: NULL when none; both in key's allocation */
+	char key[];
+};
+
+/* A presence room as this node knows it: its members here, those of the other nodes,
+ * and those that left here while Redis could not be told (told when it is back). */
+struct rg__proom {
+	UT_hash_handle hh;
+	struct rg__member *mine, *others, *left;
+	char name[];
 };
 
 /* One of the two connections. up: usable (authenticated, set up). */
@@ -93,8 +180,8 @@ struct rg_redis {
 	size_t prefix_len;
 	char pattern[80]; /* <prefix>{*}: every room's channel */
 	struct rg__link cmd, sub;
-	char sha[41];   /* the script's, once loaded on this command link */
-	ev_timer retry; /* reconnects what is down, after backoff seconds */
+	char sha[RG__LUA_N][41]; /* the scripts', once loaded on this command link */
+	ev_timer retry;          /* reconnects what is down, after backoff seconds */
 	double backoff;
 	ev_timer watch; /* stalls */
 	struct rg__call *calls;
@@ -109,6 +196,16 @@ struct rg_redis {
 	size_t nheld;
 	unsigned long long dropped; /* held messages past RG__HELD_MAX, this catch-up */
 	unsigned long long junk;    /* stream entries no gateway wrote, this catch-up */
+	/* Presence: this process's name among the nodes (fresh at each start), its
+	 * timeout, the presence rooms with members anywhere, and the catch-up counter
+	 * that tells members still in Redis from those gone while the links were down. */
+	char node[RG_EPOCH_LEN + 1];
+	char timeout_ms[16];
+	struct rg__proom *prooms;
+	unsigned gen;
+	unsigned beats; /* heartbeats answered since the command link came up */
+	int registered; /* this node's members were ever sent: removed at exit */
+	int telling;    /* members here are being told of a change (rg__tell) */
 };
 
 static struct rg_redis *rg__of(const struct rg_engine *e)
@@ -125,6 +222,9 @@ static int rg__ready(const struct rg_engine *e)
 
 static void rg__connect(struct rg_redis *r, struct rg__link *l);
 static void rg__sync(struct rg_redis *r);
+static void rg__sync_step(struct rg_redis *r, int ok);
+static void rg__call_done(struct rg__call *c, struct rg_pub **p);
+static void rg__presence_up(struct rg_redis *r);
 
 static void rg__schedule(struct rg_redis *r)
 {
@@ -237,9 +337,11 @@ static void rg__on_auth(redisAsyncContext *ac, void *reply, void *priv)
 	rg__failed(ac, reply, "AUTH");
 }
 
+/* priv: where the script's SHA1 goes. */
 static void rg__on_script(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rg_redis *r = priv;
+	struct rg_redis *r = ((struct rg__link *)ac->data)->r;
+	char *sha = priv;
 	redisReply *rep = reply;
 
 	if (rg__failed(ac, reply, "SCRIPT LOAD"))
@@ -249,8 +351,8 @@ static void rg__on_script(redisAsyncContext *ac, void *reply, void *priv)
 		redisAsyncFree(ac);
 		return;
 	}
-	memcpy(r->sha, rep->str, 40);
-	r->sha[40] = '\0';
+	memcpy(sha, rep->str, 40);
+	sha[40] = '\0';
 }
 
 /* The cluster's epoch, set by the first node to reach this Redis: it changes only when
@@ -275,6 +377,7 @@ static void rg__on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 				r->host, r->port, rep->str);
 	}
 	r->cmd.up = 1;
+	rg__presence_up(r);
 	rg__maybe_up(r);
 }
 
@@ -295,25 +398,21 @@ static void rg__deliver(struct rg_redis *r, const char *name, size_t nlen, uint6
 		rg_err("room %s: out of memory storing seq %" PRIu64, room->name, seq);
 }
 
-/* Holds a message heard during a catch-up, to deliver after the streams' own. */
-static void rg__hold(struct rg_redis *r, const char *name, size_t nlen, uint64_t seq, int64_t ts,
-		     const char *key, size_t klen, const char *data, size_t len)
+/* Holds what pub/sub brought during a catch-up, to take after the streams' own. */
+static void rg__hold(struct rg_redis *r, const char *name, size_t nlen, const char *payload,
+		     size_t len)
 {
 	struct rg__held *h;
 
-	if (r->nheld >= RG__HELD_MAX || !(h = malloc(sizeof(*h) + nlen + klen + len))) {
+	if (r->nheld >= RG__HELD_MAX || !(h = malloc(sizeof(*h) + nlen + len))) {
 		r->dropped++; /* a gap the room counts when the next one comes */
 		return;
 	}
 	h->next = NULL;
-	h->seq = seq;
-	h->ts = ts;
 	h->nlen = nlen;
-	h->klen = klen;
 	h->len = len;
 	memcpy(h->text, name, nlen);
-	memcpy(h->text + nlen, key, klen);
-	memcpy(h->text + nlen + klen, data, len);
+	memcpy(h->text + nlen, payload, len);
 	*r->held_tail = h;
 	r->held_tail = &h->next;
 	r->nheld++;
@@ -336,32 +435,468 @@ static int rg__digits(const char *p, const char *end, uint64_t *v, const char **
 	return 0;
 }
 
-/* One message published on a room's channel: "seq ts keylen\n" key data. */
-static void rg__message(struct rg_redis *r, const redisReply *chan, const redisReply *msg)
+/* ---- presence ----------------------------------------------------------------- */
+
+/* One allocation: key, user and sub (NULL: none). */
+static struct rg__member *rg__member_new(const char *key, size_t klen, const char *user,
+					 size_t ulen, const char *sub, size_t slen)
 {
-	const char *p = msg->str, *end = msg->str + msg->len;
+	struct rg__member *m = malloc(sizeof(*m) + klen + ulen + slen + 3);
+	char *p;
+
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	p = m->key;
+	memcpy(p, key, klen);
+	p[klen] = '\0';
+	p += klen + 1;
+	memcpy(p, user, ulen);
+	p[ulen] = '\0';
+	m->user = p;
+	p += ulen + 1;
+	memcpy(p, sub ? sub : "", slen);
+	p[slen] = '\0';
+	m->sub = sub ? p : NULL;
+	return m;
+}
+
+static void rg__members_free(struct rg__member **head)
+{
+	struct rg__member *m, *tmp;
+
+	HASH_ITER(hh, *head, m, tmp) {
+		HASH_DEL(*head, m);
+		free(m);
+	}
+}
+
+static struct rg__proom *rg__proom(struct rg_redis *r, const char *name, size_t nlen, int create)
+{
+	struct rg__proom *pr;
+
+	HASH_FIND(hh, r->prooms, name, nlen, pr);
+	if (pr || !create)
+		return pr;
+	if (!(pr = calloc(1, sizeof(*pr) + nlen + 1)))
+		return NULL;
+	memcpy(pr->name, name, nlen);
+	HASH_ADD_KEYPTR(hh, r->prooms, pr->name, nlen, pr);
+	return pr;
+}
+
+/* Drops pr once nobody is in it; not while members are being told something (what
+ * they are told may close one, which leaves its rooms). */
+static void rg__proom_gc(struct rg_redis *r, struct rg__proom *pr)
+{
+	if (r->telling || pr->mine || pr->others || pr->left)
+		return;
+	HASH_DEL(r->prooms, pr);
+	free(pr);
+}
+
+/* Tells room name's members here that m, of another node, joined or left. */
+static void rg__tell(struct rg_redis *r, const char *name, size_t nlen, const char *event,
+		     const struct rg__member *m)
+{
+	struct rg_room *room;
+
+	if (rg_registry_get(r->reg, name, nlen, 0, &room))
+		return; /* nobody here to tell */
+	r->telling++;
+	rg_session_presence_tell(room, event, m->user, m->sub);
+	r->telling--;
+}
+
+static int rg__can_send(const struct rg_redis *r)
+{
+	return r->cmd.ac && r->cmd.up && r->sha[RG__LUA_MEMBER][0];
+}
+
+/* A leave in flight: room name, then the member's id; kept to send again when Redis
+ * did not take it. */
+struct rg__leave {
+	struct rg_redis *r;
+	size_t nlen;
+	char text[];
+};
+
+static void rg__on_member(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg__leave *lv = priv;
+
+	/* a join that did not happen is sent again with the others when the link is back */
+	if (rg__failed(ac, reply, "a presence update") && lv && !lv->r->closing) {
+		struct rg__proom *pr = rg__proom(lv->r, lv->text, lv->nlen, 1);
+		const char *id = lv->text + lv->nlen;
+		size_t ilen = strlen(id);
+		struct rg__member *m;
+		if (pr && (m = rg__member_new(id, ilen, "", 0, NULL, 0)))
+			HASH_ADD_KEYPTR(hh, pr->left, m->key, ilen, m);
+	}
+	free(lv);
+}
+
+/* Sends the join ('+') or leave ('-') of m, a member here of pr: 0, or -1. */
+static int rg__send_member(struct rg_redis *r, const struct rg__proom *pr,
+			   const struct rg__member *m, char op)
+{
+	char hash[RG__NAME_MAX], set[RG__NAME_MAX], chan[RG__NAME_MAX], field[RG__FIELD_MAX + 1];
+	size_t nlen = strlen(pr->name);
+	struct rg__leave *lv = NULL;
+	char *value = NULL;
+
+	int hl = snprintf(hash, sizeof(hash), "%s{%s}:m", r->prefix, pr->name);
+	int sl = snprintf(set, sizeof(set), "%snode:%s", r->prefix, r->node);
+	int cl = snprintf(chan, sizeof(chan), "%s{%s}", r->prefix, pr->name);
+	int fl = snprintf(field, sizeof(field), "%s %s", r->node, m->key);
+	if (op == '+') {
+		json_t *v = json_pack("{s:s}", "user", m->user);
+		if (v && m->sub && json_object_set_new(v, "sub", json_string(m->sub)))
+			v = (json_decref(v), NULL);
+		value = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(v);
+		if (!value)
+			return -1;
+	} else {
+		size_t ilen = strlen(m->key);
+		if (!(lv = malloc(sizeof(*lv) + nlen + ilen + 1)))
+			return -1;
+		lv->r = r;
+		lv->nlen = nlen;
+		memcpy(lv->text, pr->name, nlen);
+		memcpy(lv->text + nlen, m->key, ilen + 1);
+	}
+	const char *argv[] = {
+		"EVALSHA", r->sha[RG__LUA_MEMBER], "3",     hash, set, chan, op == '+' ? "+" : "-",
+		field,     value ? value : "",     pr->name};
+	size_t lens[] = {7,          40,         1,
+			 (size_t)hl, (size_t)sl, (size_t)cl,
+			 1,          (size_t)fl, value ? strlen(value) : 0,
+			 nlen};
+	int rc = redisAsyncCommandArgv(r->cmd.ac, rg__on_member, lv, 10, argv, lens);
+	free(value);
+	if (rc != REDIS_OK) {
+		free(lv);
+		return -1;
+	}
+	r->registered = 1;
+	return 0;
+}
+
+static void rg__on_beat(redisAsyncContext *ac, void *reply, void *priv);
+
+/* Sends a heartbeat, which the watchdog also times. */
+static void rg__beat(struct rg_redis *r)
+{
+	struct rg__call *c;
+
+	if (!r->sha[RG__LUA_BEAT][0] || !(c = calloc(1, sizeof(*c))))
+		return;
+	c->r = r;
+	c->sent = ev_now(r->ev);
+	if (redisAsyncCommand(r->cmd.ac, rg__on_beat, c, "EVALSHA %s 0 %s %s %s beat",
+			      r->sha[RG__LUA_BEAT], r->prefix, r->node,
+			      r->timeout_ms) != REDIS_OK) {
+		free(c);
+		return;
+	}
+	DL_APPEND(r->calls, c);
+}
+
+/* The command link is (again) up: a heartbeat first (so that no node takes this one
+ * as gone while it registers), then what left while Redis could not be told, then
+ * every member here. Joins already in Redis say nothing again. */
+static void rg__presence_up(struct rg_redis *r)
+{
+	struct rg__proom *pr, *tmp;
+	struct rg__member *m, *mt;
+
+	r->beats = 0;
+	rg__beat(r);
+	HASH_ITER(hh, r->prooms, pr, tmp) {
+		HASH_ITER(hh, pr->left, m, mt) {
+			if (rg__send_member(r, pr, m, '-'))
+				return; /* the link is going: sent when it is back */
+			HASH_DEL(pr->left, m);
+			free(m);
+		}
+		HASH_ITER(hh, pr->mine, m, mt)
+			if (rg__send_member(r, pr, m, '+'))
+				return;
+		rg__proom_gc(r, pr);
+	}
+}
+
+static void rg__on_beat(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg_redis *r = ((struct rg__call *)priv)->r;
+	redisReply *rep = reply;
+	struct rg_pub *p;
+
+	rg__call_done(priv, &p);
+	if (rg__failed(ac, reply, "the heartbeat"))
+		return;
+	/* taken as gone (silent past its timeout) after the first beat since the link came
+	 * up: another node removed its members, which join again */
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 && r->beats) {
+		rg_warn("redis %s:%d: the other gateways took this one as gone (no heartbeat for "
+			"%s ms); its presence members join again",
+			r->host, r->port, r->timeout_ms);
+		rg__presence_up(r);
+	}
+	r->beats++;
+}
+
+static void rg__member(struct rg_engine *e, const struct rg_room *room, const char *id,
+		       const char *user, const char *sub, int join)
+{
+	struct rg_redis *r = rg__of(e);
+	size_t nlen = strlen(room->name), ilen = strlen(id);
+	struct rg__proom *pr = rg__proom(r, room->name, nlen, 1);
+	struct rg__member *m, *was;
+
+	if (!pr)
+		goto nomem;
+	HASH_FIND(hh, pr->mine, id, ilen, m);
+	if (m)
+		HASH_DEL(pr->mine, m);
+	if (join) {
+		HASH_FIND(hh, pr->left, id, ilen, was);
+		if (was) {
+			HASH_DEL(pr->left, was);
+			free(was);
+		}
+		free(m);
+		m = rg__member_new(id, ilen, user, strlen(user), sub, sub ? strlen(sub) : 0);
+		if (!m)
+			goto nomem;
+		HASH_ADD_KEYPTR(hh, pr->mine, m->key, ilen, m);
+		if (rg__can_send(r))
+			rg__send_member(r, pr, m, '+');
+	} else if (m && (!rg__can_send(r) || rg__send_member(r, pr, m, '-'))) {
+		HASH_ADD_KEYPTR(hh, pr->left, m->key, ilen, m);
+	} else {
+		free(m);
+		rg__proom_gc(r, pr);
+	}
+	return;
+nomem:
+	rg_err("room %s: out of memory sharing a presence change: the other gateways may not "
+	       "see it",
+	       room->name);
+}
+
+static int rg__members(const struct rg_engine *e, const char *room, size_t len, json_t *users)
+{
+	struct rg__proom *pr;
+	struct rg__member *m, *tmp;
+
+	HASH_FIND(hh, rg__of(e)->prooms, room, len, pr);
+	if (!pr)
+		return 0;
+	HASH_ITER(hh, pr->others, m, tmp) {
+		if (json_array_append_new(users, json_string(m->user)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A member field, "<node> <id>": 1 when it is another node's, 0 when this one's,
+ * -1 when it is not one. */
+static int rg__field(const struct rg_redis *r, const char *f, size_t flen)
+{
+	if (flen <= RG_EPOCH_LEN + 1 || flen > RG__FIELD_MAX || f[RG_EPOCH_LEN] != ' ' ||
+	    memchr(f, '\n', flen))
+		return -1;
+	return memcmp(f, r->node, RG_EPOCH_LEN) != 0;
+}
+
+/* Another node's member (field) is in room name, as value says: a newcomer is told
+ * to the members here. Also what a catch-up finds (marked as seen by it). */
+static void rg__other_joined(struct rg_redis *r, const char *name, size_t nlen, const char *field,
+			     size_t flen, const char *value, size_t vlen)
+{
+	const struct rg_room_conf *conf = rg_registry_conf_for(r->reg, name, nlen);
+	struct rg__proom *pr;
+	struct rg__member *m;
+	const char *user, *sub = NULL;
+	int theirs = rg__field(r, field, flen);
+
+	if (!conf || !conf->presence || !theirs)
+		return; /* another config's room, or this node's own member */
+	json_t *v = theirs > 0 ? json_loadb(value, vlen, 0, NULL) : NULL;
+	if (!json_is_object(v) || json_unpack(v, "{s:s, s?s}", "user", &user, "sub", &sub) ||
+	    !*user || strlen(user) > RG_NAME_MAX || (sub && strlen(sub) > RG_NAME_MAX)) {
+		rg_warn("redis: a presence member of %s{%.*s} that no gateway wrote; ignored",
+			r->prefix, (int)nlen, name);
+		json_decref(v);
+		return;
+	}
+	if (!(pr = rg__proom(r, name, nlen, 1)))
+		goto nomem;
+	HASH_FIND(hh, pr->others, field, flen, m);
+	if (!m) {
+		if (!(m = rg__member_new(field, flen, user, strlen(user), sub,
+					 sub ? strlen(sub) : 0)))
+			goto nomem;
+		HASH_ADD_KEYPTR(hh, pr->others, m->key, flen, m);
+		rg__tell(r, name, nlen, "join", m);
+	}
+	m->gen = r->gen;
+	json_decref(v);
+	return;
+nomem:
+	json_decref(v);
+	rg_err("room %.*s: out of memory keeping a member of another gateway", (int)nlen, name);
+}
+
+static void rg__other_left(struct rg_redis *r, const char *name, size_t nlen, const char *field,
+			   size_t flen)
+{
+	struct rg__proom *pr = rg__proom(r, name, nlen, 0);
+	struct rg__member *m = NULL;
+
+	if (rg__field(r, field, flen) < 0) {
+		rg_warn("redis: a presence leave on %s{%.*s} that no gateway wrote; ignored",
+			r->prefix, (int)nlen, name);
+		return;
+	}
+	if (pr)
+		HASH_FIND(hh, pr->others, field, flen, m);
+	if (!m)
+		return; /* one this node never heard of, or its own */
+	HASH_DEL(pr->others, m);
+	rg__tell(r, name, nlen, "leave", m);
+	free(m);
+	rg__proom_gc(r, pr);
+}
+
+/* "+<field>\n<value>" or "-<field>" heard on room name's channel. */
+static void rg__presence_heard(struct rg_redis *r, const char *name, size_t nlen, const char *p,
+			       size_t len)
+{
+	const char *nl = memchr(p, '\n', len);
+
+	if (*p == '-')
+		rg__other_left(r, name, nlen, p + 1, len - 1);
+	else if (nl)
+		rg__other_joined(r, name, nlen, p + 1, (size_t)(nl - p - 1), nl + 1,
+				 (size_t)(p + len - nl - 1));
+	else
+		rg_warn("redis: a presence join on %s{%.*s} that no gateway wrote; ignored",
+			r->prefix, (int)nlen, name);
+}
+
+/* After a catch-up read every member hash: the other nodes' members it did not find
+ * left while this node was not listening. */
+static void rg__presence_sweep(struct rg_redis *r)
+{
+	struct rg__proom *pr, *tmp;
+	struct rg__member *m, *mt;
+
+	HASH_ITER(hh, r->prooms, pr, tmp) {
+		HASH_ITER(hh, pr->others, m, mt) {
+			if (m->gen == r->gen)
+				continue;
+			HASH_DEL(pr->others, m);
+			rg__tell(r, pr->name, strlen(pr->name), "leave", m);
+			free(m);
+		}
+		rg__proom_gc(r, pr);
+	}
+}
+
+/* One room's members (HGETALL of <prefix>{room}:m), for a catch-up. */
+static void rg__on_hgetall(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg_redis *r = ((struct rg__link *)ac->data)->r;
+	redisReply *rep = reply;
+	char *name = priv;
+	int ok = rep && rep->type == REDIS_REPLY_ARRAY;
+
+	for (size_t i = 0; ok && i + 1 < rep->elements; i += 2) {
+		const redisReply *f = rep->element[i], *v = rep->element[i + 1];
+		if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+			rg__other_joined(r, name, strlen(name), f->str, f->len, v->str, v->len);
+	}
+	free(name);
+	rg__sync_step(r, ok);
+}
+
+static void rg__on_pscan(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg_redis *r = priv;
+	redisReply *rep = reply;
+	int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+		 rep->element[0]->type == REDIS_REPLY_STRING &&
+		 rep->element[1]->type == REDIS_REPLY_ARRAY;
+
+	(void)ac;
+	for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
+		const redisReply *key = rep->element[1]->element[i];
+		/* <prefix>{room}:m */
+		if (key->type != REDIS_REPLY_STRING || key->len < r->prefix_len + 5 ||
+		    memcmp(key->str + key->len - 3, "}:m", 3))
+			continue;
+		char *name = strndup(key->str + r->prefix_len + 1, key->len - r->prefix_len - 4);
+		if (!name || redisAsyncCommand(r->cmd.ac, rg__on_hgetall, name, "HGETALL %b",
+					       key->str, key->len) != REDIS_OK) {
+			free(name);
+			ok = 0;
+		} else {
+			r->sync_calls++;
+		}
+	}
+	if (ok && strcmp(rep->element[0]->str, "0")) {
+		if (redisAsyncCommand(r->cmd.ac, rg__on_pscan, r,
+				      "SCAN %s MATCH %s{*}:m TYPE hash COUNT " RG__SCAN_COUNT,
+				      rep->element[0]->str, r->prefix) == REDIS_OK)
+			r->sync_calls++;
+		else
+			ok = 0;
+	}
+	rg__sync_step(r, ok);
+}
+
+/* What was published on room name's channel: a message, "seq ts keylen\n" key data, or
+ * a presence member's join or leave ("+" or "-"). */
+static void rg__heard(struct rg_redis *r, const char *name, size_t nlen, const char *payload,
+		      size_t len)
+{
+	const char *p = payload, *end = payload + len;
 	uint64_t seq, ts, klen;
 
-	if (chan->len < r->prefix_len + 3 || chan->str[chan->len - 1] != '}')
-		goto bad;
-	const char *name = chan->str + r->prefix_len + 1;
-	size_t nlen = chan->len - r->prefix_len - 2;
+	if (len && (*p == '+' || *p == '-')) {
+		rg__presence_heard(r, name, nlen, payload, len);
+		return;
+	}
 	if (rg__digits(p, end, &seq, &p) || p == end || *p++ != ' ' ||
 	    rg__digits(p, end, &ts, &p) || p == end || *p++ != ' ' ||
 	    rg__digits(p, end, &klen, &p) || p == end || *p++ != '\n' || !seq || klen > RG_ID_MAX ||
-	    (size_t)(end - p) < klen)
-		goto bad;
-	const char *key = p;
-	p += klen;
+	    (size_t)(end - p) < klen) {
+		rg_warn("redis: a message on %s{%.*s} that no gateway wrote; ignored", r->prefix,
+			(int)nlen, name);
+		return;
+	}
+	rg__deliver(r, name, nlen, seq, (int64_t)ts, p, (size_t)klen, p + klen,
+		    (size_t)(end - p - klen));
+}
+
+/* A pmessage on <prefix>{room}: taken now, or after the catch-up under way. */
+static void rg__message(struct rg_redis *r, const redisReply *chan, const redisReply *msg)
+{
+	if (chan->len < r->prefix_len + 3 || chan->str[chan->len - 1] != '}') {
+		rg_warn("redis: a message on %.*s that no gateway wrote; ignored", (int)chan->len,
+			chan->str);
+		return;
+	}
+	const char *name = chan->str + r->prefix_len + 1;
+	size_t nlen = chan->len - r->prefix_len - 2;
 	if (r->syncing)
-		rg__hold(r, name, nlen, seq, (int64_t)ts, key, (size_t)klen, p, (size_t)(end - p));
+		rg__hold(r, name, nlen, msg->str, msg->len);
 	else
-		rg__deliver(r, name, nlen, seq, (int64_t)ts, key, (size_t)klen, p,
-			    (size_t)(end - p));
-	return;
-bad:
-	rg_warn("redis: a message on %.*s that no gateway wrote; ignored", (int)chan->len,
-		chan->str);
+		rg__heard(r, name, nlen, msg->str, msg->len);
 }
 
 static void rg__on_sub(redisAsyncContext *ac, void *reply, void *priv)
@@ -413,9 +948,9 @@ static void rg__sync_step(struct rg_redis *r, int ok)
 	r->syncing = 0;
 	if (!r->sync_failed) {
 		r->need_sync = 0;
+		rg__presence_sweep(r);
 		for (struct rg__held *h = r->held; h; h = h->next)
-			rg__deliver(r, h->text, h->nlen, h->seq, h->ts, h->text + h->nlen, h->klen,
-				    h->text + h->nlen + h->klen, h->len);
+			rg__heard(r, h->text, h->nlen, h->text + h->nlen, h->len);
 		if (r->junk)
 			rg_warn("redis: %llu stream entr%s that no gateway wrote; ignored", r->junk,
 				r->junk == 1 ? "y" : "ies");
@@ -542,6 +1077,7 @@ static void rg__sync(struct rg_redis *r)
 	r->syncing = 1;
 	r->sync_failed = 0;
 	r->dropped = r->junk = 0;
+	r->gen++;
 	if (redisAsyncCommand(r->cmd.ac, rg__on_scan, r,
 			      "SCAN 0 MATCH %s TYPE stream COUNT " RG__SCAN_COUNT,
 			      r->pattern) != REDIS_OK) {
@@ -550,6 +1086,13 @@ static void rg__sync(struct rg_redis *r)
 		return;
 	}
 	r->sync_calls = 1;
+	/* and the other nodes' presence members, in every room's member hash */
+	if (redisAsyncCommand(r->cmd.ac, rg__on_pscan, r,
+			      "SCAN 0 MATCH %s{*}:m TYPE hash COUNT " RG__SCAN_COUNT,
+			      r->prefix) == REDIS_OK)
+		r->sync_calls++;
+	else
+		r->sync_failed = 1;
 }
 
 static void rg__connect(struct rg_redis *r, struct rg__link *l)
@@ -579,8 +1122,10 @@ static void rg__connect(struct rg_redis *r, struct rg__link *l)
 		redisAsyncCommand(ac, rg__on_sub, r, "PSUBSCRIBE %s", r->pattern);
 		return;
 	}
-	r->sha[0] = '\0';
-	redisAsyncCommand(ac, rg__on_script, r, "SCRIPT LOAD %s", rg__script);
+	for (int i = 0; i < RG__LUA_N; i++) {
+		r->sha[i][0] = '\0';
+		redisAsyncCommand(ac, rg__on_script, r->sha[i], "SCRIPT LOAD %s", rg__lua[i]);
+	}
 	/* A fresh one, not ours: when Redis lost its data (restarted without persistence)
 	 * the seqs start over, and so must the epoch, or a cursor would point into a new
 	 * order by an old name. */
@@ -635,7 +1180,7 @@ static int rg__publish(struct rg_engine *e, const struct rg_room *room, const ch
 	struct rg_redis *r = rg__of(e);
 	char stream[RG__NAME_MAX], ikey[RG__NAME_MAX], keep[24], ts[24];
 
-	if (!rg__ready(e) || !r->sha[0])
+	if (!rg__ready(e) || !r->sha[RG__LUA_PUBLISH][0])
 		return -EAGAIN;
 	struct rg__call *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -644,8 +1189,15 @@ static int rg__publish(struct rg_engine *e, const struct rg_room *room, const ch
 	int klen = key ? snprintf(ikey, sizeof(ikey), "%s:k:%s", stream, key) : 0;
 	int nlen = snprintf(keep, sizeof(keep), "%" PRIu32, room->conf->history);
 	int tlen = snprintf(ts, sizeof(ts), "%" PRId64, rg_now_ms());
-	const char *argv[] = {"EVALSHA", r->sha, key ? "2" : "1", stream, ikey,
-			      keep,      ts,     key ? key : "",  data};
+	const char *argv[] = {"EVALSHA",
+			      r->sha[RG__LUA_PUBLISH],
+			      key ? "2" : "1",
+			      stream,
+			      ikey,
+			      keep,
+			      ts,
+			      key ? key : "",
+			      data};
 	size_t lens[] = {7,
 			 40,
 			 1,
@@ -683,18 +1235,9 @@ static void rg__cancel(struct rg_engine *e, struct rg_pub *p)
 	p->engine_ref = NULL;
 }
 
-static void rg__on_pong(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct rg_pub *p;
-
-	(void)ac;
-	(void)reply;
-	rg__call_done(priv, &p);
-}
-
 /* Every second: a command link whose oldest command has waited RG__STALL_S is
  * dropped (Redis stopped, or the network between went silent: no FIN to say so);
- * an idle one is sent a PING, so that silence is seen without traffic too. */
+ * and a heartbeat goes (rg__beat), so that silence is seen without traffic too. */
 static void rg__on_watch(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	struct rg_redis *r = w->data;
@@ -708,18 +1251,8 @@ static void rg__on_watch(struct ev_loop *ev, ev_timer *w, int revents)
 		rg__drop(&r->sub);
 		return;
 	}
-	if (r->calls || !r->cmd.up)
-		return;
-	struct rg__call *c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
-	c->r = r;
-	c->sent = ev_now(ev);
-	if (redisAsyncCommand(r->cmd.ac, rg__on_pong, c, "PING") != REDIS_OK) {
-		free(c);
-		return;
-	}
-	DL_APPEND(r->calls, c);
+	if (r->cmd.up)
+		rg__beat(r);
 }
 
 static void rg__room_open(struct rg_engine *e, struct rg_room *room)
@@ -734,16 +1267,55 @@ static void rg__room_close(struct rg_engine *e, struct rg_room *room)
 	(void)room;
 }
 
+/* A clean exit: this node's presence members leave now, not after its timeout. One
+ * blocking round trip of a second or two at most: the loop has ended. */
+static void rg__say_gone(struct rg_redis *r)
+{
+	struct timeval tv = {1, 0};
+	redisReply *rep = NULL;
+	redisContext *c;
+
+	if (!r->registered)
+		return;
+	c = redisConnectWithTimeout(r->host, r->port, tv);
+	if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK) {
+		if (r->password && (rep = redisCommand(c, "AUTH %s", r->password)))
+			freeReplyObject(rep);
+		rep = redisCommand(c, "EVAL %s 0 %s %s %s gone", rg__beat_lua, r->prefix, r->node,
+				   r->timeout_ms);
+	}
+	if (!rep || rep->type == REDIS_REPLY_ERROR)
+		rg_warn("redis %s:%d: could not remove this gateway's presence members (%s); the "
+			"other gateways remove them after cluster.redis.node_timeout_seconds",
+			r->host, r->port,
+			rep           ? rep->str
+			: c && c->err ? c->errstr
+				      : "no reply");
+	if (rep)
+		freeReplyObject(rep);
+	if (c)
+		redisFree(c);
+}
+
 static void rg__free(struct rg_engine *e)
 {
 	struct rg_redis *r = rg__of(e);
+	struct rg__proom *pr, *tmp;
 
 	ev_timer_stop(r->ev, &r->retry);
 	ev_timer_stop(r->ev, &r->watch);
 	r->closing = 1;
 	rg__drop(&r->cmd);
 	rg__drop(&r->sub);
+	rg__say_gone(r);
 	rg__held_free(r);
+	HASH_ITER(hh, r->prooms, pr, tmp) {
+		HASH_DEL(r->prooms, pr);
+		rg__members_free(&pr->mine);
+		rg__members_free(&pr->others);
+		rg__members_free(&pr->left);
+		free(pr);
+	}
 	free(r->password);
 	free(r);
 }
@@ -752,6 +1324,8 @@ static const struct rg_engine_ops rg__ops = {
 	.ready = rg__ready,
 	.publish = rg__publish,
 	.cancel = rg__cancel,
+	.member = rg__member,
+	.members = rg__members,
 	.room_open = rg__room_open,
 	.room_close = rg__room_close,
 	.free = rg__free,
@@ -807,6 +1381,9 @@ struct rg_engine *rg_redis_engine_new(struct ev_loop *loop, struct rg_registry *
 		free(r);
 		return NULL;
 	}
+	rg_registry_new_epoch(r->node);
+	snprintf(r->timeout_ms, sizeof(r->timeout_ms), "%" PRIu32,
+		 cfg->redis_node_timeout_seconds * 1000);
 	r->cmd = (struct rg__link){.r = r, .name = "command"};
 	r->sub = (struct rg__link){.r = r, .name = "pub/sub"};
 	r->backoff = RG__BACKOFF_MIN;
@@ -816,8 +1393,8 @@ struct rg_engine *rg_redis_engine_new(struct ev_loop *loop, struct rg_registry *
 	ev_timer_init(&r->watch, rg__on_watch, RG__WATCH_S, RG__WATCH_S);
 	r->watch.data = r;
 	ev_timer_start(loop, &r->watch);
-	rg_notice("redis %s:%d: sharing rooms under the key prefix \"%s\"", r->host, r->port,
-		  r->prefix);
+	rg_notice("redis %s:%d: sharing rooms under the key prefix \"%s\" as node %s", r->host,
+		  r->port, r->prefix, r->node);
 	rg__connect(r, &r->cmd);
 	rg__connect(r, &r->sub);
 	return &r->base;

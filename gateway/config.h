@@ -121,6 +121,7 @@ struct rg_config {
 	uint32_t auth_leeway_seconds, auth_max_token_bytes, auth_grace_seconds;
 	/* cluster.redis: NULL address, one process on its own (engine.h) */
 	char *redis_address, *redis_password_file, *redis_prefix;
+	uint32_t redis_node_timeout_seconds; /* silent this long: its presence members leave */
 	/* the keys and API key hashes loaded from those files; NULL when auth is off */
 	struct rg_auth *auth;
 };

@@ -580,6 +580,16 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .doc = "the start of every key and channel name the gateways use: gateways that share "
 		"rooms share it; other applications (or other clusters) on the same Redis use "
 		"another"},
+	{.path = "cluster.redis.node_timeout_seconds",
+	 .type = RG_CONF_UINT,
+	 .min = 2,
+	 .max = 3600,
+	 .def = 10,
+	 .offset = RG__CONF(redis_node_timeout_seconds),
+	 .doc = "each gateway tells Redis it is alive once a second; one not heard from for "
+		"this long (killed, its host lost, cut off from Redis) is taken as gone: another "
+		"node removes its members from presence rooms, whose members everywhere get "
+		"their `leave`. A gateway that stops cleanly removes its own at once"},
 
 	{.path = "shutdown", .type = RG_CONF_OBJECT},
 	{.path = "shutdown.drain_ms",

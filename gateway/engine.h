@@ -21,6 +21,7 @@
 
 struct rg_room;
 struct rg_engine;
+struct json_t;
 
 /* A publish in flight. rc: 0 (stored as seq), 1 (a duplicate of the message stored as
  * seq under the same idempotency key), -EEXIST (the key holds other data),
@@ -41,6 +42,17 @@ struct rg_engine_ops {
 		       size_t len, const char *key, struct rg_pub *p);
 	/* p->done will not be called. */
 	void (*cancel)(struct rg_engine *e, struct rg_pub *p);
+	/* Presence rooms: a member on this node was announced to the room's other members
+	 * (join 1), or left (join 0). id is the member's on this node (unique among the
+	 * room's members here while it is one); user its presence name; sub its token's
+	 * sub, or NULL. The engine tells the other nodes, which tell their members
+	 * (rg_session_presence_tell), and forgets a node that stops answering. */
+	void (*member)(struct rg_engine *e, const struct rg_room *room, const char *id,
+		       const char *user, const char *sub, int join);
+	/* Appends to users (a JSON array) the names of room's members on other nodes:
+	 * 0, or -ENOMEM. */
+	int (*members)(const struct rg_engine *e, const char *room, size_t len,
+		       struct json_t *users);
 	/* A room came alive on this node (its messages are wanted from now on), or is
 	 * about to be freed (no longer). */
 	void (*room_open)(struct rg_engine *e, struct rg_room *room);

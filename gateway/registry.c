@@ -343,6 +343,19 @@ int rg_registry_submit(struct rg_registry *reg, struct rg_room *room, const char
 	return reg->engine->ops->publish(reg->engine, room, data, len, key, p);
 }
 
+void rg_registry_member(struct rg_registry *reg, const struct rg_room *room, const char *id,
+			const char *user, const char *sub, int join)
+{
+	if (reg->engine)
+		reg->engine->ops->member(reg->engine, room, id, user, sub, join);
+}
+
+int rg_registry_members(const struct rg_registry *reg, const char *room, size_t len,
+			struct json_t *users)
+{
+	return reg->engine ? reg->engine->ops->members(reg->engine, room, len, users) : 0;
+}
+
 void rg_registry_cancel(struct rg_registry *reg, struct rg_pub *p)
 {
 	if (reg->engine && p->engine_ref)

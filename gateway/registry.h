@@ -135,6 +135,12 @@ void rg_registry_cancel(struct rg_registry *reg, struct rg_pub *p);
 int rg_registry_deliver(struct rg_registry *reg, struct rg_room *room, uint64_t seq, int64_t ts_ms,
 			const char *data, size_t len, const char *key);
 
+/* Presence with an engine (engine.h, member and members); nothing without one. */
+void rg_registry_member(struct rg_registry *reg, const struct rg_room *room, const char *id,
+			const char *user, const char *sub, int join);
+int rg_registry_members(const struct rg_registry *reg, const char *room, size_t len,
+			struct json_t *users);
+
 /* The engine's epoch (RG_EPOCH_LEN characters) becomes the registry's. A room that
  * held messages of the old one starts over empty, its subscribers lagged. 1 when a
  * room did, else 0. */

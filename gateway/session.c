@@ -332,32 +332,28 @@ static const char *rg__user(const struct rg_session_sub *ss)
 	return ss->name ? ss->name : ((const struct rg_session *)ss->sub.owner)->user;
 }
 
-/* Tells the other members of a presence room that ss joined or left: encoded once
- * per format and shared. A member this would take past its budget is judged slow,
- * not waited for. */
-static void rg__presence_event(const struct rg_session_sub *ss, const char *event)
+/* Tells the members of a presence room but skip that user (sub: its token's, or NULL)
+ * joined or left: encoded once per format and shared. A member this would take past
+ * its budget is judged slow, not waited for. */
+static void rg__presence_tell(const struct rg_room *room, const struct rg_sub *skip,
+			      const char *event, const char *user, const char *sub)
 {
-	const struct rg_room *room = ss->sub.room;
 	struct rg_blob *blob[2] = {NULL, NULL};
 	json_t *obj;
 	char *text;
 
-	if (!room->conf->presence)
-		return;
 	obj = json_pack("{s:s, s:s, s:s, s:s}", "type", "presence", "room", room->name, "event",
-			event, "user", rg__user(ss));
-	if (obj && ss->authed &&
-	    json_object_set_new(obj, "sub",
-				json_string(((const struct rg_session *)ss->sub.owner)->id->sub)))
+			event, "user", user);
+	if (obj && sub && json_object_set_new(obj, "sub", json_string(sub)))
 		obj = (json_decref(obj), NULL);
 	text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(obj);
 	if (!text)
 		return;
-	for (const struct rg_sub *sub = room->subs; sub; sub = sub->next) {
-		struct rg_session *other = sub->owner;
-		if (sub == &ss->sub || sub->wake != rg__sub_wake ||
-		    !((const struct rg_session_sub *)sub)->announced)
+	for (const struct rg_sub *s = room->subs; s; s = s->next) {
+		struct rg_session *other = s->owner;
+		if (s == skip || s->wake != rg__sub_wake ||
+		    !((const struct rg_session_sub *)s)->announced)
 			continue;
 		if (!blob[other->fmt])
 			blob[other->fmt] = rg__blob(&other->reg->mem, other->fmt, "presence", text,
@@ -370,21 +366,51 @@ static void rg__presence_event(const struct rg_session_sub *ss, const char *even
 	free(text);
 }
 
-char *rg_presence_json(const struct rg_room *room)
+/* ss joined or left a presence room: its other members here are told, and through
+ * the engine (when there is one) those on other nodes. */
+static void rg__presence_event(const struct rg_session_sub *ss, const char *event)
+{
+	const struct rg_room *room = ss->sub.room;
+	const struct rg_session *s = ss->sub.owner;
+	const char *sub = ss->authed ? s->id->sub : NULL;
+
+	if (!room->conf->presence)
+		return;
+	rg__presence_tell(room, &ss->sub, event, rg__user(ss), sub);
+	rg_registry_member(s->reg, room, s->user, rg__user(ss), sub, event[0] == 'j');
+}
+
+void rg_session_presence_tell(const struct rg_room *room, const char *event, const char *user,
+			      const char *sub)
+{
+	if (room->conf->presence)
+		rg__presence_tell(room, NULL, event, user, sub);
+}
+
+/* The member names rg_presence_json writes: a new array, or NULL. */
+static json_t *rg__presence_users(struct rg_registry *reg, const char *name, size_t len)
 {
 	json_t *users = json_array();
-	char *text = NULL;
+	struct rg_room *room;
 
-	for (const struct rg_sub *sub = room->subs; sub && users; sub = sub->next) {
-		const struct rg_session_sub *ss = (const struct rg_session_sub *)sub;
-		if (sub->wake == rg__sub_wake && ss->announced &&
-		    json_array_append_new(users, json_string(rg__user(ss)))) {
-			json_decref(users);
-			return NULL;
+	if (users && !rg_registry_get(reg, name, len, 0, &room)) {
+		for (const struct rg_sub *sub = room->subs; sub && users; sub = sub->next) {
+			const struct rg_session_sub *ss = (const struct rg_session_sub *)sub;
+			if (sub->wake == rg__sub_wake && ss->announced &&
+			    json_array_append_new(users, json_string(rg__user(ss))))
+				users = (json_decref(users), NULL);
 		}
 	}
-	if (users)
-		text = json_dumps(users, JSON_COMPACT);
+	if (users && rg_registry_members(reg, name, len, users))
+		users = (json_decref(users), NULL);
+	return users;
+}
+
+char *rg_presence_json(struct rg_registry *reg, const char *name, size_t len)
+{
+	json_t *users = rg__presence_users(reg, name, len);
+	char *text = users ? json_dumps(users, JSON_COMPACT) : NULL;
+
 	json_decref(users);
 	return text;
 }
@@ -942,7 +968,6 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 static int rg__presence(struct rg_session *s, const struct rg_request *req)
 {
 	const struct rg_room_conf *rc = rg_registry_conf_for(s->reg, req->room, req->room_len);
-	struct rg_room *room;
 	const char *why;
 
 	if (!rc) {
@@ -954,13 +979,7 @@ static int rg__presence(struct rg_session *s, const struct rg_request *req)
 	enum rg_err err;
 	if (rg__may(s, RG_ACT_PRESENCE, rc, req->room, &err, &why))
 		return rg__error(s, err, why, req->id);
-	json_t *users = json_array();
-	if (!rg_registry_get(s->reg, req->room, req->room_len, 0, &room)) {
-		char *list = rg_presence_json(room);
-		json_decref(users);
-		users = list ? json_loads(list, 0, NULL) : NULL;
-		free(list);
-	}
+	json_t *users = rg__presence_users(s->reg, req->room, req->room_len);
 	return rg__answer(
 		s,
 		json_pack("{s:s, s:s, s:o}", "type", "presence", "room", req->room, "users", users),

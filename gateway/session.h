@@ -212,7 +212,12 @@ size_t rg_session_max_item(const struct rg_config *cfg);
 int rg_session_fill(struct rg_session *s, unsigned char *buf, size_t cap, unsigned max_items,
 		    size_t *len);
 
-/* The members of a presence room as a JSON array of names; malloc'd, or NULL. */
-char *rg_presence_json(const struct rg_room *room);
+/* The members of presence room name, on this node and (with an engine) the others,
+ * as a JSON array of names: malloc'd, or NULL when out of memory. */
+char *rg_presence_json(struct rg_registry *reg, const char *name, size_t len);
+/* A member of room on another node joined or left (event "join" or "leave"): its
+ * members here are told (engine.h, member). */
+void rg_session_presence_tell(const struct rg_room *room, const char *event, const char *user,
+			      const char *sub);
 
 #endif

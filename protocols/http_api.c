@@ -189,8 +189,7 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 			const struct rg_identity *id, const char *name, size_t nlen)
 {
 	const struct rg_room_conf *rc = rg_registry_conf_for(&srv->reg, name, nlen);
-	struct rg_room *room;
-	char *users = NULL, *out;
+	char *users, *out;
 
 	if (!rg_room_name_valid(name, nlen))
 		return rg__refuse_room(wsi, pss, -EINVAL, 0);
@@ -201,15 +200,15 @@ static int rg__presence(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api 
 	int ret;
 	if (rg__may(srv, wsi, pss, id, RG_ACT_PRESENCE, name, nlen, 0, &ret))
 		return ret;
-	if (!rg_registry_get(&srv->reg, name, nlen, 0, &room))
-		users = rg_presence_json(room);
-	size_t cap = 64 + nlen + (users ? strlen(users) : 2);
+	users = rg_presence_json(&srv->reg, name, nlen);
+	if (!users)
+		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
+	size_t cap = 64 + nlen + strlen(users);
 	if (!(out = malloc(cap))) {
 		free(users);
 		return rg__refuse(wsi, pss, RG_E_INTERNAL, rg_why_nomem, NULL, 0);
 	}
-	int n = snprintf(out, cap, "{\"room\":\"%.*s\",\"users\":%s}", (int)nlen, name,
-			 users ? users : "[]");
+	int n = snprintf(out, cap, "{\"room\":\"%.*s\",\"users\":%s}", (int)nlen, name, users);
 	int r = rg_http_reply_json(wsi, &pss->reply, HTTP_STATUS_OK, out, (size_t)n, NULL);
 	free(out);
 	free(users);

@@ -35,7 +35,8 @@ static const char *rg__needs_restart(const struct rg_config *boot, const struct 
 		return "http.web_root";
 	if (!rg__same(boot->redis_address, cfg->redis_address) ||
 	    !rg__same(boot->redis_password_file, cfg->redis_password_file) ||
-	    !rg__same(boot->redis_prefix, cfg->redis_prefix))
+	    !rg__same(boot->redis_prefix, cfg->redis_prefix) ||
+	    boot->redis_node_timeout_seconds != cfg->redis_node_timeout_seconds)
 		return "cluster.redis";
 	if (boot->handshake_seconds != cfg->handshake_seconds)
 		return "limits.handshake_seconds";

@@ -8,6 +8,7 @@ again when it is back."""
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,9 +18,9 @@ import tempfile
 import time
 import unittest
 
-from harness import (Gateway, RecordsFailure, SSEStream, WSClient, die_with_parent,
-                     dump_stderr, expect_stream_event, free_port, http, run_tests,
-                     stop_and_check)
+from harness import (DEFAULT_ROOMS, Gateway, RecordsFailure, SSEStream, WSClient, deep_merge,
+                     die_with_parent, dump_stderr, expect_stream_event, free_port, http,
+                     run_tests, stop_and_check)
 
 REDIS = shutil.which("redis-server")
 PREFIX = "rgtest:"
@@ -120,14 +121,39 @@ def publish(gw, room, data, key=None):
     return http(gw, "POST", f"/rooms/{room}/messages", json.dumps(data), headers=headers)
 
 
+def members(gw, room):
+    r = http(gw, "GET", f"/rooms/{room}/presence")
+    assert r.status == 200, r
+    return sorted(r.json()["users"])
+
+
+def wait_members(nodes, room, want, timeout=10):
+    """Waits until every node lists want as room's members; the seconds it took."""
+    start = time.monotonic()
+    while True:
+        got = {gw.port: members(gw, room) for gw in nodes}
+        if all(v == sorted(want) for v in got.values()):
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{room}: members {got}, want {sorted(want)} on every "
+                                 f"node within {timeout}s")
+        time.sleep(0.1)
+
+
+def presence(room, event, user):
+    return {"type": "presence", "room": room, "event": event, "user": user}
+
+
 class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
     @classmethod
     def setUpClass(cls):
         cls.redis = Redis().start()
-        conf = {"cluster": {"redis": {"address": f"127.0.0.1:{cls.redis.port}",
-                                      "key_prefix": PREFIX}},
-                "limits": {"max_rooms_per_connection": 64}}
-        cls.nodes = [Gateway(conf).start() for _ in range(3)]
+        cls.conf = {"cluster": {"redis": {"address": f"127.0.0.1:{cls.redis.port}",
+                                          "key_prefix": PREFIX}},
+                    "limits": {"max_rooms_per_connection": 64},
+                    "rooms": DEFAULT_ROOMS + [{"pattern": "p:*", "presence": True,
+                                               "idle_seconds": 300}]}
+        cls.nodes = [Gateway(cls.conf).start() for _ in range(3)]
         for gw in cls.nodes:
             wait_ready(gw, "ready")
 
@@ -166,6 +192,104 @@ class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
         self.clients.append(s)
         await asyncio.to_thread(expect_stream_event, s)
         return s
+
+    async def member(self, gw, room, name):
+        c = await self.ws(gw)
+        ans = await c.request("join", room=room, name=name)
+        self.assertEqual(ans["type"], "joined", ans)
+        return c
+
+    async def test_presence_across_nodes(self):
+        """Members of a presence room on every node (WebSocket and SSE) are told when
+        one on another node joins or leaves, and every node lists the same members.
+        A node that stops cleanly takes its members out at once; a killed one's leave
+        within its cluster.redis.node_timeout_seconds (2 s here)."""
+        room = "p:across"
+        a, b, c = self.nodes
+        quick = Gateway(deep_merge(self.conf, {"cluster": {"redis": {
+            "node_timeout_seconds": 2}}})).start()
+        clean = Gateway(self.conf).start()
+        extra = [quick, clean]
+        try:
+            for gw in extra:
+                wait_ready(gw, "ready")
+            ann = await self.member(a, room, "ann")
+            bob = await self.member(b, room, "bob")
+            self.assertEqual(await ann.answer(), presence(room, "join", "bob"))
+            dee = SSEStream(c, f"room={room}&name=dee")
+            self.clients.append(dee)
+            await asyncio.to_thread(expect_stream_event, dee)
+            cat = await self.member(quick, room, "cat")
+            eve = await self.member(clean, room, "eve")
+            for who in ("dee", "cat", "eve"):
+                self.assertEqual(await ann.answer(), presence(room, "join", who))
+                self.assertEqual(await bob.answer(), presence(room, "join", who))
+            self.assertEqual(await cat.answer(), presence(room, "join", "eve"))
+            got = await asyncio.to_thread(dee.take, 2)
+            self.assertEqual([(e["event"], json.loads(e["data"])) for e in got],
+                             [("presence", presence(room, "join", w)) for w in ("cat", "eve")])
+            everyone = ["ann", "bob", "cat", "dee", "eve"]
+            await asyncio.to_thread(wait_members, self.nodes + extra, room, everyone)
+            ans = await cat.request("presence", room=room)
+            self.assertEqual(sorted(ans["users"]), everyone, "the WebSocket query too")
+
+            # a leave, and a clean stop: at once
+            await bob.request("leave", room=room)
+            self.assertEqual(await ann.answer(), presence(room, "leave", "bob"))
+            t0 = time.monotonic()
+            self.assertEqual(stop_and_check(clean), [])
+            extra.remove(clean)
+            self.assertEqual(await ann.answer(timeout=3), presence(room, "leave", "eve"))
+            print(f"    a clean stop's member left the other nodes {time.monotonic() - t0:.2f} s "
+                  "after SIGTERM", file=sys.stderr)
+
+            # killed: gone within its timeout
+            quick.proc.kill()
+            quick.proc.wait(5)
+            t0 = time.monotonic()
+            self.assertEqual(await ann.answer(timeout=8), presence(room, "leave", "cat"))
+            took = time.monotonic() - t0
+            self.assertLess(took, 2 + 1 + 2, "node_timeout_seconds 2, a heartbeat a second")
+            print(f"    a killed node's member left the other nodes after {took:.2f} s",
+                  file=sys.stderr)
+            await asyncio.to_thread(wait_members, self.nodes, room, ["ann", "dee"])
+            for gw in (quick, clean):
+                node = re.search(r"as node ([0-9a-v]+)", gw.stderr()).group(1)
+                self.assertIsNone(self.redis.cmd("ZSCORE", f"{PREFIX}nodes", node),
+                                  "the killed and the stopped node are forgotten")
+                self.assertEqual(self.redis.cmd("EXISTS", f"{PREFIX}node:{node}"), 0)
+            await ann.assert_quiet()
+        finally:
+            for gw in extra:
+                gw.stop()
+
+    async def test_presence_through_a_redis_outage(self):
+        """Redis is down for a while: a member that leaves meanwhile leaves every node
+        once it is back, one that joins meanwhile joins them; nothing is told twice."""
+        room = "p:outage"
+        a, b = self.nodes[0], self.nodes[1]
+        ann = await self.member(a, room, "ann")
+        bob = await self.member(b, room, "bob")
+        self.assertEqual(await ann.answer(), presence(room, "join", "bob"))
+        await asyncio.to_thread(wait_members, self.nodes, room, ["ann", "bob"])
+        self.redis.stop()
+        try:
+            for gw in self.nodes:
+                wait_ready(gw, "unavailable")
+            await bob.request("leave", room=room)
+            cal = await self.member(b, room, "cal")
+            await bob.assert_quiet()
+            self.assertEqual(members(b, room), ["ann", "cal"], "node B knows at once")
+        finally:
+            self.redis.start()
+        for gw in self.nodes:
+            wait_ready(gw, "ready")
+        got = [await ann.answer(timeout=10), await ann.answer(timeout=10)]
+        self.assertCountEqual(got, [presence(room, "leave", "bob"),
+                                    presence(room, "join", "cal")])
+        await asyncio.to_thread(wait_members, self.nodes, room, ["ann", "cal"])
+        await ann.assert_quiet()
+        await cal.assert_quiet()
 
     async def test_one_order_on_every_node(self):
         """Every node's WebSocket publisher and HTTP publisher send PER_NODE messages

@@ -240,6 +240,9 @@ static const struct {
 	 ",\"cluster\":{\"redis\":{\"address\":\"h:1\",\"password_file\":\"no/such\"}}}",
 	 "t.json: cluster.redis.password_file: cannot read \"no/such\" (No such file or "
 	 "directory)\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"cluster\":{\"redis\":{\"address\":\"h:1\",\"node_timeout_seconds\":1}}}",
+	 "t.json: cluster.redis.node_timeout_seconds: expected an integer 2..3600\n"},
 	/* every error of a file, not just the first */
 	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
 	 "t.json: x: unknown key\n"
@@ -268,12 +271,15 @@ static void test_cluster(void)
 	rg_config_free(cfg);
 	cfg = parse("{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"[::1]:6380\"}}}");
 	CHECK(cfg && !strcmp(cfg->redis_address, "[::1]:6380") &&
-	      !strcmp(cfg->redis_prefix, "roomgate:") && !cfg->redis_password_file);
+	      !strcmp(cfg->redis_prefix, "roomgate:") && !cfg->redis_password_file &&
+	      cfg->redis_node_timeout_seconds == 10);
 	rg_config_free(cfg);
 	cfg = parse("{" LISTEN "," ROOMS
 		    ",\"cluster\":{\"redis\":{\"address\":\"redis.internal:6379\","
-		    "\"password_file\":\"CMakeLists.txt\",\"key_prefix\":\"app-1:rg.\"}}}");
-	CHECK(cfg && !strcmp(cfg->redis_address, "redis.internal:6379") &&
+		    "\"password_file\":\"CMakeLists.txt\",\"key_prefix\":\"app-1:rg.\","
+		    "\"node_timeout_seconds\":2}}}");
+	CHECK(cfg && cfg->redis_node_timeout_seconds == 2 &&
+	      !strcmp(cfg->redis_address, "redis.internal:6379") &&
 	      !strcmp(cfg->redis_prefix, "app-1:rg.") &&
 	      !strcmp(cfg->redis_password_file, "CMakeLists.txt"));
 	rg_config_free(cfg);

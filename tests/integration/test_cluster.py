@@ -559,6 +559,18 @@ class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
         for junk in ["", "x", "1 2", "1 2 3", "0 1 0\n{}", "1 2 99\n{}", "-1 2 0\n{}",
                      "1 x 0\n{}", "99999999999999999999999 1 0\n{}", "\x00\xff" * 50]:
             self.assertEqual(self.redis.cmd("PUBLISH", chan, junk), 3, junk)
+        # presence joins and leaves (on a presence room's channel) that are not one
+        pchan, prow = f"{PREFIX}{{p:junk}}", f"{PREFIX}{{p:junk}}:m"
+        member = await self.ws(a)
+        self.assertEqual((await member.request("join", room="p:junk", name="m"))["type"],
+                         "joined")
+        for junk in ["+", "-", "+x\n{}", "-x", "+abcdefgh conn-1", "+abcdefgh conn-1\nnot json",
+                     "+abcdefgh conn-1\n{}", "+abcdefgh conn-1\n{\"user\":\"\"}",
+                     "+abcdefgh conn-1\n{\"user\":7}", "+abcdefgh conn-1\n{\"user\":\""
+                     + "u" * 65 + "\"}", "+abcdefgh " + "c" * 40 + "\n{\"user\":\"u\"}",
+                     "-abcdefgh\nconn-1"]:
+            self.assertEqual(self.redis.cmd("PUBLISH", pchan, junk), 3, junk)
+        self.redis.cmd("HSET", prow, "no field", '{"user":"u"}', "abcdefgh conn-9", "[1]")
         self.assertEqual(self.redis.cmd("PUBLISH", f"{PREFIX}{{}}", "1 2 0\n{}"), 3)
         self.assertEqual(self.redis.cmd("PUBLISH", f"{PREFIX}{{bad room}}", "1 2 0\n{}"), 3)
         # entries without the fields a gateway writes, read back at the next catch-up
@@ -571,6 +583,12 @@ class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
         await sub.assert_quiet()
         for gw in self.nodes:
             self.assertIn("that no gateway wrote; ignored", gw.stderr())
+            self.assertIn("a presence join on rgtest:{p:junk} that no gateway wrote",
+                          gw.stderr())
+            self.assertIn("a presence member of rgtest:{p:junk} that no gateway wrote",
+                          gw.stderr())
+            self.assertEqual(members(gw, "p:junk"), ["m"])
+        await member.assert_quiet()
 
         # an epoch that is not one: the node that reads it does not publish
         epoch = self.redis.cmd("GET", f"{PREFIX}epoch")
@@ -587,6 +605,7 @@ class ClusterTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
         wait_ready(c, "ready")
         self.assertEqual(publish(c, room, {"ok": 2}).status, 201)
         self.assertEqual((await sub.message())["data"], {"ok": 2})
+        self.assertEqual(members(c, "p:junk"), ["m"], "nor what a catch-up read")
         # what the catch-up read of t:junk2: only the entry a gateway could have written
         r = http(c, "GET", "/rooms/t:junk2/messages")
         self.assertEqual(r.status, 200, r)

@@ -62,6 +62,7 @@ struct rg_listen_conf {
 	char *key;
 	struct rg_sni_conf *sni; /* more certificates, chosen by name; cert is the default */
 	size_t nsni;
+	int reuse_port; /* other processes may listen on the same port (SO_REUSEPORT) */
 };
 
 /* A key tokens are verified with: a PEM public key or JWKS document, or an HMAC secret. */

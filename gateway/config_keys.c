@@ -287,6 +287,15 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .check = rg__host,
 	 .def_doc = "all interfaces",
 	 .doc = "bind to one address only (`127.0.0.1` for local tests)"},
+	{.path = "listen[].reuse_port",
+	 .type = RG_CONF_BOOL,
+	 .def = 0,
+	 .offset = RG__LISTEN(reuse_port),
+	 .doc = "let other gateway processes on this host listen on the same port "
+		"(SO_REUSEPORT): the kernel spreads new connections between them, one process "
+		"per core, each with this set (and `cluster.redis`, so that they share rooms; "
+		"[OPERATIONS.md](OPERATIONS.md#several-gateways)). Off, a second process on the "
+		"port fails to start"},
 	{.path = "listen[].tls",
 	 .type = RG_CONF_OBJECT,
 	 .def_doc = "none: plain, with a warning in the log",

@@ -28,6 +28,8 @@ static const char *rg__needs_restart(const struct rg_config *boot, const struct 
 		const struct rg_listen_conf *a = &boot->listen[i], *b = &cfg->listen[i];
 		if (a->port != b->port || !rg__same(a->host, b->host))
 			return "listen (a port or address)";
+		if (a->reuse_port != b->reuse_port)
+			return "listen[].reuse_port";
 		if (!a->cert != !b->cert)
 			return "listen (TLS on or off)";
 	}

@@ -146,14 +146,20 @@ static void rg__probe(const struct rg_listen_conf *l, char *why, size_t cap)
 	if ((fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return; /* no IPv6 here, say: lws will say what it finds */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->reuse_port)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (bind(fd, (struct sockaddr *)&sa, sa.ss_family == AF_INET ? sizeof(*v4) : sizeof(*v6))) {
 		if (errno == EADDRINUSE)
 			snprintf(why, cap,
-				 "port %u is already in use: another process listens on it "
+				 "port %u is already in use: another process listens on it%s "
 				 "(`ss -ltnp 'sport = :%u'` names it)",
-				 l->port, l->port);
+				 l->port,
+				 l->reuse_port
+					 ? " without sharing it (reuse_port), or as another user"
+					 : "",
+				 l->port);
 		else if (errno == EACCES)
 			snprintf(why, cap,
 				 "port %u needs privileges: ports below 1024 need root or "
@@ -188,7 +194,10 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 	/* lws enables TLS on a vhost only when its own options carry this flag. */
 	if (l->cert)
 		vi->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	char why[160];
+	/* SO_REUSEPORT in one service thread: patches/lws/0501 */
+	if (l->reuse_port)
+		vi->options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+	char why[200];
 	rg__probe(l, why, sizeof(why));
 	if (why[0]) {
 		rg_err("cannot listen on %s:%u: %s", l->host ? l->host : "*", l->port, why);
@@ -199,13 +208,14 @@ static int rg__listen(struct lws_context *ctx, const struct rg_listen_conf *l,
 		       l->host ? l->host : "*", l->port, l->cert ? " with TLS" : "");
 		return -1;
 	}
+	const char *shared = l->reuse_port ? ", shared with other processes (reuse_port)" : "";
 	if (l->cert)
-		rg_notice("listening on %s:%u (TLS: https, wss; HTTP/2 by ALPN)",
-			  l->host ? l->host : "*", l->port);
+		rg_notice("listening on %s:%u (TLS: https, wss; HTTP/2 by ALPN)%s",
+			  l->host ? l->host : "*", l->port, shared);
 	else
-		rg_warn("listening on %s:%u WITHOUT TLS (plain http, ws): add \"tls\" to this "
+		rg_warn("listening on %s:%u WITHOUT TLS (plain http, ws)%s: add \"tls\" to this "
 			"listener for anything beyond local testing",
-			l->host ? l->host : "*", l->port);
+			l->host ? l->host : "*", l->port, shared);
 	return 0;
 }
 

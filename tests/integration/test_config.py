@@ -60,7 +60,8 @@ class ConfigTest(unittest.TestCase):
         for script in ("dev-cert.sh", "dev-auth.sh"):
             subprocess.run([os.path.join(REPO, "scripts", script), "certs"], cwd=REPO,
                            check=True, timeout=60, capture_output=True)
-        for args in (["--check-config"], ["--check-config", "--config", "config/roomgate.json"]):
+        for args in (["--check-config"], ["--check-config", "--config", "config/roomgate.json"],
+                     ["--check-config", "--config", "config/cluster.json"]):
             with self.subTest(args=args):
                 rc, _, err = self.run_bin(*args, cwd=REPO)
                 self.assertEqual(rc, 0, err)

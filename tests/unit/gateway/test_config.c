@@ -243,6 +243,8 @@ static const struct {
 	{"{" LISTEN "," ROOMS
 	 ",\"cluster\":{\"redis\":{\"address\":\"h:1\",\"node_timeout_seconds\":1}}}",
 	 "t.json: cluster.redis.node_timeout_seconds: expected an integer 2..3600\n"},
+	{"{\"listen\":[{\"port\":8443,\"reuse_port\":1}]," ROOMS "}",
+	 "t.json: listen[0].reuse_port: expected true or false\n"},
 	/* every error of a file, not just the first */
 	{"{\"listen\":[{\"port\":0}],\"rooms\":[{\"name\":\"a b\",\"history\":-3}],\"x\":1}",
 	 "t.json: x: unknown key\n"
@@ -267,7 +269,11 @@ static void test_bad(void)
 static void test_cluster(void)
 {
 	struct rg_config *cfg = parse("{" LISTEN "," ROOMS "}");
-	CHECK(cfg && !cfg->redis_address && !cfg->redis_password_file);
+	CHECK(cfg && !cfg->redis_address && !cfg->redis_password_file &&
+	      !cfg->listen[0].reuse_port);
+	rg_config_free(cfg);
+	cfg = parse("{\"listen\":[{\"port\":8443,\"reuse_port\":true," TLS "}]," ROOMS "}");
+	CHECK(cfg && cfg->listen[0].reuse_port);
 	rg_config_free(cfg);
 	cfg = parse("{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"[::1]:6380\"}}}");
 	CHECK(cfg && !strcmp(cfg->redis_address, "[::1]:6380") &&

@@ -824,39 +824,19 @@ static void rg__on_hgetall(redisAsyncContext *ac, void *reply, void *priv)
 	rg__sync_step(r, ok);
 }
 
-static void rg__on_pscan(redisAsyncContext *ac, void *reply, void *priv)
+/* A member hash a catch-up found: <prefix>{room}:m, read with HGETALL. 0, or -1. */
+static int rg__members_key(struct rg_redis *r, const redisReply *key)
 {
-	struct rg_redis *r = priv;
-	redisReply *rep = reply;
-	int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-		 rep->element[0]->type == REDIS_REPLY_STRING &&
-		 rep->element[1]->type == REDIS_REPLY_ARRAY;
-
-	(void)ac;
-	for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
-		const redisReply *key = rep->element[1]->element[i];
-		/* <prefix>{room}:m */
-		if (key->type != REDIS_REPLY_STRING || key->len < r->prefix_len + 5 ||
-		    memcmp(key->str + key->len - 3, "}:m", 3))
-			continue;
-		char *name = strndup(key->str + r->prefix_len + 1, key->len - r->prefix_len - 4);
-		if (!name || redisAsyncCommand(r->cmd.ac, rg__on_hgetall, name, "HGETALL %b",
-					       key->str, key->len) != REDIS_OK) {
-			free(name);
-			ok = 0;
-		} else {
-			r->sync_calls++;
-		}
+	if (key->len < r->prefix_len + 5 || memcmp(key->str + key->len - 3, "}:m", 3))
+		return 0;
+	char *name = strndup(key->str + r->prefix_len + 1, key->len - r->prefix_len - 4);
+	if (!name || redisAsyncCommand(r->cmd.ac, rg__on_hgetall, name, "HGETALL %b", key->str,
+				       key->len) != REDIS_OK) {
+		free(name);
+		return -1;
 	}
-	if (ok && strcmp(rep->element[0]->str, "0")) {
-		if (redisAsyncCommand(r->cmd.ac, rg__on_pscan, r,
-				      "SCAN %s MATCH %s{*}:m TYPE hash COUNT " RG__SCAN_COUNT,
-				      rep->element[0]->str, r->prefix) == REDIS_OK)
-			r->sync_calls++;
-		else
-			ok = 0;
-	}
-	rg__sync_step(r, ok);
+	r->sync_calls++;
+	return 0;
 }
 
 /* What was published on room name's channel: a message, "seq ts keylen\n" key data, or
@@ -1041,57 +1021,75 @@ static int rg__range(struct rg_redis *r, const redisReply *key)
 	return 0;
 }
 
+/* A room's stream a catch-up found, <prefix>{room} (its idempotency keys end
+ * otherwise): read back (rg__range). 0, or -1. */
+static int rg__stream_key(struct rg_redis *r, const redisReply *key)
+{
+	if (key->len <= r->prefix_len + 2 || key->str[key->len - 1] != '}')
+		return 0;
+	return rg__range(r, key);
+}
+
+/* What a catch-up scans Redis for: keys <prefix><match> of a type, and what it does
+ * with each (0, or -1: the catch-up failed). */
+struct rg__scan {
+	const char *match, *type;
+	int (*each)(struct rg_redis *r, const redisReply *key);
+};
+
+static const struct rg__scan rg__streams = {"{*}", "stream", rg__stream_key};
+static const struct rg__scan rg__member_hashes = {"{*}:m", "hash", rg__members_key};
+
+static void rg__on_scan(redisAsyncContext *ac, void *reply, void *priv);
+
+/* Sends the SCAN of sc from cursor. 0, or -1. */
+static int rg__scan(struct rg_redis *r, const struct rg__scan *sc, const char *cursor)
+{
+	if (redisAsyncCommand(r->cmd.ac, rg__on_scan, (void *)sc,
+			      "SCAN %s MATCH %s%s TYPE %s COUNT " RG__SCAN_COUNT, cursor, r->prefix,
+			      sc->match, sc->type) != REDIS_OK)
+		return -1;
+	r->sync_calls++;
+	return 0;
+}
+
+/* One page of a SCAN (priv: its struct rg__scan): each key taken, then the next page. */
 static void rg__on_scan(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rg_redis *r = priv;
+	struct rg_redis *r = ((struct rg__link *)ac->data)->r;
+	const struct rg__scan *sc = priv;
 	redisReply *rep = reply;
 	int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
 		 rep->element[0]->type == REDIS_REPLY_STRING &&
 		 rep->element[1]->type == REDIS_REPLY_ARRAY;
 
-	(void)ac;
 	for (size_t i = 0; ok && i < rep->element[1]->elements; i++) {
 		const redisReply *key = rep->element[1]->element[i];
-		/* <prefix>{room}: a room's stream (its idempotency keys end otherwise) */
-		if (key->type == REDIS_REPLY_STRING && key->len > r->prefix_len + 2 &&
-		    key->str[key->len - 1] == '}' && rg__range(r, key))
+		if (key->type == REDIS_REPLY_STRING && sc->each(r, key))
 			ok = 0;
 	}
-	if (ok && strcmp(rep->element[0]->str, "0")) {
-		if (redisAsyncCommand(r->cmd.ac, rg__on_scan, r,
-				      "SCAN %s MATCH %s TYPE stream COUNT " RG__SCAN_COUNT,
-				      rep->element[0]->str, r->pattern) == REDIS_OK)
-			r->sync_calls++;
-		else
-			ok = 0;
-	}
+	if (ok && strcmp(rep->element[0]->str, "0") && rg__scan(r, sc, rep->element[0]->str))
+		ok = 0;
 	rg__sync_step(r, ok);
 }
 
 /* Catches up: every room stream in Redis is read back from where this node is
- * (rg__range), while pub/sub messages are held (rg__hold). Publishing waits for it
- * (rg__ready): at start, this loads every room's history, so a client resuming on
- * this node finds what it missed on another. */
+ * (rg__range), and every member hash (rg__on_hgetall), while pub/sub messages are
+ * held (rg__hold). Publishing waits for it (rg__ready): at start, this loads every
+ * room's history, so a client resuming on this node finds what it missed on another. */
 static void rg__sync(struct rg_redis *r)
 {
 	r->syncing = 1;
 	r->sync_failed = 0;
 	r->dropped = r->junk = 0;
+	r->sync_calls = 0;
 	r->gen++;
-	if (redisAsyncCommand(r->cmd.ac, rg__on_scan, r,
-			      "SCAN 0 MATCH %s TYPE stream COUNT " RG__SCAN_COUNT,
-			      r->pattern) != REDIS_OK) {
+	if (rg__scan(r, &rg__streams, "0")) {
 		r->syncing = 0;
 		rg__held_free(r);
 		return;
 	}
-	r->sync_calls = 1;
-	/* and the other nodes' presence members, in every room's member hash */
-	if (redisAsyncCommand(r->cmd.ac, rg__on_pscan, r,
-			      "SCAN 0 MATCH %s{*}:m TYPE hash COUNT " RG__SCAN_COUNT,
-			      r->prefix) == REDIS_OK)
-		r->sync_calls++;
-	else
+	if (rg__scan(r, &rg__member_hashes, "0"))
 		r->sync_failed = 1;
 }
 

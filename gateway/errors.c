@@ -66,6 +66,9 @@ const char rg_why_depth[] = "nested deeper than limits.max_json_depth";
 const char rg_why_overloaded[] = "the gateway is over its memory budget (limits.memory_mb)";
 const char rg_why_unavailable[] = "the cluster's Redis is unreachable: not published; retry (with "
 				  "the same id or key it is safe)";
+const char rg_why_catching_up[] =
+	"this gateway has not yet read the cluster's messages up to this cursor from Redis (it "
+	"is starting, or Redis is unreachable): retry shortly, or on another gateway";
 const char rg_why_epoch[] = "epoch: expected 1..16 characters of 0-9 a-z";
 
 enum rg_err rg_err_publish(int rc, const char **why)

@@ -58,6 +58,7 @@ extern const char rg_why_epoch[];          /* an epoch that is not one */
 extern const char rg_why_depth[];          /* past limits.max_json_depth */
 extern const char rg_why_overloaded[];     /* RG_E_OVERLOADED: over the memory budget */
 extern const char rg_why_unavailable[];    /* RG_E_UNAVAILABLE: the cluster's Redis is down */
+extern const char rg_why_catching_up[];    /* RG_E_UNAVAILABLE: a cursor not known yet */
 
 /* A room lookup that failed (rg_registry_get: -EINVAL, -ENOENT, -ENOSPC, -ENOBUFS,
  * -ENOMEM) as the error every transport answers, and its message in *why. */

@@ -462,6 +462,15 @@ char *rg_registry_describe(const struct rg_registry *reg, const struct rg_identi
 	return text;
 }
 
+int rg_registry_cursor_unknown(const struct rg_registry *reg, const struct rg_room *room,
+			       int64_t since, const char *epoch)
+{
+	if (!reg->engine || since < 0 || rg_registry_ready(reg))
+		return 0;
+	return (epoch && epoch[0] && strcmp(epoch, reg->epoch)) ||
+	       since > (int64_t)(room ? room->last_seq : 0);
+}
+
 int rg_registry_cursor_stale(const struct rg_registry *reg, const struct rg_room *room,
 			     int64_t since, const char *epoch)
 {

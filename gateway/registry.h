@@ -73,6 +73,12 @@ const struct rg_room_conf *rg_registry_conf_for(const struct rg_registry *reg, c
  * before epochs, or made up). Such a cursor is answered with a reset and the room from
  * its first stored message (docs/PROTOCOL.md, "Epochs"), never refused. since < 0: no
  * cursor, 0. */
+/* With an engine that is not ready (catching up, or Redis lost): 1 when the cursor
+ * would be stale here (of another epoch, or past room's last seq; room NULL: a room not
+ * alive here) but may be one the other nodes reached, which this one has not read yet.
+ * Answered `unavailable` (retry), not with a reset. Else 0. */
+int rg_registry_cursor_unknown(const struct rg_registry *reg, const struct rg_room *room,
+			       int64_t since, const char *epoch);
 int rg_registry_cursor_stale(const struct rg_registry *reg, const struct rg_room *room,
 			     int64_t since, const char *epoch);
 

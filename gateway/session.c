@@ -707,6 +707,11 @@ int rg_session_join(struct rg_session *s, struct rg_join *j)
 	}
 	/* a refused join leaves nothing behind: not even a pattern room */
 	rc = rg_registry_get(s->reg, j->room, j->len, 0, &r);
+	if (rg_registry_cursor_unknown(s->reg, rc ? NULL : r, j->since, j->epoch)) {
+		j->err = RG_E_UNAVAILABLE;
+		j->why = rg_why_catching_up;
+		return -1;
+	}
 	if (rc == -ENOENT && conf && rg__may_create(s, &j->retry_ms)) {
 		j->err = RG_E_RATE_LIMITED;
 		j->why = "making rooms faster than limits.room_creation_rate_per_connection or "
@@ -940,6 +945,8 @@ static int rg__history(struct rg_session *s, const struct rg_request *req)
 	}
 	if (rg__may(s, RG_ACT_HISTORY, conf, req->room, &err, &why))
 		return rg__error(s, err, why, req->id);
+	if (rg_registry_cursor_unknown(s->reg, room, req->since, req->epoch))
+		return rg__error(s, RG_E_UNAVAILABLE, rg_why_catching_up, req->id);
 	/* a cursor of another epoch, or past the end: the room from its start, said so */
 	int reset = rg_registry_cursor_stale(s->reg, room, req->since, req->epoch);
 	/* the id goes first so that text can be enqueued as it is */

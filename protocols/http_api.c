@@ -171,6 +171,8 @@ static int rg__history(struct rg_srv *srv, struct lws *wsi, struct pss__rg_api *
 		room_name[nlen] = '\0';
 		room = &empty;
 	}
+	if (rg_registry_cursor_unknown(&srv->reg, room, since, epoch))
+		return rg__refuse(wsi, pss, RG_E_UNAVAILABLE, rg_why_catching_up, NULL, 0);
 	/* a cursor of another epoch, or past the end: the room from its start, said so */
 	int reset = rg_registry_cursor_stale(&srv->reg, room, since, epoch);
 	snprintf(prefix, sizeof(prefix), "\"epoch\":\"%s\",%s", srv->reg.epoch,

@@ -31,6 +31,10 @@ drain_limit=3       # seconds from SIGTERM to exited: the default shutdown.drain
 tag=roomgate-smoke-$$
 c_main=$tag-mounted
 c_default=$tag-default
+c_redis=$tag-redis
+c_node1=$tag-node1
+c_node2=$tag-node2
+redis_image=localhost/roomgate-redis:test
 
 passed=0 failed=0
 ok() {
@@ -98,7 +102,7 @@ pids=()
 cleanup() {
 	local p c
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for c in "$c_main" "$c_default"; do # one at a time, checked: an error on one
+	for c in "$c_main" "$c_default" "$c_node1" "$c_node2" "$c_redis"; do # one at a time, checked: an error on one
 		for _ in 1 2 3; do                 # must not leave the other behind
 			podman container exists "$c" || break
 			timeout 30 podman rm -f -t 0 "$c" >/dev/null 2>&1 || sleep 1
@@ -172,10 +176,29 @@ assert "/etc/roomgate/roomgate.json" in targets or "/etc/roomgate" in targets, t
 assert "/etc/roomgate/certs" in targets, targets
 assert any("8443" in str(p) for p in svc.get("ports", [])), svc.get("ports")
 assert "build" in svc or "image" in svc
-assert "redis" not in doc["services"] and "# redis" in text.lower(), "redis must be there, commented"
+assert "redis" not in doc["services"] and "compose.cluster.yaml" in text
 EOF
 }
-check "compose.yaml: config and certs mounted, 8443 published, redis commented" compose_ok
+check "compose.yaml: config and certs mounted, 8443 published, points to compose.cluster.yaml" compose_ok
+compose_cluster_ok() {
+	python3 - "$repo/compose.cluster.yaml" <<'EOF'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+svc = doc["services"]
+ports = set()
+for g in (svc["roomgate-1"], svc["roomgate-2"]):
+    assert "redis" in g["depends_on"], g
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in g["volumes"]}
+    assert mounts["./config/compose-cluster.json"] == "/etc/roomgate/roomgate.json", mounts
+    assert g["read_only"] and g["cap_drop"] == ["ALL"], g
+    ports |= {p.split(":")[0] for p in g["ports"]}
+assert ports == {"8443", "8444"}, ports
+r = svc["redis"]
+assert "ports" not in r and r["expose"] == ["6379"], r
+assert r["build"]["dockerfile"] == "redis.Dockerfile" and "/var/lib/redis" in r["volumes"][0]
+EOF
+}
+check "compose.cluster.yaml: two gateways on compose-cluster.json, redis on the compose network only" compose_cluster_ok
 
 mkcert() { # dir cert key: a throwaway self-signed pair, the key readable by root only
 	mkdir -p "$1"
@@ -215,14 +238,16 @@ out=$(pm run --rm --network none -e ROOMGATE_CONFIG=/config/other.json -v "$tmp/
 check "ROOMGATE_CONFIG selects another config file" grep -q '^/config/other.json: ok' <<<"$out"
 
 # ---- 4. mounted config and certificates ----------------------------------------------
-read -r p1 p2 < <(python3 - <<'EOF'
-import socket
-ss = [socket.socket() for _ in range(2)]
+free_ports() { # N: N free loopback ports, on one line
+	python3 - "$1" <<'EOF'
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))
 EOF
-)
+}
+read -r p1 p2 < <(free_ports 2)
 mkcert "$tmp/certs" tls.crt tls.key
 chown 10001:10001 "$tmp/certs/tls.key" # the key readable by the container user only
 cat >"$tmp/roomgate.json" <<EOF
@@ -409,6 +434,65 @@ t_ms=$((($(date +%s%N) - t_stop) / 1000000))
 code=$(pm inspect --format '{{.State.ExitCode}}' "$c_default" 2>/dev/null)
 stopped_clean() { [ "$code" = 0 ] && [ "$t_ms" -lt $((drain_limit * 1000)) ]; }
 check "no mounts: podman stop: exit code $code in $t_ms ms" stopped_clean
+
+# ---- 6. two gateways and Redis in containers (compose.cluster.yaml's stack) -----------
+# Redis from docker/redis.Dockerfile, two containers of the image on one port
+# (listen[].reuse_port; these containers share the host's network namespace, see
+# CONTAINERS_CONF above) with cluster.redis: SSE streams on the port, spread over both,
+# all get a message published there; both stop with exit 0.
+t0=$(date +%s)
+out=$(pm run --rm --network none -v "$repo/config/compose-cluster.json:/etc/roomgate/roomgate.json:ro" \
+	"$image" --check-config 2>&1)
+check "config/compose-cluster.json passes --check-config in the image" \
+	grep -q '/etc/roomgate/roomgate.json: ok' <<<"$out"
+if timeout 900 podman build --isolation chroot --network host --pull=never --format docker \
+	-t "$redis_image" -f docker/redis.Dockerfile docker >"$tmp/build-redis.log" 2>&1; then
+	ok "podman build of docker/redis.Dockerfile ($(elapsed "$t0") s)"
+else
+	tail -20 "$tmp/build-redis.log"
+	bad "podman build of docker/redis.Dockerfile"
+fi
+read -r pr pc < <(free_ports 2)
+mkdir -p "$tmp/cluster"
+cat >"$tmp/cluster/roomgate.json" <<EOF
+{ "listen": [ { "port": $pc, "host": "127.0.0.1", "reuse_port": true,
+                "tls": { "cert": "certs/tls.crt", "key": "certs/tls.key" } } ],
+  "cluster": { "redis": { "address": "127.0.0.1:$pr" } },
+  "rooms": [ { "name": "smoke" } ] }
+EOF
+chmod 755 "$tmp/cluster"
+chmod 644 "$tmp/cluster/roomgate.json"
+pm run -d --name "$c_redis" --network host "$redis_image" \
+	redis-server --bind 127.0.0.1 --port "$pr" --save "" --appendonly no >/dev/null 2>&1
+for c in "$c_node1" "$c_node2"; do
+	pm run -d --name "$c" --network host -v "$tmp/cluster/roomgate.json:/etc/roomgate/roomgate.json:ro" \
+		-v "$tmp/certs:/etc/roomgate/certs:ro" "$image" >/dev/null 2>&1
+done
+both_serving() { logs "$c_node1" | grep -q 'roomgate serving' && logs "$c_node2" | grep -q 'roomgate serving'; }
+check "two gateway containers listen on one port ($pc)" wait_for 20 both_serving
+port_ready() { curl -sk --max-time 3 "https://127.0.0.1:$pc/readyz" | grep -q '"status":"ready"'; }
+check "the port's /readyz: ready (Redis reached)" wait_for 20 port_ready
+for i in $(seq 20); do
+	timeout 60 curl -sNk --max-time 30 -H 'Accept: text/event-stream' \
+		"https://127.0.0.1:$pc/events?room=smoke" >"$tmp/csse.$i" 2>&1 &
+	pids+=($!)
+done
+streams_open() { [ "$(grep -l '^event: stream' "$tmp"/csse.* 2>/dev/null | wc -l)" = 20 ]; }
+check "20 SSE streams open on the port" wait_for 15 streams_open
+pub=$(curl -sk --max-time 5 -w ' %{http_code}' -X POST "https://127.0.0.1:$pc/rooms/smoke/messages" \
+	-H 'Content-Type: application/json' -d '{"c":1}')
+check "POST to the port: 201 ($pub)" grep -q ' 201$' <<<"$pub"
+all_got() { [ "$(grep -l '"data":{"c":1}' "$tmp"/csse.* 2>/dev/null | wc -l)" = 20 ]; }
+check "all 20 streams received it" wait_for 10 all_got
+for c in "$c_node1" "$c_node2"; do
+	pm stop -t 10 "$c" >/dev/null 2>&1
+done
+s1=$(logs "$c_node1" | grep -c 'path=/events')
+s2=$(logs "$c_node2" | grep -c 'path=/events')
+check "both containers served streams ($s1 and $s2 of 20)" test "$s1" -gt 0 -a "$s2" -gt 0 -a $((s1 + s2)) = 20
+codes="$(pm inspect --format '{{.State.ExitCode}}' "$c_node1") $(pm inspect --format '{{.State.ExitCode}}' "$c_node2")"
+check "both stop with exit 0 ($codes)" test "$codes" = "0 0"
+pm stop -t 5 "$c_redis" >/dev/null 2>&1
 
 echo "container: timings: base image $t_base s, build $t_build s, total $(elapsed "$t_start") s; image $size_mb MB"
 echo "container: $passed passed, $failed failed"

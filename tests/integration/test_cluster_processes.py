@@ -89,6 +89,10 @@ class ClusterProcessesTest(ClusterCase):
         gw.port = port
         log = os.path.join(gw.dir, "cluster.log")
 
+        def text():
+            with open(log) as f:
+                return f.read()
+
         def run(serving):
             with open(log, "ab") as f:
                 proc = subprocess.Popen(
@@ -99,10 +103,10 @@ class ClusterProcessesTest(ClusterCase):
             while True:
                 kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                       text=True).stdout.split()
-                if len(kids) == 2 and open(log).read().count("roomgate serving") >= serving:
+                if len(kids) == 2 and text().count("roomgate serving") >= serving:
                     break
-                self.assertIsNone(proc.poll(), open(log).read())
-                self.assertLess(time.monotonic(), deadline, open(log).read())
+                self.assertIsNone(proc.poll(), text())
+                self.assertLess(time.monotonic(), deadline, text())
                 time.sleep(0.1)
             return proc, kids
 
@@ -116,15 +120,15 @@ class ClusterProcessesTest(ClusterCase):
             for c in subs:
                 self.assertEqual((await c.message())["data"], {"k": 1})
             proc.send_signal(signal.SIGTERM)
-            self.assertEqual(proc.wait(15), 0, open(log).read())
-            self.assertEqual(open(log).read().count("NOTICE: stopped"), 2)
+            self.assertEqual(proc.wait(15), 0, text())
+            self.assertEqual(text().count("NOTICE: stopped"), 2)
 
             proc, kids = run(4)
             os.kill(int(kids[0]), signal.SIGKILL)
-            self.assertEqual(proc.wait(15), 137, open(log).read())
+            self.assertEqual(proc.wait(15), 137, text())
             self.assertIn(f"gateway pid {kids[0]} exited with 137: stopping the others",
-                          open(log).read())
-            self.assertEqual(open(log).read().count("NOTICE: stopped"), 3)
+                          text())
+            self.assertEqual(text().count("NOTICE: stopped"), 3)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -3,6 +3,7 @@
  * gateways") for the keys it keeps.
  */
 #include "redis.h"
+#include "tls.h"
 
 #include "../gateway/log.h"
 #include "../gateway/registry.h"
@@ -203,9 +204,11 @@ struct rg_redis {
 	char timeout_ms[16];
 	struct rg__proom *prooms;
 	unsigned gen;
-	unsigned beats; /* heartbeats answered since the command link came up */
-	int registered; /* this node's members were ever sent: removed at exit */
-	int telling;    /* members here are being told of a change (rg__tell) */
+	unsigned beats;           /* heartbeats answered since the command link came up */
+	int registered;           /* this node's members were ever sent: removed at exit */
+	int gone;                 /* at exit: 1 once Redis removed them, -1 if it could not */
+	struct rg_tls_relay *tls; /* cluster.redis.tls: the links go through it */
+	int telling;              /* members here are being told of a change (rg__tell) */
 };
 
 static struct rg_redis *rg__of(const struct rg_engine *e)
@@ -1095,7 +1098,8 @@ static void rg__sync(struct rg_redis *r)
 
 static void rg__connect(struct rg_redis *r, struct rg__link *l)
 {
-	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+	redisAsyncContext *ac = r->tls ? redisAsyncConnectUnix(rg_tls_relay_path(r->tls))
+				       : redisAsyncConnect(r->host, r->port);
 
 	if (!ac || ac->err) {
 		rg__down(l, ac ? ac->errstr : "out of memory");
@@ -1265,34 +1269,44 @@ static void rg__room_close(struct rg_engine *e, struct rg_room *room)
 	(void)room;
 }
 
-/* A clean exit: this node's presence members leave now, not after its timeout. One
- * blocking round trip of a second or two at most: the loop has ended. */
+static void rg__on_gone(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rg_redis *r = priv;
+	redisReply *rep = reply;
+
+	(void)ac;
+	r->gone = rep && rep->type != REDIS_REPLY_ERROR ? 1 : -1;
+}
+
+static void rg__on_gone_late(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+}
+
+/* A clean exit: this node's presence members leave now, not after its timeout. The
+ * server's loop has ended: it is run here until Redis answers, 2 s at most. */
 static void rg__say_gone(struct rg_redis *r)
 {
-	struct timeval tv = {1, 0};
-	redisReply *rep = NULL;
-	redisContext *c;
+	ev_timer limit;
 
 	if (!r->registered)
 		return;
-	c = redisConnectWithTimeout(r->host, r->port, tv);
-	if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK) {
-		if (r->password && (rep = redisCommand(c, "AUTH %s", r->password)))
-			freeReplyObject(rep);
-		rep = redisCommand(c, "EVAL %s 0 %s %s %s gone", rg__beat_lua, r->prefix, r->node,
-				   r->timeout_ms);
+	if (r->cmd.ac && r->cmd.up && r->sha[RG__LUA_BEAT][0] &&
+	    redisAsyncCommand(r->cmd.ac, rg__on_gone, r, "EVALSHA %s 0 %s %s %s gone",
+			      r->sha[RG__LUA_BEAT], r->prefix, r->node,
+			      r->timeout_ms) == REDIS_OK) {
+		ev_timer_init(&limit, rg__on_gone_late, 2., 0.);
+		ev_timer_start(r->ev, &limit);
+		while (!r->gone && ev_is_active(&limit))
+			ev_run(r->ev, EVRUN_ONCE);
+		ev_timer_stop(r->ev, &limit);
 	}
-	if (!rep || rep->type == REDIS_REPLY_ERROR)
-		rg_warn("redis %s:%d: could not remove this gateway's presence members (%s); the "
-			"other gateways remove them after cluster.redis.node_timeout_seconds",
-			r->host, r->port,
-			rep           ? rep->str
-			: c && c->err ? c->errstr
-				      : "no reply");
-	if (rep)
-		freeReplyObject(rep);
-	if (c)
-		redisFree(c);
+	if (r->gone != 1)
+		rg_warn("redis %s:%d: could not remove this gateway's presence members; the other "
+			"gateways remove them after cluster.redis.node_timeout_seconds",
+			r->host, r->port);
 }
 
 static void rg__free(struct rg_engine *e)
@@ -1303,9 +1317,10 @@ static void rg__free(struct rg_engine *e)
 	ev_timer_stop(r->ev, &r->retry);
 	ev_timer_stop(r->ev, &r->watch);
 	r->closing = 1;
+	rg__say_gone(r);
 	rg__drop(&r->cmd);
 	rg__drop(&r->sub);
-	rg__say_gone(r);
+	rg_tls_relay_free(r->tls);
 	rg__held_free(r);
 	HASH_ITER(hh, r->prooms, pr, tmp) {
 		HASH_DEL(r->prooms, pr);
@@ -1379,6 +1394,15 @@ struct rg_engine *rg_redis_engine_new(struct ev_loop *loop, struct rg_registry *
 		free(r);
 		return NULL;
 	}
+	if (cfg->redis_tls_ca) {
+		char why[300];
+		if (!(r->tls = rg_tls_relay_new(loop, r->host, r->port, cfg, why, sizeof(why)))) {
+			rg_err("cluster.redis.tls: %s", why);
+			free(r->password);
+			free(r);
+			return NULL;
+		}
+	}
 	rg_registry_new_epoch(r->node);
 	snprintf(r->timeout_ms, sizeof(r->timeout_ms), "%" PRIu32,
 		 cfg->redis_node_timeout_seconds * 1000);
@@ -1391,8 +1415,8 @@ struct rg_engine *rg_redis_engine_new(struct ev_loop *loop, struct rg_registry *
 	ev_timer_init(&r->watch, rg__on_watch, RG__WATCH_S, RG__WATCH_S);
 	r->watch.data = r;
 	ev_timer_start(loop, &r->watch);
-	rg_notice("redis %s:%d: sharing rooms under the key prefix \"%s\" as node %s", r->host,
-		  r->port, r->prefix, r->node);
+	rg_notice("redis %s:%d%s: sharing rooms under the key prefix \"%s\" as node %s", r->host,
+		  r->port, r->tls ? " (TLS)" : "", r->prefix, r->node);
 	rg__connect(r, &r->cmd);
 	rg__connect(r, &r->sub);
 	return &r->base;

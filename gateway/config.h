@@ -123,6 +123,8 @@ struct rg_config {
 	/* cluster.redis: NULL address, one process on its own (engine.h) */
 	char *redis_address, *redis_password_file, *redis_prefix;
 	uint32_t redis_node_timeout_seconds; /* silent this long: its presence members leave */
+	/* cluster.redis.tls: NULL CA file, plain TCP (engine/tls.h) */
+	char *redis_tls_ca, *redis_tls_cert, *redis_tls_key, *redis_tls_name;
 	/* the keys and API key hashes loaded from those files; NULL when auth is off */
 	struct rg_auth *auth;
 };

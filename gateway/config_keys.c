@@ -79,6 +79,17 @@ static void rg__host_port(struct rg_conf_parse *p, const struct rg_conf_key *k, 
 		rg_conf_fail(p, NULL, "expected %s", k->what);
 }
 
+/* A DNS name or an IP address, as a certificate carries it. */
+static void rg__host_name(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
+{
+	const char *s = rg__str(k, obj);
+	size_t n = strlen(s);
+
+	if (!n || n > 253 ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:") != n)
+		rg_conf_fail(p, NULL, "expected %s", k->what);
+}
+
 static void rg__key_prefix(struct rg_conf_parse *p, const struct rg_conf_key *k, void *obj)
 {
 	const char *s = rg__str(k, obj);
@@ -233,6 +244,11 @@ void rg_conf_check_whole(struct rg_conf_parse *p, struct rg_config *cfg)
 			     exact);
 	for (size_t i = 0; i < cfg->nrooms; i++)
 		rg__room_auth(p, cfg, i);
+	if (!cfg->redis_tls_cert != !cfg->redis_tls_key)
+		rg_conf_fail(p,
+			     cfg->redis_tls_cert ? "cluster.redis.tls.key_file"
+						 : "cluster.redis.tls.cert_file",
+			     "missing: cert_file and key_file go together");
 	/* keys are read once the files named are there to read */
 	if (rg_conf_failed(p))
 		return;
@@ -589,6 +605,43 @@ const struct rg_conf_key rg_conf_keys[] = {
 	 .doc = "the start of every key and channel name the gateways use: gateways that share "
 		"rooms share it; other applications (or other clusters) on the same Redis use "
 		"another"},
+	{.path = "cluster.redis.tls",
+	 .type = RG_CONF_OBJECT,
+	 .def_doc = "none: plain TCP",
+	 .doc = "reach Redis over TLS (Redis 6 or later with `tls-port`): TLS 1.2 or later, "
+		"Redis's certificate verified against `ca_file` and `server_name`, a client "
+		"certificate for `tls-auth-clients` when `cert_file` and `key_file` are given"},
+	{.path = "cluster.redis.tls.ca_file",
+	 .type = RG_CONF_STRING,
+	 .flags = RG_CONF_REQUIRED,
+	 .offset = RG__CONF(redis_tls_ca),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "required in `cluster.redis.tls`",
+	 .doc = "the CA certificate(s), PEM, that Redis's certificate must chain to"},
+	{.path = "cluster.redis.tls.cert_file",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(redis_tls_cert),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "none: no client certificate",
+	 .doc = "this gateway's certificate chain, PEM, for a Redis that asks for one "
+		"(`tls-auth-clients yes`); with `key_file`"},
+	{.path = "cluster.redis.tls.key_file",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(redis_tls_key),
+	 .what = "a file path",
+	 .check = rg__readable_file,
+	 .def_doc = "none",
+	 .doc = "the private key of `cert_file`, PEM"},
+	{.path = "cluster.redis.tls.server_name",
+	 .type = RG_CONF_STRING,
+	 .offset = RG__CONF(redis_tls_name),
+	 .what = "a host name or an IP address",
+	 .check = rg__host_name,
+	 .def_doc = "the host of `address`",
+	 .doc = "the name (or IP address) Redis's certificate must carry; a name is also sent "
+		"as SNI"},
 	{.path = "cluster.redis.node_timeout_seconds",
 	 .type = RG_CONF_UINT,
 	 .min = 2,

@@ -38,7 +38,11 @@ static const char *rg__needs_restart(const struct rg_config *boot, const struct 
 	if (!rg__same(boot->redis_address, cfg->redis_address) ||
 	    !rg__same(boot->redis_password_file, cfg->redis_password_file) ||
 	    !rg__same(boot->redis_prefix, cfg->redis_prefix) ||
-	    boot->redis_node_timeout_seconds != cfg->redis_node_timeout_seconds)
+	    boot->redis_node_timeout_seconds != cfg->redis_node_timeout_seconds ||
+	    !rg__same(boot->redis_tls_ca, cfg->redis_tls_ca) ||
+	    !rg__same(boot->redis_tls_cert, cfg->redis_tls_cert) ||
+	    !rg__same(boot->redis_tls_key, cfg->redis_tls_key) ||
+	    !rg__same(boot->redis_tls_name, cfg->redis_tls_name))
 		return "cluster.redis";
 	if (boot->handshake_seconds != cfg->handshake_seconds)
 		return "limits.handshake_seconds";

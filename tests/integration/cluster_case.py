@@ -25,16 +25,17 @@ class Redis:
     """redis-server on a loopback port of its own, its data in a temp dir (appendonly,
     fsync always: a restart keeps every acked write)."""
 
-    def __init__(self):
+    def __init__(self, extra=()):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="redis-")
+        self.extra = list(extra)  # more redis-server arguments (TLS)
         self.proc = None
 
     def start(self, timeout=10):
         self.proc = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir,
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log")] + self.extra,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             preexec_fn=die_with_parent())
         deadline = time.monotonic() + timeout

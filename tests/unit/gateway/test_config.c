@@ -218,7 +218,17 @@ static const struct {
 	 "t.json: cluster.redis: expected an object\n"},
 	{"{" LISTEN "," ROOMS ",\"cluster\":{\"nats\":{}}}", "t.json: cluster.nats: unknown key\n"},
 	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"h:6379\",\"tls\":true}}}",
-	 "t.json: cluster.redis.tls: unknown key\n"},
+	 "t.json: cluster.redis.tls: expected an object\n"},
+	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"h:6379\",\"tls\":{}}}}",
+	 "t.json: cluster.redis.tls.ca_file: missing, expected a file path\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"cluster\":{\"redis\":{\"address\":\"h:6379\",\"tls\":{\"ca_file\":\"CMakeLists.txt\","
+	 "\"cert_file\":\"CMakeLists.txt\"}}}}",
+	 "t.json: cluster.redis.tls.key_file: missing: cert_file and key_file go together\n"},
+	{"{" LISTEN "," ROOMS
+	 ",\"cluster\":{\"redis\":{\"address\":\"h:6379\",\"tls\":{\"ca_file\":\"CMakeLists.txt\","
+	 "\"server_name\":\"a b\"}}}}",
+	 "t.json: cluster.redis.tls.server_name: expected a host name or an IP address\n"},
 	{"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"nope\"}}}",
 	 "t.json: cluster.redis.address: expected host:port (an IPv4 address, [IPv6] or a host "
 	 "name)\n"},
@@ -284,10 +294,24 @@ static void test_cluster(void)
 		    ",\"cluster\":{\"redis\":{\"address\":\"redis.internal:6379\","
 		    "\"password_file\":\"CMakeLists.txt\",\"key_prefix\":\"app-1:rg.\","
 		    "\"node_timeout_seconds\":2}}}");
-	CHECK(cfg && cfg->redis_node_timeout_seconds == 2 &&
+	CHECK(cfg && cfg->redis_node_timeout_seconds == 2 && !cfg->redis_tls_ca &&
 	      !strcmp(cfg->redis_address, "redis.internal:6379") &&
 	      !strcmp(cfg->redis_prefix, "app-1:rg.") &&
 	      !strcmp(cfg->redis_password_file, "CMakeLists.txt"));
+	rg_config_free(cfg);
+}
+
+/* cluster.redis.tls read: its files and name as written. */
+static void test_cluster_tls(void)
+{
+	struct rg_config *cfg = parse(
+		"{" LISTEN "," ROOMS ",\"cluster\":{\"redis\":{\"address\":\"r:6380\",\"tls\":{"
+		"\"ca_file\":\"CMakeLists.txt\",\"cert_file\":\"README.md\",\"key_file\":"
+		"\"CMakeLists.txt\",\"server_name\":\"redis.internal\"}}}}");
+	CHECK(cfg && !strcmp(cfg->redis_tls_ca, "CMakeLists.txt") &&
+	      !strcmp(cfg->redis_tls_cert, "README.md") &&
+	      !strcmp(cfg->redis_tls_key, "CMakeLists.txt") &&
+	      !strcmp(cfg->redis_tls_name, "redis.internal"));
 	rg_config_free(cfg);
 }
 
@@ -542,6 +566,7 @@ int main(void)
 	test_doc_matches_table();
 	test_bad();
 	test_cluster();
+	test_cluster_tls();
 	test_long_name();
 	test_full();
 	test_default_file();

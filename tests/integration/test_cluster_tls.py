@@ -1,0 +1,132 @@
+"""Gateways reaching Redis over TLS (cluster.redis.tls; docs/OPERATIONS.md, "Several
+gateways"): a real redis-server with a TLS port that asks for client certificates,
+two gateways sharing a room through it, and the ways it must refuse: a CA that did not
+sign Redis's certificate, a server name the certificate does not carry, no client
+certificate. A refused node stays `unavailable`, saying why once; Redis restarted, the
+others carry on."""
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+
+import cluster_case
+from cluster_case import PREFIX, Redis, publish, wait_ready
+from harness import (Gateway, RecordsFailure, WSClient, dump_stderr, free_port,
+                     stop_and_check)
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+def make_pki(d):
+    """A CA, Redis's certificate (127.0.0.1, localhost) and a client certificate, both
+    signed by it; and a second CA that signed nothing here. Their paths by name."""
+    p = {n: os.path.join(d, n) for n in
+         ("ca.crt", "ca.key", "other-ca.crt", "other-ca.key", "redis.crt", "redis.key",
+          "redis.csr", "client.crt", "client.key", "client.csr", "ext")}
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-days", "2", "-subj", f"/CN=roomgate test {ca}",
+                "-keyout", p[f"{ca}.key"], "-out", p[f"{ca}.crt"])
+    with open(p["ext"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for who in ("redis", "client"):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", f"/CN={who}", "-keyout", p[f"{who}.key"], "-out", p[f"{who}.csr"])
+        openssl("x509", "-req", "-in", p[f"{who}.csr"], "-CA", p["ca.crt"], "-CAkey",
+                p["ca.key"], "-CAcreateserial", "-days", "2", "-extfile", p["ext"],
+                "-out", p[f"{who}.crt"])
+    return p
+
+
+class ClusterTLSTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki_dir = tempfile.mkdtemp(prefix="rg-pki-")
+        cls.pki = make_pki(cls.pki_dir)
+        cls.tls_port = free_port()
+        cls.redis = Redis([
+            "--tls-port", str(cls.tls_port), "--tls-cert-file", cls.pki["redis.crt"],
+            "--tls-key-file", cls.pki["redis.key"], "--tls-ca-cert-file", cls.pki["ca.crt"],
+            "--tls-auth-clients", "yes"]).start()
+        cls.nodes = [Gateway(cls.conf()).start() for _ in range(2)]
+        for gw in cls.nodes:
+            wait_ready(gw, "ready")
+
+    @classmethod
+    def conf(cls, **tls):
+        t = {"ca_file": cls.pki["ca.crt"], "cert_file": cls.pki["client.crt"],
+             "key_file": cls.pki["client.key"]}
+        t.update(tls)
+        t = {k: v for k, v in t.items() if v is not None}
+        return {"cluster": {"redis": {"address": f"127.0.0.1:{cls.tls_port}",
+                                      "key_prefix": PREFIX, "tls": t}}}
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        for gw in cls.nodes:
+            mine = stop_and_check(gw)
+            if mine or cls._failed:
+                dump_stderr(gw, f"node :{gw.port}")
+            problems += mine
+        cls.redis.stop()
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+    async def test_rooms_shared_over_tls(self):
+        """A message published on one node reaches a subscriber on the other, through
+        Redis over TLS; both say so at start; Redis restarted, they carry on."""
+        a, b = self.nodes
+        for gw in self.nodes:
+            self.assertIn(f"redis 127.0.0.1:{self.tls_port} (TLS): sharing rooms",
+                          gw.stderr())
+        sub = await WSClient.connect(b)
+        try:
+            await sub.join("t:tls")
+            self.assertEqual(publish(a, "t:tls", {"k": 1}).status, 201)
+            self.assertEqual((await sub.message())["data"], {"k": 1})
+            self.redis.stop()
+            for gw in self.nodes:
+                wait_ready(gw, "unavailable")
+            self.redis.start()
+            for gw in self.nodes:
+                wait_ready(gw, "ready")
+            self.assertEqual(publish(b, "t:tls", {"k": 2}).status, 201)
+            self.assertEqual((await sub.message())["data"], {"k": 2})
+            self.assertEqual((await sub.message(timeout=1) if sub.messages else None), None)
+        finally:
+            await sub.close()
+
+    async def test_refused(self):
+        """Each way Redis's side cannot be trusted, or will not trust this node, keeps
+        it `unavailable` (never publishing in the clear), logged once with the reason;
+        a clean stop still exits 0."""
+        cases = [
+            ("a CA that did not sign Redis's certificate",
+             {"ca_file": self.pki["other-ca.crt"]}, "over TLS: the TLS handshake failed: "),
+            ("a name the certificate does not carry",
+             {"server_name": "redis.example"},
+             "over TLS: the TLS handshake failed: hostname mismatch"),
+            ("no client certificate", {"cert_file": None, "key_file": None},
+             "certificate required"),
+        ]
+        for what, tls, said in cases:
+            with self.subTest(what):
+                gw = Gateway(self.conf(**tls)).start()
+                try:
+                    time.sleep(1.5)
+                    wait_ready(gw, "unavailable", timeout=5)
+                    r = publish(gw, "t:refused", {"k": 1})
+                    self.assertEqual(r.status, 503, r)
+                    log = gw.stderr()
+                    self.assertIn(said, log)
+                    self.assertLessEqual(log.count("over TLS: "), 1, "said once, not per retry")
+                finally:
+                    self.assertEqual(stop_and_check(gw), [])
+
+
+if __name__ == "__main__":
+    cluster_case.main("test_cluster_tls")

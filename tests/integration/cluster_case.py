@@ -139,21 +139,31 @@ def presence(room, event, user):
 
 
 class ClusterCase(RecordsFailure, unittest.IsolatedAsyncioTestCase):
-    """Three gateways on one Redis, started once per class; what every cluster test
-    needs of them."""
+    """NODES gateways on one Redis, started once per class; what every cluster test
+    needs of them. A class changes the Redis (make_redis) or how the gateways reach it
+    (redis_conf)."""
+
+    NODES = 3
+
+    @classmethod
+    def make_redis(cls):
+        return Redis().start()
+
+    @classmethod
+    def redis_conf(cls):
+        return {"address": f"127.0.0.1:{cls.redis.port}", "key_prefix": PREFIX}
 
     @classmethod
     def setUpClass(cls):
-        cls.redis = Redis().start()
-        cls.conf = {"cluster": {"redis": {"address": f"127.0.0.1:{cls.redis.port}",
-                                          "key_prefix": PREFIX}},
+        cls.redis = cls.make_redis()
+        cls.conf = {"cluster": {"redis": cls.redis_conf()},
                     # the test's readers share one Python process with its publishers:
                     # slow readers, not the subject here
                     "limits": {"max_rooms_per_connection": 64,
                                "max_pending_bytes": 64 << 20},
                     "rooms": DEFAULT_ROOMS + [{"pattern": "p:*", "presence": True,
                                                "idle_seconds": 300}]}
-        cls.nodes = [Gateway(cls.conf).start() for _ in range(3)]
+        cls.nodes = [Gateway(cls.conf).start() for _ in range(cls.NODES)]
         for gw in cls.nodes:
             wait_ready(gw, "ready")
 

@@ -5,15 +5,14 @@ sign Redis's certificate, a server name the certificate does not carry, no clien
 certificate. A refused node stays `unavailable`, saying why once; Redis restarted, the
 others carry on."""
 import os
+import shutil
 import subprocess
 import tempfile
 import time
-import unittest
 
 import cluster_case
-from cluster_case import PREFIX, Redis, publish, wait_ready
-from harness import (Gateway, RecordsFailure, WSClient, dump_stderr, free_port,
-                     stop_and_check)
+from cluster_case import PREFIX, ClusterCase, Redis, publish, wait_ready
+from harness import Gateway, free_port, stop_and_check
 
 
 def openssl(*args):
@@ -41,40 +40,32 @@ def make_pki(d):
     return p
 
 
-class ClusterTLSTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
+class ClusterTLSTest(ClusterCase):
+    NODES = 2
+
     @classmethod
-    def setUpClass(cls):
+    def make_redis(cls):
         cls.pki_dir = tempfile.mkdtemp(prefix="rg-pki-")
         cls.pki = make_pki(cls.pki_dir)
         cls.tls_port = free_port()
-        cls.redis = Redis([
+        return Redis([
             "--tls-port", str(cls.tls_port), "--tls-cert-file", cls.pki["redis.crt"],
             "--tls-key-file", cls.pki["redis.key"], "--tls-ca-cert-file", cls.pki["ca.crt"],
             "--tls-auth-clients", "yes"]).start()
-        cls.nodes = [Gateway(cls.conf()).start() for _ in range(2)]
-        for gw in cls.nodes:
-            wait_ready(gw, "ready")
 
     @classmethod
-    def conf(cls, **tls):
+    def redis_conf(cls, **tls):
+        """Over TLS; tls: keys changed from the good ones (None: left out)."""
         t = {"ca_file": cls.pki["ca.crt"], "cert_file": cls.pki["client.crt"],
              "key_file": cls.pki["client.key"]}
         t.update(tls)
-        t = {k: v for k, v in t.items() if v is not None}
-        return {"cluster": {"redis": {"address": f"127.0.0.1:{cls.tls_port}",
-                                      "key_prefix": PREFIX, "tls": t}}}
+        return {"address": f"127.0.0.1:{cls.tls_port}", "key_prefix": PREFIX,
+                "tls": {k: v for k, v in t.items() if v is not None}}
 
     @classmethod
     def tearDownClass(cls):
-        problems = []
-        for gw in cls.nodes:
-            mine = stop_and_check(gw)
-            if mine or cls._failed:
-                dump_stderr(gw, f"node :{gw.port}")
-            problems += mine
-        cls.redis.stop()
-        if problems:
-            raise AssertionError("; ".join(problems))
+        super().tearDownClass()
+        shutil.rmtree(cls.pki_dir, ignore_errors=True)
 
     async def test_rooms_shared_over_tls(self):
         """A message published on one node reaches a subscriber on the other, through
@@ -83,22 +74,19 @@ class ClusterTLSTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
         for gw in self.nodes:
             self.assertIn(f"redis 127.0.0.1:{self.tls_port} (TLS): sharing rooms",
                           gw.stderr())
-        sub = await WSClient.connect(b)
-        try:
-            await sub.join("t:tls")
-            self.assertEqual(publish(a, "t:tls", {"k": 1}).status, 201)
-            self.assertEqual((await sub.message())["data"], {"k": 1})
-            self.redis.stop()
-            for gw in self.nodes:
-                wait_ready(gw, "unavailable")
-            self.redis.start()
-            for gw in self.nodes:
-                wait_ready(gw, "ready")
-            self.assertEqual(publish(b, "t:tls", {"k": 2}).status, 201)
-            self.assertEqual((await sub.message())["data"], {"k": 2})
-            self.assertEqual((await sub.message(timeout=1) if sub.messages else None), None)
-        finally:
-            await sub.close()
+        sub = await self.ws(b)
+        await sub.join("t:tls")
+        self.assertEqual(publish(a, "t:tls", {"k": 1}).status, 201)
+        self.assertEqual((await sub.message())["data"], {"k": 1})
+        self.redis.stop()
+        for gw in self.nodes:
+            wait_ready(gw, "unavailable")
+        self.redis.start()
+        for gw in self.nodes:
+            wait_ready(gw, "ready")
+        self.assertEqual(publish(b, "t:tls", {"k": 2}).status, 201)
+        self.assertEqual((await sub.message())["data"], {"k": 2})
+        await sub.assert_quiet()
 
     async def test_refused(self):
         """Each way Redis's side cannot be trusted, or will not trust this node, keeps
@@ -115,7 +103,8 @@ class ClusterTLSTest(RecordsFailure, unittest.IsolatedAsyncioTestCase):
         ]
         for what, tls, said in cases:
             with self.subTest(what):
-                gw = Gateway(self.conf(**tls)).start()
+                gw = Gateway(dict(self.conf, cluster={"redis": self.redis_conf(**tls)}))
+                gw.start()
                 try:
                     time.sleep(1.5)
                     wait_ready(gw, "unavailable", timeout=5)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import time
 from http.client import HTTPSConnection
 
@@ -18,6 +19,7 @@ from harness import SSEStream, client_ssl, expect_stream_event, http
 
 # per node and transport: 3 nodes x 2 x 1667 = 10,002 messages
 PER_NODE = int(os.environ.get("RG_CLUSTER_PER_NODE", "1667"))
+OUTAGE_S = float(os.environ.get("RG_CLUSTER_OUTAGE_S", "10"))
 
 
 class ClusterTest(ClusterCase):
@@ -225,6 +227,86 @@ class ClusterTest(ClusterCase):
                          [before, after, after + 1])
         await sub.assert_quiet()
 
+
+    async def test_redis_outage_during_traffic(self):
+        """Redis is stopped for OUTAGE_S seconds (10) while a WebSocket publisher on
+        node A and an HTTP publisher on node C publish without pause, and restarted:
+        every acked message reaches node B's subscriber once, in one unbroken order;
+        every publish not acked was answered `unavailable`; none is delivered twice."""
+        room = "t:outage"
+        a, b, c = self.nodes
+        sub = await self.ws(b)
+        await sub.join(room)
+        pub = await self.ws(a)
+        await pub.join(room)
+        stop = asyncio.Event()
+        acked, refused = set(), []
+
+        async def ws_publisher():
+            k = 0
+            while not stop.is_set():
+                k += 1
+                ans = await pub.request("publish", room=room, data={"k": f"ws{k}"}, timeout=30)
+                if ans["type"] == "ack":
+                    acked.add(f"ws{k}")
+                else:
+                    refused.append(ans.get("code"))
+                    await asyncio.sleep(0.02)
+            return k
+
+        def http_publisher():
+            conn = HTTPSConnection("127.0.0.1", c.port, timeout=30, context=client_ssl())
+            k = 0
+            try:
+                while not stop.is_set():
+                    k += 1
+                    conn.request("POST", f"/rooms/{room}/messages", json.dumps({"k": f"h{k}"}),
+                                 {"Content-Type": "application/json"})
+                    r = conn.getresponse()
+                    body = json.loads(r.read())
+                    if r.status == 201:
+                        acked.add(f"h{k}")
+                    else:
+                        refused.append(body["error"]["code"])
+                        time.sleep(0.02)
+            finally:
+                conn.close()
+            return k
+
+        tasks = [asyncio.create_task(ws_publisher()),
+                 asyncio.create_task(asyncio.to_thread(http_publisher))]
+        got = []
+
+        async def read_for(seconds):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                try:
+                    got.append(await sub.message(timeout=0.2))
+                except AssertionError:
+                    pass
+
+        await read_for(1)
+        self.redis.stop()
+        try:
+            await read_for(OUTAGE_S)
+        finally:
+            self.redis.start()
+        await asyncio.to_thread(wait_ready, a, "ready", 20)
+        await asyncio.to_thread(wait_ready, c, "ready", 20)
+        await read_for(2)
+        stop.set()
+        sent = await asyncio.gather(*tasks)
+        await read_for(3)
+        seqs = [m["seq"] for m in got]
+        ks = [m["data"]["k"] for m in got]
+        print(f"    {sum(sent)} publishes over a {OUTAGE_S} s outage: {len(acked)} acked, "
+              f"{len(refused)} answered unavailable, {len(got)} delivered", file=sys.stderr)
+        self.assertEqual(set(refused), {"unavailable"}, "refusals say unavailable")
+        self.assertEqual(len(acked) + len(refused), sum(sent), "every publish answered")
+        self.assertGreater(len(refused), 0, "publishes came during the outage")
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "one unbroken order")
+        self.assertEqual(len(ks), len(set(ks)), "none delivered twice")
+        self.assertEqual(acked - set(ks), set(), "every acked message delivered")
 
     async def test_resume_on_another_node(self):
         """A client leaves node A after reading part of a room and resumes on node B

@@ -25,6 +25,7 @@
 #define RG__BACKOFF_MIN 0.1
 #define RG__BACKOFF_MAX 5.0
 #define RG__STALL_S     3.0 /* a command without a reply this long: the link is dropped */
+#define RG__SETUP_S     5.0 /* a link not set up this long after connecting: dropped */
 #define RG__WATCH_S     1.0
 #define RG__KEY_TTL     "86400" /* idempotency keys: a day, while their message is kept */
 #define RG__NAME_MAX    (64 + RG_ROOM_NAME_MAX + 3 + RG_ID_MAX + 1)
@@ -63,8 +64,9 @@ static const char rg__publish_lua[] =
  * A presence member joins ('+') or leaves ('-'): KEYS the room's member hash
  * (<prefix>{room}:m, field "<node> <id>", value {"user","sub"}), the node's set of
  * rooms (<prefix>node:<node>) and the room's channel; ARGV '+' or '-', the field, the
- * value, the room. The other nodes hear "+<field>\n<value>" or "-<field>" on the
- * channel, once: a join already there (a node registering again) says nothing.
+ * value, the room, and '1' when a leave is the node's last member of the room (the
+ * room leaves the node's set). The other nodes hear "+<field>\n<value>" or "-<field>"
+ * on the channel, once: a join already there (a node registering again) says nothing.
  */
 static const char rg__member_lua[] =
 	"if ARGV[1] == '+' then\n"
@@ -72,8 +74,11 @@ static const char rg__member_lua[] =
 	"  if redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) == 1 then\n"
 	"    redis.call('PUBLISH', KEYS[3], '+' .. ARGV[2] .. '\\n' .. ARGV[3])\n"
 	"  end\n"
-	"elseif redis.call('HDEL', KEYS[1], ARGV[2]) == 1 then\n"
-	"  redis.call('PUBLISH', KEYS[3], '-' .. ARGV[2])\n"
+	"else\n"
+	"  if redis.call('HDEL', KEYS[1], ARGV[2]) == 1 then\n"
+	"    redis.call('PUBLISH', KEYS[3], '-' .. ARGV[2])\n"
+	"  end\n"
+	"  if ARGV[5] == '1' then redis.call('SREM', KEYS[2], ARGV[4]) end\n"
 	"end\n"
 	"return 0\n";
 
@@ -81,16 +86,18 @@ static const char rg__member_lua[] =
  * A node's heartbeat ('beat') or its clean exit ('gone'): ARGV the key prefix, the
  * node, its timeout (ms), the mode. <prefix>nodes holds each node's deadline in
  * Redis's own clock (so the nodes' clocks need not agree). A beat moves the node's
- * deadline and removes the members of a node past its own (at most about 10,000 a
- * beat; the rest at the next), as if each had left. It returns 1 when this node had
- * been taken as gone (or was not known): it registers its members again.
+ * deadline and removes the members of a node past its own, as if each had left: at
+ * most about 10,000 steps (a room, a page of its hash, a member) a beat, the rest at
+ * the next, so that no script holds Redis long; a clean exit removes up to 100,000
+ * and leaves the rest to the others. A beat returns 1 when this node had been taken
+ * as gone (or was not known): it registers its members again.
  */
 static const char rg__beat_lua[] =
 	"local P, me = ARGV[1], ARGV[2]\n"
 	"local nodes = P .. 'nodes'\n"
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-	"local budget = ARGV[4] == 'gone' and math.huge or 10000\n"
+	"local budget = ARGV[4] == 'gone' and 100000 or 10000\n"
 	"local function reap(node)\n"
 	"  local set = P .. 'node:' .. node\n"
 	"  while budget > 0 do\n"
@@ -101,9 +108,11 @@ static const char rg__beat_lua[] =
 	"    end\n"
 	"    local h, chan = P .. '{' .. room .. '}:m', P .. '{' .. room .. '}'\n"
 	"    local cur = '0'\n"
+	"    budget = budget - 1\n"
 	"    repeat\n"
 	"      local r = redis.call('HSCAN', h, cur, 'MATCH', node .. ' *', 'COUNT', 1000)\n"
 	"      cur = r[1]\n"
+	"      budget = budget - 1\n"
 	"      for i = 1, #r[2], 2 do\n"
 	"        redis.call('HDEL', h, r[2][i])\n"
 	"        redis.call('PUBLISH', chan, '-' .. r[2][i])\n"
@@ -121,7 +130,7 @@ static const char rg__beat_lua[] =
 	"for _, node in ipairs(redis.call('ZRANGEBYSCORE', nodes, '-inf', now, 'LIMIT', 0, 8)) do\n"
 	"  reap(node)\n"
 	"end\n"
-	"if was < now then return 1 end\n"
+	"if was <= now then return 1 end\n"
 	"return 0\n";
 
 enum { RG__LUA_PUBLISH, RG__LUA_MEMBER, RG__LUA_BEAT, RG__LUA_N };
@@ -159,6 +168,7 @@ struct rg__link {
 	redisAsyncContext *ac;
 	const char *name;
 	int up;
+	ev_tstamp since; /* when it began to connect */
 };
 
 /* A command in flight on the command link, oldest first: a publish (p, until it is
@@ -540,7 +550,8 @@ static void rg__on_member(redisAsyncContext *ac, void *reply, void *priv)
 	free(lv);
 }
 
-/* Sends the join ('+') or leave ('-') of m, a member here of pr: 0, or -1. */
+/* Sends the join ('+') or leave ('-') of m, a member here of pr (a leave once m is out
+ * of pr->mine: the last one takes the room out of the node's set). 0, or -1. */
 static int rg__send_member(struct rg_redis *r, const struct rg__proom *pr,
 			   const struct rg__member *m, char op)
 {
@@ -570,14 +581,15 @@ static int rg__send_member(struct rg_redis *r, const struct rg__proom *pr,
 		memcpy(lv->text, pr->name, nlen);
 		memcpy(lv->text + nlen, m->key, ilen + 1);
 	}
+	const char *last = op == '-' && !pr->mine ? "1" : "0";
 	const char *argv[] = {
-		"EVALSHA", r->sha[RG__LUA_MEMBER], "3",     hash, set, chan, op == '+' ? "+" : "-",
-		field,     value ? value : "",     pr->name};
+		"EVALSHA", r->sha[RG__LUA_MEMBER], "3",      hash, set, chan, op == '+' ? "+" : "-",
+		field,     value ? value : "",     pr->name, last};
 	size_t lens[] = {7,          40,         1,
 			 (size_t)hl, (size_t)sl, (size_t)cl,
 			 1,          (size_t)fl, value ? strlen(value) : 0,
-			 nlen};
-	int rc = redisAsyncCommandArgv(r->cmd.ac, rg__on_member, lv, 10, argv, lens);
+			 nlen,       1};
+	int rc = redisAsyncCommandArgv(r->cmd.ac, rg__on_member, lv, 11, argv, lens);
 	free(value);
 	if (rc != REDIS_OK) {
 		free(lv);
@@ -1109,6 +1121,7 @@ static void rg__connect(struct rg_redis *r, struct rg__link *l)
 	}
 	ac->data = l;
 	l->ac = ac;
+	l->since = ev_now(r->ev);
 	if (redisLibevAttach(r->ev, ac) != REDIS_OK) {
 		l->ac = NULL;
 		redisAsyncFree(ac);
@@ -1245,6 +1258,13 @@ static void rg__on_watch(struct ev_loop *ev, ev_timer *w, int revents)
 	struct rg_redis *r = w->data;
 
 	(void)revents;
+	/* a peer that takes the connection and says nothing (a TLS handshake, AUTH) */
+	for (struct rg__link *l = &r->cmd; l; l = l == &r->cmd ? &r->sub : NULL) {
+		if (l->ac && !l->up && ev_now(ev) - l->since >= RG__SETUP_S) {
+			rg__down(l, "no answer for 5 s while connecting");
+			rg__drop(l);
+		}
+	}
 	if (!r->cmd.ac)
 		return;
 	if (r->calls && ev_now(ev) - r->calls->sent >= RG__STALL_S) {

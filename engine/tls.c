@@ -33,6 +33,7 @@ struct rg_tls_relay {
 	char dir[80], path[96];
 	int lfd;
 	ev_io accept_w;
+	ev_timer accept_again; /* out of descriptors: accepting waits a second */
 	struct rg__pipe *pipes;
 	char said[256]; /* the reason last logged: each new one is logged once */
 };
@@ -118,6 +119,9 @@ static void rg__pump(struct rg__pipe *p)
 	struct rg_tls_relay *t = p->t;
 	int cev, rev, w;
 
+	/* SSL_get_error reads the thread's error queue: what other OpenSSL users of this
+	 * thread left there (a token that failed to verify) must not pass for ours */
+	ERR_clear_error();
 	if (!p->handshaken) {
 		int rc = SSL_connect(p->ssl);
 		if (rc != 1) {
@@ -154,6 +158,7 @@ static void rg__pump(struct rg__pipe *p)
 			}
 		}
 		if (p->r2c_off == p->r2c_len) {
+			ERR_clear_error();
 			int n = SSL_read(p->ssl, p->r2c, sizeof(p->r2c));
 			p->r2c_off = 0;
 			p->r2c_len = n > 0 ? (size_t)n : 0;
@@ -162,8 +167,7 @@ static void rg__pump(struct rg__pipe *p)
 				 * after the handshake): a later failure is news again */
 				t->said[0] = '\0';
 				moved = 1;
-			}
-			else if ((w = rg__wants(p, n, "reading from Redis")) < 0) {
+			} else if ((w = rg__wants(p, n, "reading from Redis")) < 0) {
 				rg__close(p);
 				return;
 			} else {
@@ -174,6 +178,7 @@ static void rg__pump(struct rg__pipe *p)
 		}
 		/* hiredis to Redis */
 		if (p->c2r_off < p->c2r_len) {
+			ERR_clear_error();
 			int n = SSL_write(p->ssl, p->c2r + p->c2r_off,
 					  (int)(p->c2r_len - p->c2r_off));
 			if (n > 0) {
@@ -267,10 +272,16 @@ static void rg__on_accept(struct ev_loop *ev, ev_io *w, int revents)
 	struct rg__pipe *p;
 	int cfd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	(void)ev;
 	(void)revents;
-	if (cfd < 0)
+	if (cfd < 0) {
+		/* the socket stays readable: without a pause this would spin */
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			rg__say(t, "cannot accept the link", strerror(errno));
+			ev_io_stop(ev, &t->accept_w);
+			ev_timer_start(ev, &t->accept_again);
+		}
 		return;
+	}
 	if (!(p = calloc(1, sizeof(*p)))) {
 		rg_err("out of memory");
 		close(cfd);
@@ -303,6 +314,14 @@ static void rg__on_accept(struct ev_loop *ev, ev_io *w, int revents)
 	ev_io_start(t->ev, &p->rw);
 }
 
+static void rg__on_accept_again(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct rg_tls_relay *t = w->data;
+
+	(void)revents;
+	ev_io_start(ev, &t->accept_w);
+}
+
 const char *rg_tls_relay_path(const struct rg_tls_relay *t)
 {
 	return t->path;
@@ -314,6 +333,7 @@ void rg_tls_relay_free(struct rg_tls_relay *t)
 		return;
 	while (t->pipes)
 		rg__close(t->pipes);
+	ev_timer_stop(t->ev, &t->accept_again);
 	if (t->lfd >= 0) {
 		ev_io_stop(t->ev, &t->accept_w);
 		close(t->lfd);
@@ -404,6 +424,8 @@ struct rg_tls_relay *rg_tls_relay_new(struct ev_loop *loop, const char *host, in
 	}
 	ev_io_init(&t->accept_w, rg__on_accept, t->lfd, EV_READ);
 	t->accept_w.data = t;
+	ev_timer_init(&t->accept_again, rg__on_accept_again, 1., 0.);
+	t->accept_again.data = t;
 	ev_io_start(loop, &t->accept_w);
 	return t;
 }

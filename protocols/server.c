@@ -482,17 +482,24 @@ out:
 		lws_sul_cancel(&s->loop.heartbeat);
 		lws_context_destroy(s->ctx);
 	}
+	/* the server's own watchers go first: the engine may run the loop once more, to
+	 * tell Redis this node is gone, and nothing of the server may run then (a SIGHUP
+	 * would reload into the destroyed context) */
+	if (s->loop.ev) {
+		ev_signal_stop(s->loop.ev, &s->loop.sigint);
+		ev_signal_stop(s->loop.ev, &s->loop.sigterm);
+		ev_signal_stop(s->loop.ev, &s->loop.sighup);
+		ev_check_stop(s->loop.ev, &s->loop.pass_begin);
+		ev_prepare_stop(s->loop.ev, &s->loop.pass_end);
+		ev_timer_stop(s->loop.ev, &s->srv.flush);
+	}
 	/* after every connection (each cancelled what it had in flight), before the loop */
 	if (engine) {
 		s->srv.reg.engine = NULL;
 		engine->ops->free(engine);
 	}
-	if (s->loop.ev) {
-		ev_signal_stop(s->loop.ev, &s->loop.sigint);
-		ev_signal_stop(s->loop.ev, &s->loop.sigterm);
-		ev_signal_stop(s->loop.ev, &s->loop.sighup);
+	if (s->loop.ev)
 		ev_loop_destroy(s->loop.ev);
-	}
 	rg_registry_cleanup(&s->srv.reg);
 	rg_conn_limits_cleanup(&s->srv.conns);
 	rg_reload_cleanup(&s->reload);

@@ -51,8 +51,14 @@ class ClusterPresenceTest(ClusterCase):
             self.assertEqual(sorted(ans["users"]), everyone, "the WebSocket query too")
 
             # a leave, and a clean stop: at once
+            node_b = re.search(r"as node ([0-9a-v]+)", b.stderr()).group(1)
+            rooms_of_b = f"{PREFIX}node:{node_b}"
+            self.assertEqual(self.redis.cmd("SISMEMBER", rooms_of_b, room), 1)
             await bob.request("leave", room=room)
             self.assertEqual(await ann.answer(), presence(room, "leave", "bob"))
+            # its last member here gone, the room leaves node B's set (what a reaper
+            # of node B would walk)
+            self.assertEqual(self.redis.cmd("SISMEMBER", rooms_of_b, room), 0)
             t0 = time.monotonic()
             self.assertEqual(stop_and_check(clean), [])
             extra.remove(clean)

@@ -6,8 +6,10 @@ certificate. A refused node stays `unavailable`, saying why once; Redis restarte
 others carry on."""
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import cluster_case
@@ -87,6 +89,36 @@ class ClusterTLSTest(ClusterCase):
         self.assertEqual(publish(b, "t:tls", {"k": 2}).status, 201)
         self.assertEqual((await sub.message())["data"], {"k": 2})
         await sub.assert_quiet()
+
+    async def test_silent_peer(self):
+        """A peer that takes the connection and never answers (no TLS handshake) is
+        given up after 5 s, said so, and tried again; the node stays unavailable."""
+        lsock = socket.create_server(("127.0.0.1", 0))
+        accepted = []
+
+        def accept():
+            while True:
+                try:
+                    accepted.append(lsock.accept()[0])
+                except OSError:
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        conf = dict(self.conf, cluster={"redis": dict(
+            self.redis_conf(), address=f"127.0.0.1:{lsock.getsockname()[1]}")})
+        gw = Gateway(conf).start()
+        try:
+            deadline = time.monotonic() + 15
+            while len(accepted) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertGreaterEqual(len(accepted), 3, "both links, then one tried again")
+            self.assertIn("no answer for 5 s while connecting", gw.stderr())
+            wait_ready(gw, "unavailable", timeout=1)
+        finally:
+            self.assertEqual(stop_and_check(gw), [])
+            lsock.close()
+            for c in accepted:
+                c.close()
 
     async def test_refused(self):
         """Each way Redis's side cannot be trusted, or will not trust this node, keeps

@@ -90,35 +90,52 @@ class ClusterTLSTest(ClusterCase):
         self.assertEqual((await sub.message())["data"], {"k": 2})
         await sub.assert_quiet()
 
-    async def test_silent_peer(self):
-        """A peer that takes the connection and never answers (no TLS handshake) is
-        given up after 5 s, said so, and tried again; the node stays unavailable."""
+    def against_peer(self, answer, want_said, connections):
+        """A gateway pointed at a peer that takes each connection and answers it with
+        answer (bytes; b"": nothing, and the connection stays open): the node stays
+        unavailable, says want_said, and tries again (connections accepted in all)."""
         lsock = socket.create_server(("127.0.0.1", 0))
         accepted = []
 
-        def accept():
+        def serve():
             while True:
                 try:
-                    accepted.append(lsock.accept()[0])
+                    c = lsock.accept()[0]
                 except OSError:
                     return
+                accepted.append(c)
+                if answer:
+                    c.sendall(answer)
+                    c.close()
 
-        threading.Thread(target=accept, daemon=True).start()
+        threading.Thread(target=serve, daemon=True).start()
         conf = dict(self.conf, cluster={"redis": dict(
             self.redis_conf(), address=f"127.0.0.1:{lsock.getsockname()[1]}")})
         gw = Gateway(conf).start()
         try:
             deadline = time.monotonic() + 15
-            while len(accepted) < 3 and time.monotonic() < deadline:
+            while len(accepted) < connections and time.monotonic() < deadline:
                 time.sleep(0.1)
-            self.assertGreaterEqual(len(accepted), 3, "both links, then one tried again")
-            self.assertIn("no answer for 5 s while connecting", gw.stderr())
+            self.assertGreaterEqual(len(accepted), connections, "tried again")
+            self.assertIn(want_said, gw.stderr())
+            self.assertLessEqual(gw.stderr().count(want_said), 1, "said once")
             wait_ready(gw, "unavailable", timeout=1)
         finally:
             self.assertEqual(stop_and_check(gw), [])
             lsock.close()
             for c in accepted:
                 c.close()
+
+    async def test_silent_peer(self):
+        """A peer that takes the connection and never answers (no TLS handshake) is
+        given up after 5 s, said so, and tried again."""
+        self.against_peer(b"", "no answer for 5 s while connecting", 3)
+
+    async def test_peer_that_is_not_tls(self):
+        """A peer that answers the TLS handshake with something else (plain Redis, an
+        HTTP server): refused, said once, tried again with backoff."""
+        self.against_peer(b"-ERR unknown command\r\nHTTP/1.1 400 Bad Request\r\n\r\n",
+                          "over TLS: the TLS handshake failed: ", 4)
 
     async def test_refused(self):
         """Each way Redis's side cannot be trusted, or will not trust this node, keeps

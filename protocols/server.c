@@ -489,6 +489,8 @@ out:
 		ev_signal_stop(s->loop.ev, &s->loop.sigint);
 		ev_signal_stop(s->loop.ev, &s->loop.sigterm);
 		ev_signal_stop(s->loop.ev, &s->loop.sighup);
+		/* a reload now has nothing to reload into; its default action would kill */
+		signal(SIGHUP, SIG_IGN);
 		ev_check_stop(s->loop.ev, &s->loop.pass_begin);
 		ev_prepare_stop(s->loop.ev, &s->loop.pass_end);
 		ev_timer_stop(s->loop.ev, &s->srv.flush);

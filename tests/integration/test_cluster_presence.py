@@ -5,7 +5,9 @@ out at once, a killed node's leave within its node_timeout_seconds; members that
 or go while Redis is down are told once it is back."""
 import asyncio
 import json
+import os
 import re
+import signal
 import sys
 import time
 
@@ -85,6 +87,35 @@ class ClusterPresenceTest(ClusterCase):
         finally:
             for gw in extra:
                 gw.stop()
+
+    async def test_signal_while_leaving(self):
+        """At a clean stop a node waits (2 s at most) for Redis to take its members out;
+        a SIGHUP then must not reload into the server it has already torn down. Redis
+        is paused (SIGSTOP) so that the wait lasts."""
+        gw = Gateway(self.conf).start()
+        try:
+            wait_ready(gw, "ready")
+            hal = await self.member(gw, "p:hup", "hal")
+            await hal.close()  # no connection to drain: the stop goes straight to the wait
+            self.clients.remove(hal)
+            os.kill(self.redis.proc.pid, signal.SIGSTOP)
+            try:
+                gw.proc.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + 5
+                while "closing connections" not in gw.stderr() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.5)  # in the wait for Redis
+                gw.proc.send_signal(signal.SIGHUP)
+                time.sleep(0.3)
+            finally:
+                os.kill(self.redis.proc.pid, signal.SIGCONT)
+            self.assertEqual(gw.proc.wait(10), 0)
+            log = gw.stderr()
+            tail = log[log.index("closing connections"):]
+            self.assertNotIn("reload", tail, "no reload once the server is torn down")
+            self.assertEqual(gw.sanitizer_reports(), [])
+        finally:
+            gw.stop()
 
     async def test_presence_through_a_redis_outage(self):
         """Redis is down for a while: a member that leaves meanwhile leaves every node
